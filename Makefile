@@ -1,0 +1,93 @@
+# zhilid — build, test, benchmark, install.
+#
+#   make            build/zhilid and build/zhilictl (-O2)
+#   make run        install missing packages, build, run on ./zhilid.conf
+#   make check      unit, rule, end-to-end and conformance tests, on the
+#                   release build and again under ASan+UBSan
+#   make bench      the benchmarks of README.md (not part of check)
+#   make install    PREFIX=/usr/local DESTDIR=
+
+PREFIX	?= /usr/local
+BINDIR	?= $(PREFIX)/bin
+SBINDIR	?= $(PREFIX)/sbin
+DATADIR	?= $(PREFIX)/share/zhilid
+SYSCONFDIR ?= /etc
+UNITDIR	?= $(PREFIX)/lib/systemd/system
+
+CC	?= cc
+PKGS	 = yaml-0.1 sqlite3 libcjson
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lyaml -lsqlite3 -lcjson)
+# libev ships no .pc file on Debian.
+LIBS	 = $(PKG_LIBS) -lev -lm -lpthread
+
+WARN	 = -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
+	   -Wmissing-prototypes -Wpointer-arith -Wno-unused-parameter
+CPPFLAGS += -D_GNU_SOURCE -Idaemon $(PKG_CFLAGS)
+CFLAGS	?= -O2 -g
+SANFLAGS = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
+	   -fno-sanitize-recover=undefined
+
+LIB_SRCS := $(filter-out daemon/zhilid.c daemon/zhilictl.c,$(wildcard daemon/*.c))
+UNIT_SRCS := $(wildcard tests/unit/test-*.c)
+UNITS	:= $(patsubst tests/unit/%.c,%,$(UNIT_SRCS))
+
+# Two variants share the rules below: build/ (release) and build/asan/.
+define variant
+$(1)/obj/%.o: daemon/%.c
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(CPPFLAGS) $(2) $$(WARN) -MMD -MP -c -o $$@ $$<
+$(1)/obj/tests/%.o: tests/unit/%.c
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(CPPFLAGS) $(2) $$(WARN) -MMD -MP -c -o $$@ $$<
+$(1)/libzhilid.a: $$(patsubst daemon/%.c,$(1)/obj/%.o,$$(LIB_SRCS))
+	@rm -f $$@
+	$$(AR) rcs $$@ $$^
+$(1)/zhilid: $(1)/obj/zhilid.o $(1)/libzhilid.a
+	$$(CC) $(2) -o $$@ $$^ $$(LIBS)
+$(1)/zhilictl: $(1)/obj/zhilictl.o $(1)/libzhilid.a
+	$$(CC) $(2) -o $$@ $$^ $$(LIBS)
+$(1)/test-%: $(1)/obj/tests/test-%.o $(1)/libzhilid.a
+	$$(CC) $(2) -o $$@ $$^ $$(LIBS)
+-include $$(wildcard $(1)/obj/*.d $(1)/obj/tests/*.d)
+endef
+
+$(eval $(call variant,build,$(CFLAGS)))
+$(eval $(call variant,build/asan,$(SANFLAGS)))
+
+all: build/zhilid build/zhilictl
+
+asan: build/asan/zhilid build/asan/zhilictl $(addprefix build/asan/,$(UNITS))
+
+units: $(addprefix build/,$(UNITS))
+
+run: deps all
+	@mkdir -p run
+	./build/zhilid -c zhilid.conf
+
+deps:
+	@sh contrib/install-deps.sh
+
+check: all units asan
+	@sh tests/run.sh
+
+bench: all
+	@$(MAKE) -s -C tests/bench all
+	@sh tests/bench/run.sh
+
+install: all
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) \
+		$(DESTDIR)$(DATADIR)/rules $(DESTDIR)$(DATADIR)/schema \
+		$(DESTDIR)$(SYSCONFDIR)/zhilid $(DESTDIR)$(UNITDIR)
+	install -m 755 build/zhilid $(DESTDIR)$(SBINDIR)/zhilid
+	install -m 755 build/zhilictl $(DESTDIR)$(BINDIR)/zhilictl
+	install -m 644 rules/*.yaml $(DESTDIR)$(DATADIR)/rules/
+	install -m 644 schema/* $(DESTDIR)$(DATADIR)/schema/
+	install -m 644 contrib/zhilid.service $(DESTDIR)$(UNITDIR)/zhilid.service
+	test -f $(DESTDIR)$(SYSCONFDIR)/zhilid/zhilid.conf || \
+		install -m 644 contrib/zhilid.conf.system $(DESTDIR)$(SYSCONFDIR)/zhilid/zhilid.conf
+
+clean:
+	rm -rf build
+
+.PHONY: all asan units run deps check bench install clean
