@@ -23,7 +23,7 @@ LIBS	 = $(PKG_LIBS) -lev -lm -lpthread
 
 WARN	 = -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
 	   -Wmissing-prototypes -Wpointer-arith -Wno-unused-parameter
-CPPFLAGS += -D_GNU_SOURCE -Idaemon $(PKG_CFLAGS)
+CPPFLAGS += -D_GNU_SOURCE -Idaemon -Ibuild/gen $(PKG_CFLAGS)
 CFLAGS	?= -O2 -g
 SANFLAGS = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
 	   -fno-sanitize-recover=undefined
@@ -31,6 +31,14 @@ SANFLAGS = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
 LIB_SRCS := $(filter-out daemon/zhilid.c daemon/zhilictl.c,$(wildcard daemon/*.c))
 UNIT_SRCS := $(wildcard tests/unit/test-*.c)
 UNITS	:= $(patsubst tests/unit/%.c,%,$(UNIT_SRCS))
+
+SCHEMA	:= $(sort $(wildcard schema/[0-9]*.sql))
+
+build/gen/schema.h: $(SCHEMA) schema/embed.sh
+	@mkdir -p build/gen
+	sh schema/embed.sh $(SCHEMA) > $@.tmp && mv $@.tmp $@
+
+build/obj/store.o build/asan/obj/store.o: build/gen/schema.h
 
 # Two variants share the rules below: build/ (release) and build/asan/.
 define variant
@@ -82,7 +90,7 @@ install: all
 	install -m 755 build/zhilid $(DESTDIR)$(SBINDIR)/zhilid
 	install -m 755 build/zhilictl $(DESTDIR)$(BINDIR)/zhilictl
 	install -m 644 rules/*.yaml $(DESTDIR)$(DATADIR)/rules/
-	install -m 644 schema/* $(DESTDIR)$(DATADIR)/schema/
+	install -m 644 schema/*.sql $(DESTDIR)$(DATADIR)/schema/
 	install -m 644 contrib/zhilid.service $(DESTDIR)$(UNITDIR)/zhilid.service
 	test -f $(DESTDIR)$(SYSCONFDIR)/zhilid/zhilid.conf || \
 		install -m 644 contrib/zhilid.conf.system $(DESTDIR)$(SYSCONFDIR)/zhilid/zhilid.conf

@@ -1,0 +1,235 @@
+/*
+ * Growable byte buffers: response and output queues, JSON text built by hand.
+ * A buffer owns its bytes; buf_free releases them.  Consumed bytes at the
+ * front are dropped lazily so that draining an output queue is O(1) amortised.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "zhilid.h"
+
+void
+buf_reserve(struct buf *b, size_t more)
+{
+	size_t need;
+
+	if (b->off > 0 && b->off == b->len) {
+		b->off = b->len = 0;
+	}
+	need = b->len + more + 1;
+	if (need <= b->cap)
+		return;
+	if (b->off > 0 && b->off >= b->len / 2) {
+		memmove(b->p, b->p + b->off, b->len - b->off);
+		b->len -= b->off;
+		b->off = 0;
+		if (b->len + more + 1 <= b->cap)
+			return;
+		need = b->len + more + 1;
+	}
+	if (b->cap == 0)
+		b->cap = 256;
+	while (b->cap < need)
+		b->cap *= 2;
+	b->p = xreallocarray(b->p, 1, b->cap);
+}
+
+void
+buf_add(struct buf *b, const void *data, size_t n)
+{
+	buf_reserve(b, n);
+	memcpy(b->p + b->len, data, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+}
+
+void
+buf_adds(struct buf *b, const char *s)
+{
+	buf_add(b, s, strlen(s));
+}
+
+void
+buf_addc(struct buf *b, char c)
+{
+	buf_reserve(b, 1);
+	b->p[b->len++] = c;
+	b->p[b->len] = '\0';
+}
+
+void
+buf_addf(struct buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	buf_reserve(b, (size_t)n);
+	va_start(ap, fmt);
+	vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	b->len += (size_t)n;
+}
+
+/* Append s as a JSON string literal, quotes included. s is valid UTF-8. */
+void
+buf_add_json_str(struct buf *b, const char *s, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t i, start = 0;
+
+	buf_reserve(b, n + 2);
+	buf_addc(b, '"');
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		const char *esc = NULL;
+		char u[7];
+
+		if (c >= 0x20 && c != '"' && c != '\\')
+			continue;
+		buf_add(b, s + start, i - start);
+		start = i + 1;
+		switch (c) {
+		case '"':  esc = "\\\""; break;
+		case '\\': esc = "\\\\"; break;
+		case '\n': esc = "\\n"; break;
+		case '\r': esc = "\\r"; break;
+		case '\t': esc = "\\t"; break;
+		case '\b': esc = "\\b"; break;
+		case '\f': esc = "\\f"; break;
+		default:
+			memcpy(u, "\\u00", 4);
+			u[4] = hex[c >> 4];
+			u[5] = hex[c & 15];
+			u[6] = '\0';
+			esc = u;
+		}
+		buf_adds(b, esc);
+	}
+	buf_add(b, s + start, n - start);
+	buf_addc(b, '"');
+}
+
+void
+buf_add_json_cstr(struct buf *b, const char *s)
+{
+	if (s == NULL)
+		buf_adds(b, "null");
+	else
+		buf_add_json_str(b, s, strlen(s));
+}
+
+void
+buf_drop(struct buf *b, size_t n)
+{
+	b->off += n;
+	if (b->off >= b->len)
+		b->off = b->len = 0;
+}
+
+void
+buf_reset(struct buf *b)
+{
+	b->off = b->len = 0;
+	if (b->p != NULL)
+		b->p[0] = '\0';
+}
+
+void
+buf_free(struct buf *b)
+{
+	free(b->p);
+	memset(b, 0, sizeof *b);
+}
+
+char *
+buf_steal(struct buf *b)
+{
+	char *p;
+
+	if (b->p == NULL)
+		return xstrdup("");
+	if (b->off > 0)
+		memmove(b->p, b->p + b->off, b->len - b->off + 1);
+	p = b->p;
+	memset(b, 0, sizeof *b);
+	return p;
+}
+
+/* Problems collected while loading: "FILE:LINE:COL: error: MESSAGE". */
+void
+errs_add(struct errs *e, const char *file, int line, int col,
+    const char *fmt, ...)
+{
+	va_list ap;
+	char *msg;
+
+	va_start(ap, fmt);
+	msg = xvasprintf(fmt, ap);
+	va_end(ap);
+	e->v = xreallocarray(e->v, e->n + 1, sizeof *e->v);
+	e->v[e->n++] = xasprintf("%s:%d:%d: error: %s", file, line, col, msg);
+	free(msg);
+}
+
+void
+errs_free(struct errs *e)
+{
+	size_t i;
+
+	for (i = 0; i < e->n; i++)
+		free(e->v[i]);
+	free(e->v);
+	memset(e, 0, sizeof *e);
+}
+
+/* Levenshtein distance, for "did you mean" suggestions. */
+static size_t
+edit_distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b), i, j, prev, tmp;
+	size_t row[64];
+
+	if (lb >= sizeof row / sizeof row[0] || la >= 64)
+		return (size_t)-1;
+	for (j = 0; j <= lb; j++)
+		row[j] = j;
+	for (i = 1; i <= la; i++) {
+		prev = row[0];
+		row[0] = i;
+		for (j = 1; j <= lb; j++) {
+			tmp = row[j];
+			row[j] = prev + (a[i - 1] != b[j - 1]);
+			if (row[j - 1] + 1 < row[j])
+				row[j] = row[j - 1] + 1;
+			if (tmp + 1 < row[j])
+				row[j] = tmp + 1;
+			prev = tmp;
+		}
+	}
+	return row[lb];
+}
+
+/* The closest of names[] to word, or NULL if none is close enough. */
+const char *
+did_you_mean(const char *word, const char *const *names, size_t n)
+{
+	const char *best = NULL;
+	size_t d, bestd = (size_t)-1, i, limit;
+
+	limit = strlen(word) < 4 ? 1 : strlen(word) / 3 + 1;
+	for (i = 0; i < n; i++) {
+		d = edit_distance(word, names[i]);
+		if (d < bestd) {
+			bestd = d;
+			best = names[i];
+		}
+	}
+	return bestd <= limit ? best : NULL;
+}

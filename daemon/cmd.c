@@ -1,0 +1,298 @@
+/*
+ * Socket commands, one row each in cmd_table[] (Suricata's unix manager):
+ * the name, the role a peer needs, the keys it accepts and the handler.
+ * Every handler queues exactly one response line.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server.h"
+#include "store.h"
+
+#define ALERTS_LIMIT_MAX	10000
+#define HISTORY_LIMIT		100
+
+struct cmd {
+	const char	*name;
+	unsigned	 role;
+	const char	*keys[4];	/* accepted besides "cmd" */
+	void		 (*fn)(struct client *, const cJSON *);
+};
+
+static void	cmd_ping(struct client *, const cJSON *);
+static void	cmd_stats(struct client *, const cJSON *);
+static void	cmd_get(struct client *, const cJSON *);
+static void	cmd_alerts(struct client *, const cJSON *);
+static void	cmd_ack(struct client *, const cJSON *);
+static void	cmd_reload(struct client *, const cJSON *);
+static void	cmd_subscribe(struct client *, const cJSON *);
+
+static const struct cmd cmd_table[] = {
+	{ "ping",	ROLE_READ,	{ NULL },		cmd_ping },
+	{ "stats",	ROLE_READ,	{ NULL },		cmd_stats },
+	{ "get",	ROLE_READ,	{ "kind", "id", NULL },	cmd_get },
+	{ "alerts",	ROLE_READ,	{ "after", "limit", "rule", NULL },
+	    cmd_alerts },
+	{ "subscribe",	ROLE_READ,	{ NULL },		cmd_subscribe },
+	{ "ack",	ROLE_ADMIN,	{ "alert", NULL },	cmd_ack },
+	{ "reload",	ROLE_ADMIN,	{ NULL },		cmd_reload },
+};
+#define NCMD (sizeof cmd_table / sizeof cmd_table[0])
+
+static const char *const role_names[] = { "push", "read", "admin" };
+
+static void
+bad(struct client *c, const char *cmd, const char *key, const char *what)
+{
+	char msg[256];
+
+	snprintf(msg, sizeof msg, "%s: %s: %s", cmd, key, what);
+	client_error(c, E_BAD_EVENT, msg);
+}
+
+/* A non-negative integer argument; -1 if absent, -2 if bad. */
+static int64_t
+int_arg(const cJSON *req, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(req, key);
+	double d;
+
+	if (v == NULL)
+		return -1;
+	if (!cJSON_IsNumber(v))
+		return -2;
+	d = v->valuedouble;
+	if (d < 0 || d > 9007199254740992.0 || d != (double)(int64_t)d)
+		return -2;
+	return (int64_t)d;
+}
+
+static void
+cmd_ping(struct client *c, const cJSON *req)
+{
+	buf_adds(&c->out, "{\"ok\":true,\"version\":\"" ZHILID_VERSION "\"}\n");
+}
+
+static void
+cmd_stats(struct client *c, const cJSON *req)
+{
+	struct server *srv = c->srv;
+	struct engine *e = srv->eng;
+
+	buf_addf(&c->out, "{\"ok\":true,\"stats\":{"
+	    "\"version\":\"%s\",\"uptime\":%lld,\"generation\":%llu,"
+	    "\"rules\":%zu,\"clients\":%u,\"lines\":%llu,\"events\":%llu,"
+	    "\"duplicates\":%llu,\"errors\":%llu,\"alerts\":%llu,"
+	    "\"commits\":%llu,\"commit_failures\":%llu,\"reloads\":%llu,"
+	    "\"subscribers_dropped\":%llu,\"seq\":%lld,"
+	    "\"entities_cached\":%zu}}\n",
+	    ZHILID_VERSION, (long long)(clock_wall() - srv->started),
+	    (unsigned long long)e->generation, srv->rs->nrules, srv->nclients,
+	    (unsigned long long)srv->n_lines,
+	    (unsigned long long)e->n_events,
+	    (unsigned long long)e->n_duplicates,
+	    (unsigned long long)srv->n_errors,
+	    (unsigned long long)e->n_alerts,
+	    (unsigned long long)e->n_commits,
+	    (unsigned long long)e->n_commit_failures,
+	    (unsigned long long)srv->n_reloads,
+	    (unsigned long long)srv->n_dropped,
+	    (long long)(e->next_seq - 1), e->cache.count);
+}
+
+static void
+cmd_get(struct client *c, const cJSON *req)
+{
+	struct server *srv = c->srv;
+	const cJSON *kind = cJSON_GetObjectItemCaseSensitive(req, "kind");
+	const cJSON *id = cJSON_GetObjectItemCaseSensitive(req, "id");
+	struct entity *ent;
+	struct kind *k;
+	char msg[512];
+	size_t mark;
+	int err;
+
+	if (!cJSON_IsString(kind))
+		{
+		bad(c, "get", "kind", kind ? "expected string" :
+		    "missing");
+		return;
+	}
+	if (!cJSON_IsString(id))
+		{
+		bad(c, "get", "id", id ? "expected string" : "missing");
+		return;
+	}
+	if ((k = ruleset_kind(srv->rs, kind->valuestring)) == NULL) {
+		snprintf(msg, sizeof msg, "get: kind: unknown kind '%.200s'",
+		    kind->valuestring);
+		client_error(c, E_BAD_EVENT, msg);
+		return;
+	}
+	ent = ecache_get(&srv->eng->cache, srv->store, k, id->valuestring,
+	    &err);
+	if (err) {
+		client_error(c, E_INTERNAL, "database read failed");
+		return;
+	}
+	if (ent == NULL || ent->removed) {
+		snprintf(msg, sizeof msg, "get: unknown %s '%.200s'", k->name,
+		    id->valuestring);
+		client_error(c, E_UNKNOWN_ENTITY, msg);
+		return;
+	}
+	mark = c->out.len;
+	buf_adds(&c->out, "{\"ok\":true,\"entity\":");
+	entity_json(ent, &c->out);
+	buf_adds(&c->out, ",\"history\":");
+	if (store_history_json(srv->store, k->name, ent->id, HISTORY_LIMIT,
+	    &c->out) != 0) {
+		c->out.len = mark;
+		client_error(c, E_INTERNAL, "database read failed");
+		return;
+	}
+	buf_adds(&c->out, "}}\n");
+	ecache_trim(&srv->eng->cache);
+}
+
+static void
+cmd_alerts(struct client *c, const cJSON *req)
+{
+	const cJSON *rule = cJSON_GetObjectItemCaseSensitive(req, "rule");
+	int64_t after = int_arg(req, "after"), limit = int_arg(req, "limit");
+	int64_t last = 0;
+	size_t mark;
+
+	if (after == -2)
+		{
+		bad(c, "alerts", "after", "expected a non-negative "
+		    "integer");
+		return;
+	}
+	if (limit == -2 || limit == 0 || limit > ALERTS_LIMIT_MAX)
+		{
+		bad(c, "alerts", "limit", "expected an integer in "
+		    "1..10000");
+		return;
+	}
+	if (rule != NULL && !cJSON_IsString(rule))
+		{
+		bad(c, "alerts", "rule", "expected string");
+		return;
+	}
+	mark = c->out.len;
+	buf_adds(&c->out, "{\"ok\":true,\"alerts\":[");
+	if (store_alerts_json(c->srv->store, after < 0 ? 0 : after,
+	    limit < 0 ? 1000 : limit, rule ? rule->valuestring : NULL,
+	    &c->out, &last) != 0) {
+		c->out.len = mark;
+		client_error(c, E_INTERNAL, "database read failed");
+		return;
+	}
+	buf_adds(&c->out, "]}\n");
+}
+
+static void
+cmd_ack(struct client *c, const cJSON *req)
+{
+	int64_t id = int_arg(req, "alert");
+	char msg[128];
+
+	if (id < 0)
+		{
+		bad(c, "ack", "alert", id == -1 ? "missing" :
+		    "expected an alert id");
+		return;
+	}
+	switch (store_alert_ack(c->srv->store, id)) {
+	case 1:
+		buf_adds(&c->out, "{\"ok\":true}\n");
+		return;
+	case 0:
+		snprintf(msg, sizeof msg, "ack: unknown alert %lld",
+		    (long long)id);
+		client_error(c, E_UNKNOWN_ENTITY, msg);
+		return;
+	default:
+		client_error(c, E_UNAVAILABLE, "storage cannot commit");
+	}
+}
+
+static void
+cmd_reload(struct client *c, const cJSON *req)
+{
+	struct server *srv = c->srv;
+	struct buf problems = { 0 };
+	char *line, *save = NULL;
+	int n = 0;
+
+	if (server_reload(srv, &problems) == 0) {
+		buf_addf(&c->out, "{\"ok\":true,\"generation\":%llu,"
+		    "\"digest\":\"%s\",\"rules\":%zu,\"files\":%zu}\n",
+		    (unsigned long long)srv->eng->generation, srv->rs->digest,
+		    srv->rs->nrules, srv->rs->nfiles);
+		buf_free(&problems);
+		return;
+	}
+	srv->n_errors++;
+	buf_adds(&c->out, "{\"ok\":false,\"error\":{\"code\":\"bad_rules\","
+	    "\"message\":\"reload failed; the old rules keep running\","
+	    "\"problems\":[");
+	for (line = strtok_r(problems.p, "\n", &save); line != NULL;
+	    line = strtok_r(NULL, "\n", &save)) {
+		if (n++ > 0)
+			buf_addc(&c->out, ',');
+		buf_add_json_cstr(&c->out, line);
+	}
+	buf_adds(&c->out, "]}}\n");
+	buf_free(&problems);
+}
+
+static void
+cmd_subscribe(struct client *c, const cJSON *req)
+{
+	c->subscriber = 1;
+	buf_adds(&c->out, "{\"ok\":true}\n");
+}
+
+void
+cmd_dispatch(struct client *c, const struct request *req)
+{
+	const struct cmd *cmd = NULL;
+	const cJSON *v;
+	char msg[256];
+	size_t i, j;
+	int role;
+
+	for (i = 0; i < NCMD; i++)
+		if (strcmp(cmd_table[i].name, req->cmd) == 0)
+			cmd = &cmd_table[i];
+	if (cmd == NULL) {
+		snprintf(msg, sizeof msg, "unknown command '%.100s'", req->cmd);
+		client_error(c, E_UNKNOWN_TYPE, msg);
+		return;
+	}
+	for (v = req->root->child; v != NULL; v = v->next) {
+		if (strcmp(v->string, "cmd") == 0)
+			continue;
+		for (j = 0; cmd->keys[j] != NULL; j++)
+			if (strcmp(v->string, cmd->keys[j]) == 0)
+				break;
+		if (cmd->keys[j] == NULL) {
+			snprintf(msg, sizeof msg, "%s: unknown field '%.100s'",
+			    cmd->name, v->string);
+			client_error(c, E_BAD_EVENT, msg);
+			return;
+		}
+	}
+	if (!(c->roles & cmd->role)) {
+		for (role = 0; (1u << role) != cmd->role; role++)
+			;
+		snprintf(msg, sizeof msg, "%s: this peer lacks role %s",
+		    cmd->name, role_names[role]);
+		client_error(c, E_FORBIDDEN, msg);
+		return;
+	}
+	cmd->fn(c, req->root);
+}

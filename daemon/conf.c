@@ -1,0 +1,525 @@
+/*
+ * The configuration file: a YAML map whose keys are described by one table,
+ * conf_table[], with a parser per kind of value (redis static_configs[]).
+ * Every problem is collected as FILE:LINE:COL before the load fails whole.
+ * Relative paths are taken relative to the config file's folder.
+ */
+#include <errno.h>
+#include <glob.h>
+#include <grp.h>
+#include <limits.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "zhilid.h"
+#include "conf.h"
+
+struct conf_key {
+	const char	*name;
+	int		 (*parse)(struct conf *, const struct ynode *,
+			    const char *, struct errs *);
+};
+
+static int	parse_socket(struct conf *, const struct ynode *, const char *,
+		    struct errs *);
+static int	parse_database(struct conf *, const struct ynode *,
+		    const char *, struct errs *);
+static int	parse_rules(struct conf *, const struct ynode *, const char *,
+		    struct errs *);
+static int	parse_clock(struct conf *, const struct ynode *, const char *,
+		    struct errs *);
+static int	parse_timezone(struct conf *, const struct ynode *,
+		    const char *, struct errs *);
+static int	parse_durability(struct conf *, const struct ynode *,
+		    const char *, struct errs *);
+static int	parse_limits(struct conf *, const struct ynode *, const char *,
+		    struct errs *);
+static int	parse_access(struct conf *, const struct ynode *, const char *,
+		    struct errs *);
+
+static const struct conf_key conf_table[] = {
+	{ "socket",	parse_socket },
+	{ "database",	parse_database },
+	{ "rules",	parse_rules },
+	{ "clock",	parse_clock },
+	{ "timezone",	parse_timezone },
+	{ "durability",	parse_durability },
+	{ "limits",	parse_limits },
+	{ "access",	parse_access },
+};
+#define NCONF (sizeof conf_table / sizeof conf_table[0])
+
+struct limit_key {
+	const char	*name;
+	size_t		 offset;
+	long long	 min, max;
+};
+
+static const struct limit_key limit_table[] = {
+	{ "max_line_bytes",	offsetof(struct conf, max_line_bytes),
+	    64, 64 * 1024 * 1024 },
+	{ "max_output_bytes",	offsetof(struct conf, max_output_bytes),
+	    1024, 1024LL * 1024 * 1024 },
+	{ "max_clients",	offsetof(struct conf, max_clients), 1, 65536 },
+	{ "max_clients_per_uid", offsetof(struct conf, max_clients_per_uid),
+	    1, 65536 },
+	{ "entity_cache",	offsetof(struct conf, entity_cache),
+	    16, 100000000 },
+	{ "idle_timeout",	offsetof(struct conf, idle_timeout), 0,
+	    86400 * 365 },
+};
+#define NLIMIT (sizeof limit_table / sizeof limit_table[0])
+
+static const char *const role_names[] = { "push", "read", "admin" };
+
+static char *
+conf_path(const struct conf *c, const char *p)
+{
+	if (p[0] == '/')
+		return xstrdup(p);
+	return xasprintf("%s/%s", c->dir, p);
+}
+
+static const char *
+scalar(const struct ynode *n, const char *file, const char *key,
+    struct errs *errs)
+{
+	if (n->type != YN_SCALAR) {
+		errs_add(errs, file, n->line, n->col,
+		    "%s: expected a string, got %s", key, ynode_type_name(n));
+		return NULL;
+	}
+	if (n->len == 0 || strlen(n->str) != n->len) {
+		errs_add(errs, file, n->line, n->col, "%s: empty or invalid "
+		    "value", key);
+		return NULL;
+	}
+	return n->str;
+}
+
+static int
+parse_socket(struct conf *c, const struct ynode *n, const char *file,
+    struct errs *errs)
+{
+	const char *s = scalar(n, file, "socket", errs);
+
+	if (s == NULL)
+		return -1;
+	free(c->socket);
+	c->socket = conf_path(c, s);
+	if (strlen(c->socket) >= 108) {
+		errs_add(errs, file, n->line, n->col, "socket: path too long "
+		    "for a Unix socket (%zu bytes, at most 107)",
+		    strlen(c->socket));
+		return -1;
+	}
+	return 0;
+}
+
+static int
+parse_database(struct conf *c, const struct ynode *n, const char *file,
+    struct errs *errs)
+{
+	const char *s = scalar(n, file, "database", errs);
+
+	if (s == NULL)
+		return -1;
+	free(c->database);
+	c->database = conf_path(c, s);
+	return 0;
+}
+
+static void
+add_rule_file(struct conf *c, const char *path)
+{
+	c->rules = xreallocarray(c->rules, c->nrules + 1, sizeof *c->rules);
+	c->rules[c->nrules++] = xstrdup(path);
+}
+
+static int
+parse_rules(struct conf *c, const struct ynode *n, const char *file,
+    struct errs *errs)
+{
+	const struct ynode *const *items = (const struct ynode *const *)&n;
+	size_t i, j, count = 1;
+	glob_t g;
+	char *pat;
+	struct stat st;
+	int rc = 0;
+
+	if (n->type == YN_SEQ) {
+		items = (const struct ynode *const *)n->items;
+		count = n->n;
+	}
+	for (i = 0; i < count; i++) {
+		const char *s = scalar(items[i], file, "rules", errs);
+
+		if (s == NULL) {
+			rc = -1;
+			continue;
+		}
+		pat = conf_path(c, s);
+		if (strpbrk(s, "*?[") == NULL) {
+			if (stat(pat, &st) != 0) {
+				errs_add(errs, file, items[i]->line,
+				    items[i]->col, "rules: %s: %s", s,
+				    strerror(errno));
+				rc = -1;
+			} else
+				add_rule_file(c, pat);
+			free(pat);
+			continue;
+		}
+		memset(&g, 0, sizeof g);
+		if (glob(pat, 0, NULL, &g) == 0)
+			for (j = 0; j < g.gl_pathc; j++)
+				add_rule_file(c, g.gl_pathv[j]);
+		globfree(&g);
+		free(pat);
+	}
+	return rc;
+}
+
+static int
+parse_enum(const struct ynode *n, const char *file, const char *key,
+    const char *const *names, size_t nnames, int *out, struct errs *errs)
+{
+	const char *s = scalar(n, file, key, errs), *hint;
+	size_t i;
+
+	if (s == NULL)
+		return -1;
+	for (i = 0; i < nnames; i++)
+		if (strcmp(s, names[i]) == 0) {
+			*out = (int)i;
+			return 0;
+		}
+	hint = did_you_mean(s, names, nnames);
+	errs_add(errs, file, n->line, n->col, "%s: unknown value '%s'%s%s%s",
+	    key, s, hint ? " (did you mean '" : "", hint ? hint : "",
+	    hint ? "'?)" : "");
+	return -1;
+}
+
+static int
+parse_clock(struct conf *c, const struct ynode *n, const char *file,
+    struct errs *errs)
+{
+	static const char *const names[] = { "wall", "event" };
+
+	return parse_enum(n, file, "clock", names, 2, &c->clock, errs);
+}
+
+static int
+parse_durability(struct conf *c, const struct ynode *n, const char *file,
+    struct errs *errs)
+{
+	static const char *const names[] = { "full", "normal" };
+
+	return parse_enum(n, file, "durability", names, 2, &c->durability,
+	    errs);
+}
+
+static int
+parse_timezone(struct conf *c, const struct ynode *n, const char *file,
+    struct errs *errs)
+{
+	const char *s = scalar(n, file, "timezone", errs);
+	char path[PATH_MAX];
+	struct stat st;
+
+	if (s == NULL)
+		return -1;
+	snprintf(path, sizeof path, "/usr/share/zoneinfo/%s", s);
+	if (s[0] == '/' || strstr(s, "..") != NULL || stat(path, &st) != 0 ||
+	    !S_ISREG(st.st_mode)) {
+		errs_add(errs, file, n->line, n->col, "timezone: unknown time "
+		    "zone '%s' (is tzdata installed?)", s);
+		return -1;
+	}
+	free(c->timezone);
+	c->timezone = xstrdup(s);
+	return 0;
+}
+
+static int
+parse_limits(struct conf *c, const struct ynode *n, const char *file,
+    struct errs *errs)
+{
+	const char *names[NLIMIT];
+	size_t i, j;
+	long long v;
+	int rc = 0;
+
+	if (n->type != YN_MAP) {
+		errs_add(errs, file, n->line, n->col, "limits: expected a map, "
+		    "got %s", ynode_type_name(n));
+		return -1;
+	}
+	for (i = 0; i < NLIMIT; i++)
+		names[i] = limit_table[i].name;
+	if (ynode_check_keys(n, file, names, NLIMIT, "limits", errs) != 0)
+		rc = -1;
+	for (i = 0; i < NLIMIT; i++) {
+		const struct ynode *vn = ynode_get(n, names[i]);
+
+		if (vn == NULL)
+			continue;
+		if (ynode_int(vn, limit_table[i].min, limit_table[i].max,
+		    &v) != 0) {
+			errs_add(errs, file, vn->line, vn->col, "limits.%s: "
+			    "expected an integer in %lld..%lld", names[i],
+			    limit_table[i].min, limit_table[i].max);
+			rc = -1;
+			continue;
+		}
+		j = limit_table[i].offset;
+		*(long long *)(void *)((char *)c + j) = v;
+	}
+	return rc;
+}
+
+static int
+parse_roles(const struct ynode *n, const char *file, unsigned *roles,
+    struct errs *errs)
+{
+	size_t i;
+	int r, rc = 0;
+
+	if (n->type != YN_SEQ) {
+		errs_add(errs, file, n->line, n->col, "access.roles: expected "
+		    "a list, got %s", ynode_type_name(n));
+		return -1;
+	}
+	for (i = 0; i < n->n; i++) {
+		if (parse_enum(n->items[i], file, "access.roles", role_names,
+		    3, &r, errs) != 0)
+			rc = -1;
+		else
+			*roles |= 1u << r;
+	}
+	return rc;
+}
+
+static int
+parse_access(struct conf *c, const struct ynode *n, const char *file,
+    struct errs *errs)
+{
+	static const char *const keys[] = { "uid", "user", "gid", "group",
+	    "roles" };
+	size_t i, k;
+	int rc = 0;
+
+	if (n->type != YN_SEQ) {
+		errs_add(errs, file, n->line, n->col, "access: expected a "
+		    "list, got %s", ynode_type_name(n));
+		return -1;
+	}
+	c->naccess = 0;
+	for (i = 0; i < n->n; i++) {
+		const struct ynode *e = n->items[i], *v, *who = NULL;
+		struct access_rule a = { 0 };
+		long long id;
+		int nwho = 0;
+
+		if (e->type != YN_MAP) {
+			errs_add(errs, file, e->line, e->col, "access: entry "
+			    "must be a map, got %s", ynode_type_name(e));
+			rc = -1;
+			continue;
+		}
+		if (ynode_check_keys(e, file, keys, 5, "access", errs) != 0)
+			rc = -1;
+		for (k = 0; k < 4; k++)
+			if ((v = ynode_get(e, keys[k])) != NULL) {
+				nwho++;
+				who = v;
+				a.who = (int)k;
+			}
+		if (nwho != 1) {
+			errs_add(errs, file, e->line, e->col, "access: entry "
+			    "needs exactly one of uid, user, gid, group");
+			rc = -1;
+			continue;
+		}
+		if ((v = ynode_get(e, "roles")) == NULL) {
+			errs_add(errs, file, e->line, e->col, "access: entry "
+			    "needs roles");
+			rc = -1;
+			continue;
+		}
+		if (parse_roles(v, file, &a.roles, errs) != 0) {
+			rc = -1;
+			continue;
+		}
+		if (who->type != YN_SCALAR) {
+			errs_add(errs, file, who->line, who->col, "access.%s: "
+			    "expected a scalar", keys[a.who]);
+			rc = -1;
+			continue;
+		}
+		if ((a.who == ACCESS_UID || a.who == ACCESS_GID) &&
+		    strcmp(who->str, "self") == 0) {
+			a.id = a.who == ACCESS_UID ? getuid() : getgid();
+		} else if (a.who == ACCESS_UID || a.who == ACCESS_GID) {
+			if (ynode_int(who, 0, UINT32_MAX - 1, &id) != 0) {
+				errs_add(errs, file, who->line, who->col,
+				    "access.%s: expected a number or 'self'",
+				    keys[a.who]);
+				rc = -1;
+				continue;
+			}
+			a.id = (unsigned)id;
+		} else
+			a.name = xstrdup(who->str);
+		c->access = xreallocarray(c->access, c->naccess + 1,
+		    sizeof *c->access);
+		c->access[c->naccess++] = a;
+	}
+	return rc;
+}
+
+/*
+ * Resolve user and group names now, so that a missing group is reported at
+ * start rather than on every connection.  A name that does not exist is a
+ * warning, not an error: the shipped config names group zhilid, which a
+ * development machine need not have.
+ */
+void
+conf_resolve_access(struct conf *c, int quiet)
+{
+	struct passwd *pw;
+	struct group *gr;
+	size_t i;
+
+	for (i = 0; i < c->naccess; i++) {
+		struct access_rule *a = &c->access[i];
+
+		if (a->name == NULL)
+			continue;
+		a->valid = 0;
+		if (a->who == ACCESS_USER && (pw = getpwnam(a->name)) != NULL) {
+			a->id = pw->pw_uid;
+			a->valid = 1;
+		} else if (a->who == ACCESS_GROUP &&
+		    (gr = getgrnam(a->name)) != NULL) {
+			a->id = gr->gr_gid;
+			a->valid = 1;
+		} else if (!quiet)
+			log_notice("access: %s '%s' does not exist; its entry "
+			    "grants nothing", a->who == ACCESS_USER ? "user" :
+			    "group", a->name);
+	}
+}
+
+/* The roles the config grants a peer with these credentials. */
+unsigned
+conf_roles(const struct conf *c, uid_t uid, gid_t gid)
+{
+	unsigned roles = 0;
+	size_t i;
+
+	for (i = 0; i < c->naccess; i++) {
+		const struct access_rule *a = &c->access[i];
+
+		if (a->name != NULL && !a->valid)
+			continue;
+		if ((a->who == ACCESS_UID || a->who == ACCESS_USER) &&
+		    a->id == uid)
+			roles |= a->roles;
+		if ((a->who == ACCESS_GID || a->who == ACCESS_GROUP) &&
+		    a->id == gid)
+			roles |= a->roles;
+	}
+	return roles;
+}
+
+struct conf *
+conf_load(const char *path, struct errs *errs)
+{
+	struct conf *c;
+	struct ydoc *d;
+	const char *names[NCONF];
+	char *copy, *slash, real[PATH_MAX];
+	size_t i, before = errs->n;
+
+	if ((d = ydoc_load(path, errs)) == NULL)
+		return NULL;
+	c = xcalloc(1, sizeof *c);
+	c->path = xstrdup(path);
+	if (realpath(path, real) == NULL)
+		snprintf(real, sizeof real, "%s", path);
+	copy = xstrdup(real);
+	slash = strrchr(copy, '/');
+	if (slash == copy)
+		slash[1] = '\0';
+	else if (slash != NULL)
+		*slash = '\0';
+	else {
+		free(copy);
+		copy = xstrdup(".");
+	}
+	c->dir = copy;
+	c->socket = conf_path(c, "run/zhilid.sock");
+	c->database = conf_path(c, "run/zhilid.db");
+	c->timezone = xstrdup("Asia/Shanghai");
+	c->clock = CLOCK_WALL;
+	c->durability = DURABILITY_FULL;
+	c->max_line_bytes = 65536;
+	c->max_output_bytes = 1048576;
+	c->max_clients = 1024;
+	c->max_clients_per_uid = 256;
+	c->entity_cache = 100000;
+	c->idle_timeout = 0;
+
+	if (d->root->type != YN_MAP) {
+		errs_add(errs, path, d->root->line, d->root->col,
+		    "configuration must be a map, got %s",
+		    ynode_type_name(d->root));
+		goto done;
+	}
+	for (i = 0; i < NCONF; i++)
+		names[i] = conf_table[i].name;
+	ynode_check_keys(d->root, path, names, NCONF, "configuration", errs);
+	for (i = 0; i < NCONF; i++) {
+		const struct ynode *v = ynode_get(d->root, names[i]);
+
+		if (v != NULL)
+			conf_table[i].parse(c, v, path, errs);
+	}
+	if (ynode_get(d->root, "rules") == NULL)
+		errs_add(errs, path, d->root->line, d->root->col,
+		    "configuration: missing key 'rules'");
+done:
+	ydoc_free(d);
+	if (errs->n != before) {
+		conf_free(c);
+		return NULL;
+	}
+	return c;
+}
+
+void
+conf_free(struct conf *c)
+{
+	size_t i;
+
+	if (c == NULL)
+		return;
+	for (i = 0; i < c->nrules; i++)
+		free(c->rules[i]);
+	for (i = 0; i < c->naccess; i++)
+		free(c->access[i].name);
+	free(c->access);
+	free(c->rules);
+	free(c->path);
+	free(c->dir);
+	free(c->socket);
+	free(c->database);
+	free(c->timezone);
+	free(c);
+}

@@ -1,0 +1,563 @@
+/*
+ * From a socket line to a typed request.  A strict RFC 8259 check runs
+ * first (cJSON alone accepts "01", "1.", raw control characters and invalid
+ * UTF-8), then cJSON builds the tree, then the fields of an event are
+ * checked against the kind its type declares.  Error text names the field
+ * and the problem; nothing here touches state.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "zhilid.h"
+#include "engine.h"
+
+#define JSON_MAX_DEPTH	128
+#define MAX_ID_BYTES	256
+#define MAX_FIELD_BYTES	4096
+
+static const char *const errcode_names[] = {
+	"ok", "bad_json", "too_large", "unknown_type", "bad_event",
+	"unknown_entity", "conflict", "forbidden", "unavailable", "bad_rules",
+	"internal"
+};
+
+const char *
+errcode_name(enum errcode e)
+{
+	return errcode_names[e];
+}
+
+/* Length of the valid UTF-8 sequence at s, or 0. */
+static size_t
+utf8_len(const unsigned char *s, const unsigned char *end)
+{
+	unsigned c = s[0];
+	size_t n, i;
+	unsigned cp;
+
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf) {
+		n = 2;
+		cp = c & 0x1f;
+	} else if (c >= 0xe0 && c <= 0xef) {
+		n = 3;
+		cp = c & 0x0f;
+	} else if (c >= 0xf0 && c <= 0xf4) {
+		n = 4;
+		cp = c & 0x07;
+	} else
+		return 0;
+	if ((size_t)(end - s) < n)
+		return 0;
+	for (i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (s[i] & 0x3f);
+	}
+	if ((n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+	    (n == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+		return 0;
+	return n;
+}
+
+static int
+is_hex(int c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
+	    (c >= 'A' && c <= 'F');
+}
+
+#define JERR(...) do { snprintf(err, errlen, __VA_ARGS__); return -1; } while (0)
+
+/*
+ * Is s exactly one RFC 8259 JSON value, with optional white space around
+ * it?  Returns 0, or -1 with a reason in err.
+ */
+int
+json_check(const char *str, size_t len, char *err, size_t errlen)
+{
+	const unsigned char *s = (const unsigned char *)str, *end = s + len;
+	const unsigned char *start = s;
+	char stack[JSON_MAX_DEPTH];
+	int depth = 0;
+	enum { VALUE, AFTER_VALUE, KEY_OR_END, VALUE_OR_END, KEY } st = VALUE;
+
+	for (;;) {
+		while (s < end && (*s == ' ' || *s == '\t' || *s == '\n' ||
+		    *s == '\r'))
+			s++;
+		if (st == AFTER_VALUE) {
+			if (depth == 0) {
+				if (s != end)
+					JERR("trailing bytes at offset %zu",
+					    (size_t)(s - start));
+				return 0;
+			}
+			if (s == end)
+				JERR("unexpected end of input");
+			if (*s == ',') {
+				s++;
+				st = stack[depth - 1] == '{' ? KEY : VALUE;
+				continue;
+			}
+			if (*s == (stack[depth - 1] == '{' ? '}' : ']')) {
+				s++;
+				depth--;
+				continue;
+			}
+			JERR("expected ',' or '%c' at offset %zu",
+			    stack[depth - 1] == '{' ? '}' : ']',
+			    (size_t)(s - start));
+		}
+		if (s == end)
+			JERR("unexpected end of input");
+		if ((st == KEY_OR_END && *s == '}') ||
+		    (st == VALUE_OR_END && *s == ']')) {
+			s++;
+			depth--;
+			st = AFTER_VALUE;
+			continue;
+		}
+		if ((st == KEY || st == KEY_OR_END) && *s != '"')
+			JERR("expected a string key at offset %zu",
+			    (size_t)(s - start));
+		switch (*s) {
+		case '{':
+		case '[':
+			if (depth == JSON_MAX_DEPTH)
+				JERR("nested deeper than %d", JSON_MAX_DEPTH);
+			stack[depth++] = (char)*s;
+			st = *s == '{' ? KEY_OR_END : VALUE_OR_END;
+			s++;
+			continue;
+		case '"':
+			s++;
+			for (;;) {
+				size_t n;
+
+				if (s == end)
+					JERR("unterminated string");
+				if (*s == '"')
+					break;
+				if (*s < 0x20)
+					JERR("raw control character in string at "
+					    "offset %zu", (size_t)(s - start));
+				if (*s == '\\') {
+					s++;
+					if (s == end)
+						JERR("unterminated string");
+					if (*s == 'u') {
+						if (end - s < 5 || !is_hex(s[1]) ||
+						    !is_hex(s[2]) ||
+						    !is_hex(s[3]) || !is_hex(s[4]))
+							JERR("bad \\u escape at "
+							    "offset %zu",
+							    (size_t)(s - start));
+						s += 5;
+						continue;
+					}
+					if (strchr("\"\\/bfnrt", *s) == NULL ||
+					    *s == '\0')
+						JERR("bad escape at offset %zu",
+						    (size_t)(s - start));
+					s++;
+					continue;
+				}
+				if ((n = utf8_len(s, end)) == 0)
+					JERR("invalid UTF-8 at offset %zu",
+					    (size_t)(s - start));
+				s += n;
+			}
+			s++;
+			if (st == KEY || st == KEY_OR_END) {
+				while (s < end && (*s == ' ' || *s == '\t' ||
+				    *s == '\n' || *s == '\r'))
+					s++;
+				if (s == end || *s != ':')
+					JERR("expected ':' at offset %zu",
+					    (size_t)(s - start));
+				s++;
+				st = VALUE;
+				continue;
+			}
+			st = AFTER_VALUE;
+			continue;
+		case 't':
+			if (end - s < 4 || memcmp(s, "true", 4) != 0)
+				JERR("bad literal at offset %zu",
+				    (size_t)(s - start));
+			s += 4;
+			st = AFTER_VALUE;
+			continue;
+		case 'f':
+			if (end - s < 5 || memcmp(s, "false", 5) != 0)
+				JERR("bad literal at offset %zu",
+				    (size_t)(s - start));
+			s += 5;
+			st = AFTER_VALUE;
+			continue;
+		case 'n':
+			if (end - s < 4 || memcmp(s, "null", 4) != 0)
+				JERR("bad literal at offset %zu",
+				    (size_t)(s - start));
+			s += 4;
+			st = AFTER_VALUE;
+			continue;
+		default:
+			break;
+		}
+		/* number: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)? */
+		if (*s == '-')
+			s++;
+		if (s == end || *s < '0' || *s > '9')
+			JERR("unexpected character at offset %zu",
+			    (size_t)(s - start));
+		if (*s == '0')
+			s++;
+		else
+			while (s < end && *s >= '0' && *s <= '9')
+				s++;
+		if (s < end && *s == '.') {
+			s++;
+			if (s == end || *s < '0' || *s > '9')
+				JERR("bad number at offset %zu",
+				    (size_t)(s - start));
+			while (s < end && *s >= '0' && *s <= '9')
+				s++;
+		}
+		if (s < end && (*s == 'e' || *s == 'E')) {
+			s++;
+			if (s < end && (*s == '+' || *s == '-'))
+				s++;
+			if (s == end || *s < '0' || *s > '9')
+				JERR("bad number at offset %zu",
+				    (size_t)(s - start));
+			while (s < end && *s >= '0' && *s <= '9')
+				s++;
+		}
+		st = AFTER_VALUE;
+	}
+}
+
+static const char *
+json_type_name(const cJSON *v)
+{
+	if (cJSON_IsString(v))
+		return "string";
+	if (cJSON_IsNumber(v))
+		return "number";
+	if (cJSON_IsBool(v))
+		return "bool";
+	if (cJSON_IsNull(v))
+		return "null";
+	if (cJSON_IsArray(v))
+		return "array";
+	return "object";
+}
+
+/* The first key that appears twice in an object of the tree, or NULL. */
+static const char *
+repeated_key(const cJSON *v, int depth)
+{
+	const cJSON *a, *b;
+	const char *k;
+
+	if (depth > JSON_MAX_DEPTH)
+		return NULL;
+	for (a = v->child; a != NULL; a = a->next) {
+		if (cJSON_IsObject(v))
+			for (b = a->next; b != NULL; b = b->next)
+				if (strcmp(a->string, b->string) == 0)
+					return a->string;
+		if ((cJSON_IsObject(a) || cJSON_IsArray(a)) &&
+		    (k = repeated_key(a, depth + 1)) != NULL)
+			return k;
+	}
+	return NULL;
+}
+
+static int
+json_int(const cJSON *v, int64_t *out)
+{
+	double d;
+
+	if (!cJSON_IsNumber(v))
+		return -1;
+	d = v->valuedouble;
+	if (d != floor(d) || fabs(d) > 9007199254740992.0)
+		return -1;
+	*out = (int64_t)d;
+	return 0;
+}
+
+/* A JSON number as millionths; -1 if out of range. */
+static int
+json_dec(const cJSON *v, int64_t *out)
+{
+	double d;
+
+	if (!cJSON_IsNumber(v))
+		return -1;
+	d = v->valuedouble * (double)DEC_ONE;
+	if (!(fabs(d) < 9.0e15))
+		return -1;
+	*out = llround(d);
+	return 0;
+}
+
+static int
+short_string(const cJSON *v, size_t max)
+{
+	return cJSON_IsString(v) && v->valuestring[0] != '\0' &&
+	    strlen(v->valuestring) <= max;
+}
+
+#define BAD(...) do { snprintf(msg, msglen, __VA_ARGS__); \
+	return E_BAD_EVENT; } while (0)
+
+static enum errcode
+decode_ts(const cJSON *v, int64_t *ts, const char *type, char *msg,
+    size_t msglen)
+{
+	int64_t t;
+
+	if (cJSON_IsString(v)) {
+		if (clock_parse(v->valuestring, ts) != 0)
+			BAD("%s: ts: expected RFC 3339 with offset or Unix "
+			    "seconds in 0..%lld", type, TS_MAX);
+		return E_OK;
+	}
+	if (json_int(v, &t) != 0 || t < 0 || t > TS_MAX)
+		BAD("%s: ts: expected RFC 3339 with offset or Unix seconds in "
+		    "0..%lld", type, TS_MAX);
+	*ts = t;
+	return E_OK;
+}
+
+static enum errcode
+decode_attrs(struct event *ev, const struct kind *k, const cJSON *obj,
+    char *msg, size_t msglen)
+{
+	const cJSON *a;
+	size_t i;
+
+	if (!cJSON_IsObject(obj))
+		BAD("%s: attrs: expected object, got %s", ev->type,
+		    json_type_name(obj));
+	for (a = obj->child; a != NULL; a = a->next) {
+		struct ev_attr *ea;
+		const struct attr *at = NULL;
+
+		for (i = 0; i < k->nattrs; i++)
+			if (strcmp(k->attrs[i].name, a->string) == 0) {
+				at = &k->attrs[i];
+				break;
+			}
+		if (at == NULL) {
+			const char *hint = did_you_mean(a->string,
+			    k->names, k->nattrs);
+
+			BAD("%s: attrs.%s: unknown attribute%s%s%s", ev->type,
+			    a->string, hint ? " (did you mean '" : "",
+			    hint ? hint : "", hint ? "'?)" : "");
+		}
+		if (ev->nattrs == ev->attrs_cap) {
+			ev->attrs_cap = ev->attrs_cap ? ev->attrs_cap * 2 : 16;
+			ev->attrs = xreallocarray(ev->attrs, ev->attrs_cap,
+			    sizeof *ev->attrs);
+		}
+		ea = &ev->attrs[ev->nattrs];
+		ea->slot = i;
+		switch (at->type) {
+		case VT_INT:
+			if (json_int(a, &ea->v.i) != 0)
+				BAD("%s: attrs.%s: expected integer, got %s",
+				    ev->type, a->string, cJSON_IsNumber(a) ?
+				    "a fraction or out of range" :
+				    json_type_name(a));
+			break;
+		case VT_DEC:
+			if (json_dec(a, &ea->v.i) != 0)
+				BAD("%s: attrs.%s: expected decimal, got %s",
+				    ev->type, a->string, cJSON_IsNumber(a) ?
+				    "out of range" : json_type_name(a));
+			break;
+		case VT_BOOL:
+			if (!cJSON_IsBool(a))
+				BAD("%s: attrs.%s: expected bool, got %s",
+				    ev->type, a->string, json_type_name(a));
+			ea->v.i = cJSON_IsTrue(a);
+			break;
+		case VT_STR:
+			if (!cJSON_IsString(a) ||
+			    strlen(a->valuestring) > MAX_FIELD_BYTES)
+				BAD("%s: attrs.%s: expected string, got %s",
+				    ev->type, a->string, json_type_name(a));
+			ea->v.s = a->valuestring;
+			break;
+		}
+		ev->nattrs++;
+	}
+	return E_OK;
+}
+
+static enum errcode
+decode_event(const struct ruleset *rs, int64_t now, struct request *req,
+    char *msg, size_t msglen)
+{
+	struct event *ev = &req->ev;
+	const struct kind *k;
+	const cJSON *v;
+	enum errcode e;
+	size_t i;
+
+	if ((ev->et = ruleset_evtype(rs, ev->type)) == NULL &&
+	    strcmp(ev->type, "clock.tick") != 0) {
+		snprintf(msg, msglen, "unknown event type '%s'", ev->type);
+		return E_UNKNOWN_TYPE;
+	}
+	k = ev->et != NULL ? ev->et->kind : NULL;
+	if (k != NULL && ev->fields_cap < k->nfields) {
+		ev->fields = xreallocarray(ev->fields, k->nfields,
+		    sizeof *ev->fields);
+		ev->fields_cap = k->nfields;
+	}
+	for (i = 0; k != NULL && i < k->nfields; i++)
+		ev->fields[i] = NULL;
+	ev->ts = now;
+	for (v = req->root->child; v != NULL; v = v->next) {
+		const char *key = v->string;
+
+		if (strcmp(key, "type") == 0)
+			continue;
+		if (strcmp(key, "id") == 0) {
+			if (!short_string(v, MAX_ID_BYTES))
+				BAD("%s: id: expected a string of 1..%d bytes",
+				    ev->type, MAX_ID_BYTES);
+			ev->id = v->valuestring;
+			continue;
+		}
+		if (strcmp(key, "ts") == 0) {
+			if ((e = decode_ts(v, &ev->ts, ev->type, msg, msglen))
+			    != E_OK)
+				return e;
+			continue;
+		}
+		if (k == NULL)
+			BAD("%s: unknown field '%s'", ev->type, key);
+		if (strcmp(key, k->name) == 0) {
+			if (!short_string(v, MAX_ID_BYTES))
+				BAD("%s: %s: expected a string of 1..%d bytes",
+				    ev->type, key, MAX_ID_BYTES);
+			ev->entity = v->valuestring;
+			continue;
+		}
+		if (ev->et->action == EV_UPSERT && strcmp(key, "attrs") == 0) {
+			if ((e = decode_attrs(ev, k, v, msg, msglen)) != E_OK)
+				return e;
+			continue;
+		}
+		for (i = 0; ev->et->action == EV_UPSERT && i < k->nfields; i++)
+			if (strcmp(key, k->fields[i]) == 0)
+				break;
+		if (ev->et->action != EV_UPSERT || i == k->nfields)
+			BAD("%s: unknown field '%s'", ev->type, key);
+		if (!cJSON_IsString(v) || strlen(v->valuestring) >
+		    MAX_FIELD_BYTES)
+			BAD("%s: %s: expected string, got %s", ev->type, key,
+			    json_type_name(v));
+		ev->fields[i] = v->valuestring;
+	}
+	if (k != NULL && ev->entity == NULL)
+		BAD("%s: missing field '%s'", ev->type, k->name);
+	if (k == NULL && cJSON_GetObjectItemCaseSensitive(req->root, "ts") ==
+	    NULL)
+		BAD("%s: missing field 'ts'", ev->type);
+	return E_OK;
+}
+
+/* Forget the previous request but keep the event's arrays for reuse. */
+void
+request_clear(struct request *req)
+{
+	if (req->root != NULL)
+		cJSON_Delete(req->root);
+	req->root = NULL;
+	req->cmd = NULL;
+	req->ev.et = NULL;
+	req->ev.type = NULL;
+	req->ev.id = NULL;
+	req->ev.entity = NULL;
+	req->ev.nattrs = 0;
+	req->ev.line = NULL;
+	req->ev.len = 0;
+}
+
+void
+request_free(struct request *req)
+{
+	request_clear(req);
+	free(req->ev.fields);
+	free(req->ev.attrs);
+	memset(req, 0, sizeof *req);
+}
+
+/*
+ * Decode one line (no newline) into req.  now is the default ts.  On error
+ * returns the code and writes the message into msg.
+ */
+enum errcode
+decode_line(const struct ruleset *rs, int64_t now, const char *line,
+    size_t len, struct request *req, char *msg, size_t msglen)
+{
+	const cJSON *type, *cmd;
+	const char *key;
+
+	request_clear(req);
+	if (json_check(line, len, msg, msglen) != 0)
+		return E_BAD_JSON;
+	if ((req->root = cJSON_ParseWithLength(line, len)) == NULL) {
+		snprintf(msg, msglen, "cannot parse JSON");
+		return E_BAD_JSON;
+	}
+	if (!cJSON_IsObject(req->root)) {
+		snprintf(msg, msglen, "expected a JSON object, got %s",
+		    json_type_name(req->root));
+		return E_BAD_EVENT;
+	}
+	if ((key = repeated_key(req->root, 0)) != NULL) {
+		snprintf(msg, msglen, "repeated key '%s'", key);
+		return E_BAD_EVENT;
+	}
+	type = cJSON_GetObjectItemCaseSensitive(req->root, "type");
+	cmd = cJSON_GetObjectItemCaseSensitive(req->root, "cmd");
+	if ((type == NULL) == (cmd == NULL)) {
+		snprintf(msg, msglen, type == NULL ? "expected 'type' (an "
+		    "event) or 'cmd' (a command)" : "a line has either 'type' "
+		    "or 'cmd', not both");
+		return E_BAD_EVENT;
+	}
+	if (cmd != NULL) {
+		if (!cJSON_IsString(cmd)) {
+			snprintf(msg, msglen, "cmd: expected string, got %s",
+			    json_type_name(cmd));
+			return E_BAD_EVENT;
+		}
+		req->what = REQ_CMD;
+		req->cmd = cmd->valuestring;
+		return E_OK;
+	}
+	if (!cJSON_IsString(type)) {
+		snprintf(msg, msglen, "type: expected string, got %s",
+		    json_type_name(type));
+		return E_BAD_EVENT;
+	}
+	req->what = REQ_EVENT;
+	req->ev.type = type->valuestring;
+	req->ev.line = line;
+	req->ev.len = len;
+	return decode_event(rs, now, req, msg, msglen);
+}

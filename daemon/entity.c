@@ -1,0 +1,454 @@
+/*
+ * The entity cache: the state of recently used entities in memory, in
+ * front of the entities table.  Memory stays bounded whatever the number
+ * of households: clean entities are evicted least recently used first;
+ * entities changed by the batch in hand sit on a dirty list until the
+ * batch's transaction writes them.  If that transaction fails, the cache
+ * is emptied and refills from the database, which holds the truth.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "zhilid.h"
+#include "rules.h"
+#include "engine.h"
+#include "store.h"
+
+static uint64_t
+entity_hash(const struct kind *k, const char *id)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+	const char *s;
+
+	for (s = k->name; *s != '\0'; s++)
+		h = (h ^ (unsigned char)*s) * 0x100000001b3ULL;
+	h = (h ^ 0xff) * 0x100000001b3ULL;
+	for (s = id; *s != '\0'; s++)
+		h = (h ^ (unsigned char)*s) * 0x100000001b3ULL;
+	return h;
+}
+
+static void
+list_unlink(struct entity *e)
+{
+	if (e->prev == NULL)
+		return;
+	e->prev->next = e->next;
+	e->next->prev = e->prev;
+	e->prev = e->next = NULL;
+}
+
+static void
+list_push(struct entity *head, struct entity *e)
+{
+	e->next = head->next;
+	e->prev = head;
+	head->next->prev = e;
+	head->next = e;
+}
+
+void
+ecache_init(struct ecache *c, size_t capacity)
+{
+	memset(c, 0, sizeof *c);
+	c->capacity = capacity;
+	c->nbuckets = 1024;
+	c->buckets = xcalloc(c->nbuckets, sizeof *c->buckets);
+	c->lru.next = c->lru.prev = &c->lru;
+	c->dirty.next = c->dirty.prev = &c->dirty;
+}
+
+static int
+slot_is_string(const struct kind *k, size_t slot)
+{
+	return slot >= k->nattrs || k->attrs[slot].type == VT_STR;
+}
+
+static void
+entity_free(struct entity *e)
+{
+	size_t i;
+
+	for (i = 0; i < e->kind->nattrs + e->kind->nfields; i++)
+		if (slot_is_string(e->kind, i))
+			free((char *)(uintptr_t)e->vals[i].s);
+	free(e->vals);
+	free(e->cls);
+	free(e->id);
+	free(e);
+}
+
+/* Forget every entity; after a failed commit or a change of rules. */
+void
+ecache_clear(struct ecache *c)
+{
+	struct entity *e, *next;
+	size_t i;
+
+	for (i = 0; i < c->nbuckets; i++) {
+		for (e = c->buckets[i]; e != NULL; e = next) {
+			next = e->hnext;
+			entity_free(e);
+		}
+		c->buckets[i] = NULL;
+	}
+	c->count = 0;
+	c->lru.next = c->lru.prev = &c->lru;
+	c->dirty.next = c->dirty.prev = &c->dirty;
+}
+
+static void
+grow(struct ecache *c)
+{
+	struct entity **nb, *e, *next;
+	size_t n = c->nbuckets * 2, i;
+
+	nb = xcalloc(n, sizeof *nb);
+	for (i = 0; i < c->nbuckets; i++)
+		for (e = c->buckets[i]; e != NULL; e = next) {
+			next = e->hnext;
+			e->hnext = nb[e->hash & (n - 1)];
+			nb[e->hash & (n - 1)] = e;
+		}
+	free(c->buckets);
+	c->buckets = nb;
+	c->nbuckets = n;
+}
+
+static struct entity *
+entity_new(struct ecache *c, struct kind *k, const char *id, uint64_t h)
+{
+	struct entity *e = xcalloc(1, sizeof *e);
+	size_t i, b;
+
+	e->kind = k;
+	e->id = xstrdup(id);
+	e->hash = h;
+	e->vals = xcalloc(k->nattrs + k->nfields + 1, sizeof *e->vals);
+	e->cls = xcalloc(k->nclass + 1, sizeof *e->cls);
+	for (i = 0; i < k->nrules; i++)
+		if (k->rules[i]->prim == &prim_classify) {
+			const struct classify *cf = k->rules[i]->data;
+
+			e->cls[cf->slot] = (uint16_t)cf->dflt;
+		}
+	if (c->count >= c->nbuckets)
+		grow(c);
+	b = h & (c->nbuckets - 1);
+	e->hnext = c->buckets[b];
+	c->buckets[b] = e;
+	c->count++;
+	list_push(&c->lru, e);
+	return e;
+}
+
+/* Attributes back to unset, classes to their defaults. */
+void
+entity_reset(struct entity *e)
+{
+	const struct kind *k = e->kind;
+	size_t i;
+
+	for (i = 0; i < k->nattrs + k->nfields; i++) {
+		if (slot_is_string(k, i))
+			free((char *)(uintptr_t)e->vals[i].s);
+		memset(&e->vals[i], 0, sizeof e->vals[i]);
+	}
+	for (i = 0; i < k->nrules; i++)
+		if (k->rules[i]->prim == &prim_classify) {
+			const struct classify *cf = k->rules[i]->data;
+
+			e->cls[cf->slot] = (uint16_t)cf->dflt;
+		}
+}
+
+void
+entity_set(struct entity *e, size_t slot, union val v)
+{
+	if (slot_is_string(e->kind, slot)) {
+		free((char *)(uintptr_t)e->vals[slot].s);
+		v.s = v.s != NULL ? xstrdup(v.s) : NULL;
+	}
+	e->vals[slot] = v;
+}
+
+/* Restore an entity from its stored state JSON under the current rules. */
+static void
+entity_load_state(struct entity *e, const char *state)
+{
+	const struct kind *k = e->kind;
+	cJSON *root, *attrs, *fields, *classes, *v;
+	union val val;
+	size_t i;
+
+	if ((root = cJSON_Parse(state)) == NULL) {
+		log_warnx("entity %s %s: unreadable state; starting empty",
+		    k->name, e->id);
+		return;
+	}
+	attrs = cJSON_GetObjectItemCaseSensitive(root, "attrs");
+	fields = cJSON_GetObjectItemCaseSensitive(root, "fields");
+	classes = cJSON_GetObjectItemCaseSensitive(root, "classes");
+	for (i = 0; i < k->nattrs; i++) {
+		v = cJSON_GetObjectItemCaseSensitive(attrs, k->attrs[i].name);
+		if (v == NULL)
+			continue;
+		memset(&val, 0, sizeof val);
+		switch (k->attrs[i].type) {
+		case VT_INT:
+			if (!cJSON_IsNumber(v))
+				continue;
+			val.i = (int64_t)v->valuedouble;
+			break;
+		case VT_DEC:
+			if (!cJSON_IsString(v) || dec_parse(v->valuestring,
+			    strlen(v->valuestring), &val.i) != 0)
+				continue;
+			break;
+		case VT_BOOL:
+			val.i = cJSON_IsTrue(v);
+			break;
+		case VT_STR:
+			if (!cJSON_IsString(v))
+				continue;
+			val.s = v->valuestring;
+			break;
+		}
+		entity_set(e, i, val);
+	}
+	for (i = 0; i < k->nfields; i++) {
+		v = cJSON_GetObjectItemCaseSensitive(fields, k->fields[i]);
+		if (cJSON_IsString(v)) {
+			val.s = v->valuestring;
+			entity_set(e, k->nattrs + i, val);
+		}
+	}
+	for (i = 0; i < k->nrules; i++) {
+		const struct rule *r = k->rules[i];
+
+		if (r->prim != &prim_classify)
+			continue;
+		v = cJSON_GetObjectItemCaseSensitive(classes, r->name);
+		if (cJSON_IsString(v))
+			e->cls[((const struct classify *)r->data)->slot] =
+			    (uint16_t)classify_find(r, v->valuestring);
+	}
+	cJSON_Delete(root);
+}
+
+/*
+ * The entity kind/id from the cache or the store; NULL if there is none,
+ * with *err set if the store failed.
+ */
+struct entity *
+ecache_get(struct ecache *c, struct store *s, struct kind *k, const char *id,
+    int *err)
+{
+	uint64_t h = entity_hash(k, id);
+	struct entity *e;
+	char *state = NULL;
+	int64_t created = 0;
+	int removed = 0, rc;
+
+	*err = 0;
+	for (e = c->buckets[h & (c->nbuckets - 1)]; e != NULL; e = e->hnext)
+		if (e->hash == h && e->kind == k && strcmp(e->id, id) == 0) {
+			if (!e->dirty) {
+				list_unlink(e);
+				list_push(&c->lru, e);
+			}
+			return e;
+		}
+	if (s == NULL)
+		return NULL;
+	rc = store_entity_load(s, k->name, id, &state, &removed, &created);
+	if (rc <= 0) {
+		*err = rc < 0;
+		return NULL;
+	}
+	e = entity_new(c, k, id, h);
+	e->removed = removed;
+	e->created = created;
+	if (!removed)
+		entity_load_state(e, state);
+	free(state);
+	return e;
+}
+
+struct entity *
+ecache_create(struct ecache *c, struct kind *k, const char *id)
+{
+	return entity_new(c, k, id, entity_hash(k, id));
+}
+
+void
+entity_mark_dirty(struct ecache *c, struct entity *e)
+{
+	if (e->dirty)
+		return;
+	list_unlink(e);
+	list_push(&c->dirty, e);
+	e->dirty = 1;
+}
+
+static void
+vals_json(const struct entity *e, int all, struct buf *b)
+{
+	const struct kind *k = e->kind;
+	char num[32];
+	size_t i;
+	int n = 0;
+
+	buf_addc(b, '{');
+	for (i = 0; i < k->nattrs; i++) {
+		const union val *v = &e->vals[i];
+
+		if (!all && ((k->attrs[i].type == VT_STR && v->s == NULL) ||
+		    (k->attrs[i].type != VT_STR && v->i == 0)))
+			continue;
+		if (n++ > 0)
+			buf_addc(b, ',');
+		buf_add_json_cstr(b, k->attrs[i].name);
+		buf_addc(b, ':');
+		switch (k->attrs[i].type) {
+		case VT_INT:
+			buf_addf(b, "%lld", (long long)v->i);
+			break;
+		case VT_DEC:
+			/* stored as text so that no float touches it */
+			dec_format(v->i, num, sizeof num);
+			if (all)
+				buf_adds(b, num);
+			else
+				buf_add_json_cstr(b, num);
+			break;
+		case VT_BOOL:
+			buf_adds(b, v->i ? "true" : "false");
+			break;
+		case VT_STR:
+			buf_add_json_cstr(b, v->s != NULL ? v->s : "");
+			break;
+		}
+	}
+	buf_addc(b, '}');
+}
+
+static void
+classes_json(const struct entity *e, struct buf *b)
+{
+	const struct kind *k = e->kind;
+	size_t i;
+	int n = 0;
+
+	buf_addc(b, '{');
+	for (i = 0; i < k->nrules; i++) {
+		const struct rule *r = k->rules[i];
+
+		if (r->prim != &prim_classify)
+			continue;
+		if (n++ > 0)
+			buf_addc(b, ',');
+		buf_add_json_cstr(b, r->name);
+		buf_addc(b, ':');
+		buf_add_json_cstr(b, classify_class(r,
+		    e->cls[((const struct classify *)r->data)->slot])->name);
+	}
+	buf_addc(b, '}');
+}
+
+/* The stored form: {"attrs":{...set ones...},"fields":{...},"classes":{}} */
+void
+entity_state_json(const struct entity *e, struct buf *b)
+{
+	const struct kind *k = e->kind;
+	size_t i;
+	int n = 0;
+
+	buf_adds(b, "{\"attrs\":");
+	vals_json(e, 0, b);
+	buf_adds(b, ",\"fields\":{");
+	for (i = 0; i < k->nfields; i++) {
+		const char *v = e->vals[k->nattrs + i].s;
+
+		if (v == NULL)
+			continue;
+		if (n++ > 0)
+			buf_addc(b, ',');
+		buf_add_json_cstr(b, k->fields[i]);
+		buf_addc(b, ':');
+		buf_add_json_cstr(b, v);
+	}
+	buf_adds(b, "},\"classes\":");
+	classes_json(e, b);
+	buf_addc(b, '}');
+}
+
+/* The protocol's ENTITY, without its closing brace (history follows). */
+void
+entity_json(const struct entity *e, struct buf *b)
+{
+	const struct kind *k = e->kind;
+	char ts[40];
+	size_t i;
+
+	buf_adds(b, "{\"kind\":");
+	buf_add_json_cstr(b, k->name);
+	buf_adds(b, ",\"id\":");
+	buf_add_json_cstr(b, e->id);
+	for (i = 0; i < k->nfields; i++) {
+		buf_addc(b, ',');
+		buf_add_json_cstr(b, k->fields[i]);
+		buf_addc(b, ':');
+		buf_add_json_cstr(b, e->vals[k->nattrs + i].s);
+	}
+	clock_format(e->created, ts, sizeof ts);
+	buf_adds(b, ",\"created\":");
+	buf_add_json_cstr(b, ts);
+	buf_adds(b, ",\"attrs\":");
+	vals_json(e, 1, b);
+	buf_adds(b, ",\"classes\":");
+	classes_json(e, b);
+}
+
+/* Write every dirty entity; the caller commits. */
+int
+ecache_flush(struct ecache *c, struct store *s)
+{
+	struct buf b = { 0 };
+	struct entity *e;
+	int rc = 0;
+
+	for (e = c->dirty.next; e != &c->dirty && s != NULL; e = e->next) {
+		buf_reset(&b);
+		entity_state_json(e, &b);
+		if (store_entity_save(s, e->kind->name, e->id, BUF_DATA(&b),
+		    BUF_LEN(&b), e->removed, e->created, clock_wall()) != 0) {
+			rc = -1;
+			break;
+		}
+	}
+	buf_free(&b);
+	return rc;
+}
+
+/* After a commit: dirty entities are clean; evict down to capacity. */
+void
+ecache_trim(struct ecache *c)
+{
+	struct entity *e, **pp;
+
+	while ((e = c->dirty.next) != &c->dirty) {
+		list_unlink(e);
+		e->dirty = 0;
+		list_push(&c->lru, e);
+	}
+	while (c->count > c->capacity && (e = c->lru.prev) != &c->lru) {
+		list_unlink(e);
+		for (pp = &c->buckets[e->hash & (c->nbuckets - 1)]; *pp != e;
+		    pp = &(*pp)->hnext)
+			;
+		*pp = e->hnext;
+		c->count--;
+		entity_free(e);
+	}
+}

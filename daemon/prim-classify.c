@@ -1,0 +1,188 @@
+/*
+ * The classify primitive: ordered classes, the first whose condition holds
+ * is the entity's class (a class without `when` matches always).  The class
+ * is kept on the entity; a change is written to its history and raises the
+ * rule's alert with the severity of the new class.  A new entity that lands
+ * in the default class raises nothing.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "zhilid.h"
+#include "rules.h"
+#include "engine.h"
+
+static const char *const severity_names[] = { "info", "warning", "critical" };
+
+const char *
+severity_name(int s)
+{
+	return severity_names[s];
+}
+
+static int
+setup(struct rule *r, const struct ynode *def, const struct ynode *n,
+    struct rule_load *ld)
+{
+	static const char *const keys[] = { "class", "label", "severity",
+	    "when" };
+	struct classify *c;
+	struct expr_scope scope = { rules_resolve, ld->kind,
+	    ld->kind->names, ld->kind->nattrs + ld->kind->nfields };
+	size_t i, j, before = ld->errs->n;
+	int dflt = -1;
+
+	if (n->type != YN_SEQ || n->n == 0) {
+		errs_add(ld->errs, ld->file, n->line, n->col, "classify: "
+		    "expected a non-empty list of classes");
+		return -1;
+	}
+	c = xcalloc(1, sizeof *c);
+	r->data = c;
+	c->classes = xcalloc(n->n, sizeof *c->classes);
+	c->n = n->n;
+	for (i = 0; i < n->n; i++) {
+		const struct ynode *e = n->items[i], *v;
+		struct klass *k = &c->classes[i];
+		char *cause;
+		size_t pos;
+		int s;
+
+		if (e->type != YN_MAP) {
+			errs_add(ld->errs, ld->file, e->line, e->col,
+			    "classify: class must be a map, got %s",
+			    ynode_type_name(e));
+			continue;
+		}
+		ynode_check_keys(e, ld->file, keys, 4, "class", ld->errs);
+		if ((v = ynode_get(e, "class")) == NULL ||
+		    v->type != YN_SCALAR || v->len == 0) {
+			errs_add(ld->errs, ld->file, e->line, e->col,
+			    "classify: class needs a name ('class: NAME')");
+			continue;
+		}
+		k->name = xstrdup(v->str);
+		for (j = 0; j < i; j++)
+			if (c->classes[j].name != NULL &&
+			    strcmp(c->classes[j].name, k->name) == 0)
+				errs_add(ld->errs, ld->file, v->line, v->col,
+				    "classify: duplicate class '%s'", k->name);
+		v = ynode_get(e, "label");
+		k->label = xstrdup(v != NULL && v->type == YN_SCALAR ? v->str :
+		    k->name);
+		k->severity = SEV_INFO;
+		if ((v = ynode_get(e, "severity")) != NULL) {
+			for (s = 0; s < 3; s++)
+				if (v->type == YN_SCALAR &&
+				    strcmp(v->str, severity_names[s]) == 0)
+					break;
+			if (s == 3)
+				errs_add(ld->errs, ld->file, v->line, v->col,
+				    "severity: expected critical, warning or "
+				    "info");
+			else
+				k->severity = s;
+		}
+		if ((v = ynode_get(e, "when")) == NULL) {
+			if (dflt >= 0)
+				errs_add(ld->errs, ld->file, e->line, e->col,
+				    "classify: class '%s' has no 'when', but "
+				    "'%s' is already the default", k->name,
+				    c->classes[dflt].name);
+			else
+				dflt = (int)i;
+			continue;
+		}
+		if (dflt >= 0) {
+			errs_add(ld->errs, ld->file, e->line, e->col,
+			    "classify: class '%s' can never match: it follows "
+			    "the default class '%s'", k->name,
+			    c->classes[dflt].name);
+			continue;
+		}
+		if (v->type != YN_SCALAR) {
+			errs_add(ld->errs, ld->file, v->line, v->col,
+			    "when: expected an expression, got %s",
+			    ynode_type_name(v));
+			continue;
+		}
+		k->when = expr_compile(v->str, &scope, VT_BOOL, &cause, &pos);
+		if (k->when == NULL) {
+			rules_compile_error(ld->errs, ld->file, v, pos, cause);
+			free(cause);
+		}
+	}
+	if (dflt < 0) {
+		/* an implicit default class, "none" */
+		c->classes = xreallocarray(c->classes, c->n + 1,
+		    sizeof *c->classes);
+		memset(&c->classes[c->n], 0, sizeof c->classes[c->n]);
+		c->classes[c->n].name = xstrdup("none");
+		c->classes[c->n].label = xstrdup("none");
+		dflt = (int)c->n++;
+	}
+	c->dflt = (size_t)dflt;
+	c->slot = ld->kind->nclass++;
+	(void)def;
+	return ld->errs->n == before ? 0 : -1;
+}
+
+static void
+eval(const struct rule *r, struct change *ch)
+{
+	const struct classify *c = r->data;
+	size_t old = ch->ent->cls[c->slot], cls = c->dflt, i;
+
+	if (!ch->removing) {
+		for (i = 0; i < c->n; i++)
+			if (c->classes[i].when == NULL ||
+			    expr_eval(c->classes[i].when, ch->ent->vals).i) {
+				cls = i;
+				break;
+			}
+	}
+	if (cls == old)
+		return;
+	ch->ent->cls[c->slot] = (uint16_t)cls;
+	engine_class_changed(ch, r, &c->classes[old], &c->classes[cls]);
+}
+
+static void
+classify_free(void *p)
+{
+	struct classify *c = p;
+	size_t i;
+
+	if (c == NULL)
+		return;
+	for (i = 0; i < c->n; i++) {
+		free(c->classes[i].name);
+		free(c->classes[i].label);
+		expr_free(c->classes[i].when);
+	}
+	free(c->classes);
+	free(c);
+}
+
+const struct klass *
+classify_class(const struct rule *r, size_t i)
+{
+	const struct classify *c = r->data;
+
+	return i < c->n ? &c->classes[i] : NULL;
+}
+
+/* The index of the class called name, or the default class if none is. */
+size_t
+classify_find(const struct rule *r, const char *name)
+{
+	const struct classify *c = r->data;
+	size_t i;
+
+	for (i = 0; i < c->n; i++)
+		if (strcmp(c->classes[i].name, name) == 0)
+			return i;
+	return c->dflt;
+}
+
+const struct prim prim_classify = { "classify", setup, eval, classify_free };

@@ -1,0 +1,450 @@
+/*
+ * The listener and the batch.  Lines read in one loop iteration are
+ * applied as they arrive; just before the loop sleeps again (an ev_prepare
+ * watcher) the batch is committed in one transaction and only then are its
+ * acknowledgements queued: group commit.  The listener is defensive in the
+ * manner of OpenSMTPD control.c: it refuses to start over a live socket,
+ * removes a stale one, binds under a narrow umask, keeps a spare fd for
+ * EMFILE, and caps clients.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "server.h"
+#include "store.h"
+
+#define BATCH_MAX	8192	/* events per transaction at most */
+#define DRAIN_SECONDS	5.0	/* time to write answers when stopping */
+
+static void
+set_nonblock(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	if (fl != -1)
+		fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+}
+
+static int
+listen_unix(const char *path)
+{
+	struct sockaddr_un sun;
+	mode_t old;
+	int fd;
+
+	memset(&sun, 0, sizeof sun);
+	sun.sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof sun.sun_path) {
+		log_warnx("socket %s: path too long", path);
+		return -1;
+	}
+	memcpy(sun.sun_path, path, strlen(path));
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1) {
+		log_warn("socket");
+		return -1;
+	}
+	/* another daemon answering here wins; a dead one's file goes */
+	if (connect(fd, (struct sockaddr *)&sun, sizeof sun) == 0) {
+		log_warnx("socket %s: another zhilid is listening there", path);
+		close(fd);
+		return -1;
+	}
+	if (errno == ECONNREFUSED || errno == ENOTSOCK) {
+		struct stat st;
+
+		if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode)) {
+			log_info("socket %s: removing stale socket", path);
+			unlink(path);
+		}
+	}
+	old = umask(0117);
+	if (bind(fd, (struct sockaddr *)&sun, sizeof sun) == -1) {
+		log_warn("socket %s: bind", path);
+		umask(old);
+		close(fd);
+		return -1;
+	}
+	umask(old);
+	if (chmod(path, 0660) == -1)
+		log_warn("socket %s: chmod", path);
+	if (listen(fd, 128) == -1) {
+		log_warn("socket %s: listen", path);
+		close(fd);
+		unlink(path);
+		return -1;
+	}
+	return fd;
+}
+
+static void
+refuse(int fd, const char *why)
+{
+	char line[256];
+	ssize_t n;
+
+	snprintf(line, sizeof line, "{\"ok\":false,\"error\":{\"code\":"
+	    "\"unavailable\",\"message\":\"%s\"}}\n", why);
+	n = write(fd, line, strlen(line));
+	(void)n;
+	close(fd);
+}
+
+static unsigned
+clients_of(struct server *srv, uid_t uid)
+{
+	struct client *c;
+	unsigned n = 0;
+
+	for (c = srv->clients.next; c != &srv->clients; c = c->next)
+		if (c->uid == uid)
+			n++;
+	return n;
+}
+
+static void
+accept_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct server *srv = container_of(w, struct server, lw);
+	struct ucred cred;
+	socklen_t len = sizeof cred;
+	int fd;
+
+	fd = accept4(srv->lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	if (fd == -1) {
+		if (errno == EMFILE || errno == ENFILE) {
+			/* free the spare fd to take the client and refuse it */
+			close(srv->reserve_fd);
+			if ((fd = accept(srv->lfd, NULL, NULL)) != -1)
+				refuse(fd, "out of file descriptors");
+			srv->reserve_fd = open("/dev/null", O_RDONLY |
+			    O_CLOEXEC);
+			log_warnx("accept: out of file descriptors");
+		} else if (errno != EAGAIN && errno != EINTR &&
+		    errno != ECONNABORTED)
+			log_warn("accept");
+		return;
+	}
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == -1) {
+		log_warn("SO_PEERCRED");
+		close(fd);
+		return;
+	}
+	if (srv->nclients >= (unsigned)srv->conf->max_clients) {
+		log_notice("refusing a client: limits.max_clients (%lld) "
+		    "reached", srv->conf->max_clients);
+		refuse(fd, "too many clients (limits.max_clients)");
+		return;
+	}
+	if (clients_of(srv, cred.uid) >=
+	    (unsigned)srv->conf->max_clients_per_uid) {
+		log_notice("refusing a client of uid %u: "
+		    "limits.max_clients_per_uid (%lld) reached",
+		    (unsigned)cred.uid, srv->conf->max_clients_per_uid);
+		refuse(fd, "too many clients of this uid "
+		    "(limits.max_clients_per_uid)");
+		return;
+	}
+	client_new(srv, fd, cred.uid, cred.gid);
+}
+
+void
+server_pend(struct server *srv, struct client *c, const struct ev_result *res)
+{
+	if (srv->npend == srv->pend_cap) {
+		srv->pend_cap = srv->pend_cap ? srv->pend_cap * 2 : 256;
+		srv->pend = xreallocarray(srv->pend, srv->pend_cap,
+		    sizeof *srv->pend);
+	}
+	srv->pend[srv->npend].c = c;
+	srv->pend[srv->npend].res = *res;
+	srv->npend++;
+	c->npending++;
+	if (srv->npend >= BATCH_MAX)
+		server_flush(srv);
+}
+
+static void
+publish(struct server *srv)
+{
+	struct engine *e = srv->eng;
+	struct client *c;
+	size_t i;
+
+	if (e->nalerts == 0)
+		return;
+	for (c = srv->clients.next; c != &srv->clients; c = c->next) {
+		if (!c->subscriber || c->doomed)
+			continue;
+		for (i = 0; i < e->nalerts; i++) {
+			buf_adds(&c->out, "{\"alert\":");
+			buf_add(&c->out, e->balerts.p + e->alerts[i].off,
+			    e->alerts[i].len);
+			buf_adds(&c->out, "}\n");
+		}
+		client_kick(c);
+	}
+}
+
+/*
+ * Commit the batch in hand and queue its answers: the acknowledgements
+ * if the commit succeeded, `unavailable` for every event if it did not.
+ */
+void
+server_flush(struct server *srv)
+{
+	struct engine *e = srv->eng;
+	struct buf *o;
+	size_t i;
+	int rc;
+
+	if (srv->npend == 0 && !e->in_batch && !e->failed)
+		return;
+	rc = engine_commit(e);
+	for (i = 0; i < srv->npend; i++) {
+		struct pending *p = &srv->pend[i];
+
+		if (p->c == NULL)
+			continue;
+		p->c->npending--;
+		if (rc != 0) {
+			client_error(p->c, E_UNAVAILABLE, "storage cannot "
+			    "commit; the event was not applied, resend it");
+			continue;
+		}
+		o = &p->c->out;
+		buf_addf(o, "{\"ok\":true,\"seq\":%lld,",
+		    (long long)p->res.seq);
+		if (p->res.duplicate)
+			buf_adds(o, "\"duplicate\":true,");
+		buf_adds(o, "\"alerts\":[");
+		engine_alerts_json(e, &p->res, o);
+		buf_adds(o, "]}\n");
+	}
+	if (rc == 0)
+		publish(srv);
+	for (i = 0; i < srv->npend; i++)
+		if (srv->pend[i].c != NULL)
+			client_kick(srv->pend[i].c);
+	srv->npend = 0;
+	engine_batch_reset(e);
+}
+
+/* Free the clients doomed while their own callbacks were running. */
+void
+server_sweep(struct server *srv)
+{
+	struct client *c, *next;
+
+	for (c = srv->clients.next; c != &srv->clients; c = next) {
+		next = c->next;
+		if (c->doomed)
+			client_free(c);
+	}
+}
+
+static void
+commit_cb(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+	struct server *srv = container_of(w, struct server, commit);
+
+	server_flush(srv);
+	server_sweep(srv);
+}
+
+static void
+status(struct server *srv)
+{
+	notify_send("STATUS=generation %llu, %u clients, %llu events",
+	    (unsigned long long)srv->eng->generation, srv->nclients,
+	    (unsigned long long)srv->eng->n_events);
+}
+
+/*
+ * Build the rules again beside the running ones and swap between two
+ * events; on any problem keep the old rules and put the problems in
+ * problems (one per line).  The config file is read again for its rules
+ * list; its other keys take effect at the next start.
+ */
+int
+server_reload(struct server *srv, struct buf *problems)
+{
+	struct errs errs = { 0 };
+	struct conf *c;
+	struct ruleset *rs = NULL;
+	size_t i;
+
+	notify_send("RELOADING=1");
+	if ((c = conf_load(srv->conf_path, &errs)) != NULL) {
+		rs = ruleset_load(c->rules, c->nrules, &errs);
+		conf_free(c);
+	}
+	if (rs == NULL) {
+		for (i = 0; i < errs.n; i++) {
+			log_warnx("%s", errs.v[i]);
+			buf_adds(problems, errs.v[i]);
+			buf_addc(problems, '\n');
+		}
+		log_warnx("reload failed: %zu problems; the old rules (generation "
+		    "%llu) keep running", errs.n,
+		    (unsigned long long)srv->eng->generation);
+		errs_free(&errs);
+		notify_send("READY=1");
+		status(srv);
+		return -1;
+	}
+	server_flush(srv);	/* no batch spans two generations */
+	engine_set_rules(srv->eng, rs);
+	ruleset_free(srv->rs);
+	srv->rs = rs;
+	srv->n_reloads++;
+	log_info("rules reloaded: generation %llu, %zu rules from %zu files, "
+	    "digest %s", (unsigned long long)srv->eng->generation, rs->nrules,
+	    rs->nfiles, rs->digest);
+	notify_send("READY=1");
+	status(srv);
+	return 0;
+}
+
+static void
+signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	struct server *srv = w->data;
+	struct buf b = { 0 };
+
+	if (w->signum == SIGHUP) {
+		log_info("SIGHUP: reloading rules");
+		server_reload(srv, &b);
+		buf_free(&b);
+		return;
+	}
+	log_info("%s: stopping", w->signum == SIGTERM ? "SIGTERM" : "SIGINT");
+	server_stop(srv);
+}
+
+static void
+drain_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct server *srv = container_of(w, struct server, drain);
+
+	if (srv->nclients > 0 && w->repeat < DRAIN_SECONDS) {
+		w->repeat += 0.05;
+		ev_timer_again(loop, w);
+		return;
+	}
+	ev_break(loop, EVBREAK_ALL);
+}
+
+/*
+ * Stop reading, commit and answer the batch in hand, then give clients a
+ * few seconds to take their answers before the loop ends.
+ */
+void
+server_stop(struct server *srv)
+{
+	struct client *c, *next;
+
+	if (srv->stopping)
+		return;
+	srv->stopping = 1;
+	notify_send("STOPPING=1");
+	ev_io_stop(srv->loop, &srv->lw);
+	server_flush(srv);
+	if (srv->own_socket)
+		unlink(srv->conf->socket);
+	for (c = srv->clients.next; c != &srv->clients; c = next) {
+		next = c->next;
+		if (c->doomed)
+			client_free(c);
+		else
+			client_shutdown(c);
+	}
+	ev_timer_init(&srv->drain, drain_cb, 0., 0.05);
+	ev_timer_again(srv->loop, &srv->drain);
+}
+
+static void
+watchdog_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	notify_send("WATCHDOG=1");
+}
+
+int
+server_init(struct server *srv, struct ev_loop *loop, struct conf *conf,
+    const char *conf_path, struct ruleset *rs, struct engine *eng,
+    struct store *store)
+{
+	uint64_t wd;
+
+	memset(srv, 0, sizeof *srv);
+	srv->loop = loop;
+	srv->conf = conf;
+	srv->conf_path = xstrdup(conf_path);
+	srv->rs = rs;
+	srv->eng = eng;
+	srv->store = store;
+	srv->started = clock_wall();
+	srv->clients.next = srv->clients.prev = &srv->clients;
+	signal(SIGPIPE, SIG_IGN);
+
+	if ((srv->lfd = notify_listen_fd()) != -1)
+		log_info("using the socket passed by systemd (fd %d)",
+		    srv->lfd);
+	else if ((srv->lfd = listen_unix(conf->socket)) == -1)
+		return -1;
+	else
+		srv->own_socket = 1;
+	set_nonblock(srv->lfd);
+	srv->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+
+	ev_io_init(&srv->lw, accept_cb, srv->lfd, EV_READ);
+	ev_io_start(loop, &srv->lw);
+	ev_prepare_init(&srv->commit, commit_cb);
+	ev_prepare_start(loop, &srv->commit);
+	ev_signal_init(&srv->sigterm, signal_cb, SIGTERM);
+	ev_signal_init(&srv->sigint, signal_cb, SIGINT);
+	ev_signal_init(&srv->sighup, signal_cb, SIGHUP);
+	srv->sigterm.data = srv->sigint.data = srv->sighup.data = srv;
+	ev_signal_start(loop, &srv->sigterm);
+	ev_signal_start(loop, &srv->sigint);
+	ev_signal_start(loop, &srv->sighup);
+	if ((wd = notify_watchdog_usec()) > 0) {
+		/* from the loop itself: a stuck loop stops the pings */
+		ev_timer_init(&srv->watchdog, watchdog_cb, 0.,
+		    (double)wd / 2e6);
+		ev_timer_again(loop, &srv->watchdog);
+	}
+	return 0;
+}
+
+void
+server_free(struct server *srv)
+{
+	struct client *c, *next;
+
+	for (c = srv->clients.next; c != &srv->clients; c = next) {
+		next = c->next;
+		client_free(c);
+	}
+	ev_io_stop(srv->loop, &srv->lw);
+	ev_prepare_stop(srv->loop, &srv->commit);
+	ev_signal_stop(srv->loop, &srv->sigterm);
+	ev_signal_stop(srv->loop, &srv->sigint);
+	ev_signal_stop(srv->loop, &srv->sighup);
+	ev_timer_stop(srv->loop, &srv->watchdog);
+	ev_timer_stop(srv->loop, &srv->drain);
+	if (srv->lfd != -1)
+		close(srv->lfd);
+	if (srv->reserve_fd != -1)
+		close(srv->reserve_fd);
+	request_free(&srv->req);
+	free(srv->pend);
+	free(srv->conf_path);
+}

@@ -1,0 +1,88 @@
+/* server.c, client.c, cmd.c, notify.c: the socket side of the daemon. */
+#ifndef SERVER_H
+#define SERVER_H
+
+#include <ev.h>
+
+#include "zhilid.h"
+#include "conf.h"
+#include "engine.h"
+
+struct client {
+	ev_io		 r, w;
+	ev_timer	 idle;
+	struct server	*srv;
+	int		 fd;
+	uid_t		 uid;
+	gid_t		 gid;
+	unsigned	 roles;
+	char		*in;		/* unparsed input */
+	size_t		 inlen, incap;
+	int		 skipping;	/* discarding an oversize line */
+	int		 paused;	/* not reading: output queue full */
+	int		 eof;		/* peer shut down its side */
+	int		 closing;	/* close once the output drains */
+	int		 subscriber;
+	int		 doomed;	/* dropped; freed by server_sweep */
+	unsigned	 npending;	/* events awaiting commit */
+	struct buf	 out;
+	struct client	*next, *prev;
+};
+
+struct pending {
+	struct client	*c;		/* NULL once the client is gone */
+	struct ev_result res;
+};
+
+struct server {
+	struct ev_loop	*loop;
+	struct conf	*conf;
+	char		*conf_path;
+	struct ruleset	*rs;
+	struct engine	*eng;
+	struct store	*store;
+	int		 lfd;
+	int		 own_socket;	/* created (not inherited) the socket */
+	int		 reserve_fd;
+	ev_io		 lw;
+	ev_signal	 sigterm, sigint, sighup;
+	ev_prepare	 commit;
+	ev_timer	 watchdog, drain;
+	struct client	 clients;	/* sentinel */
+	unsigned	 nclients;
+	struct pending	*pend;
+	size_t		 npend, pend_cap;
+	struct request	 req;
+	int		 stopping;
+	int64_t		 started;
+	uint64_t	 n_lines, n_errors, n_reloads, n_dropped;
+};
+
+/* server.c */
+int	 server_init(struct server *, struct ev_loop *, struct conf *,
+	    const char *, struct ruleset *, struct engine *, struct store *);
+void	 server_free(struct server *);
+void	 server_flush(struct server *);
+void	 server_stop(struct server *);
+int	 server_reload(struct server *, struct buf *);
+void	 server_pend(struct server *, struct client *,
+	    const struct ev_result *);
+void	 server_sweep(struct server *);
+
+/* client.c */
+void	 client_new(struct server *, int, uid_t, gid_t);
+void	 client_free(struct client *);
+void	 client_kick(struct client *);
+void	 client_error(struct client *, enum errcode, const char *);
+void	 client_shutdown(struct client *);
+void	 client_drop(struct client *, const char *);
+
+/* cmd.c */
+void	 cmd_dispatch(struct client *, const struct request *);
+
+/* notify.c */
+void	 notify_send(const char *, ...) PRINTFLIKE(1, 2);
+uint64_t notify_watchdog_usec(void);
+int	 notify_listen_fd(void);
+
+#endif

@@ -1,0 +1,129 @@
+/*
+ * zhilid: the governance rule engine daemon.  Runs in the foreground under
+ * systemd (or a terminal), logs to stderr with sd-daemon prefixes.
+ *
+ *   zhilid -c zhilid.conf        run
+ *   zhilid -t -c zhilid.conf     check the config and every rule file
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <ev.h>
+
+#include "server.h"
+#include "store.h"
+
+static void
+usage(void)
+{
+	fprintf(stderr, "usage: zhilid [-tv] [-c config]\n"
+	    "  -c config  configuration file (default ./zhilid.conf)\n"
+	    "  -t         check the configuration and rule files, then exit\n"
+	    "  -v         verbose (debug) logging\n"
+	    "  -V         print the version\n");
+	exit(2);
+}
+
+static int
+report(struct errs *errs)
+{
+	size_t i;
+
+	for (i = 0; i < errs->n; i++)
+		fprintf(stderr, "%s\n", errs->v[i]);
+	errs_free(errs);
+	return 1;
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *conf_path = "zhilid.conf";
+	struct errs errs = { 0 };
+	struct conf *conf;
+	struct ruleset *rs;
+	struct store *store;
+	struct engine *eng;
+	struct server srv;
+	struct ev_loop *loop;
+	char *cause = NULL;
+	int ch, check = 0, verbose = 0;
+
+	while ((ch = getopt(argc, argv, "c:tvVh")) != -1) {
+		switch (ch) {
+		case 'c':
+			conf_path = optarg;
+			break;
+		case 't':
+			check = 1;
+			break;
+		case 'v':
+			verbose = 1;
+			break;
+		case 'V':
+			printf("zhilid %s\n", ZHILID_VERSION);
+			return 0;
+		default:
+			usage();
+		}
+	}
+	if (optind != argc)
+		usage();
+	log_init(verbose, 1);
+
+	if ((conf = conf_load(conf_path, &errs)) == NULL)
+		return report(&errs);
+	clock_set_zone(conf->timezone);
+	if ((rs = ruleset_load(conf->rules, conf->nrules, &errs)) == NULL) {
+		conf_free(conf);
+		return report(&errs);
+	}
+	if (check) {
+		printf("configuration ok: %zu rule files, %zu rules\n",
+		    rs->nfiles, rs->nrules);
+		ruleset_free(rs);
+		conf_free(conf);
+		return 0;
+	}
+	conf_resolve_access(conf, 0);
+
+	if ((store = store_open(conf->database, conf->durability,
+	    &cause)) == NULL) {
+		log_warnx("database: %s", cause);
+		free(cause);
+		ruleset_free(rs);
+		conf_free(conf);
+		return 1;
+	}
+	eng = engine_new(rs, store, conf->clock, (size_t)conf->entity_cache);
+	loop = ev_default_loop(EVFLAG_AUTO);
+	if (server_init(&srv, loop, conf, conf_path, rs, eng, store) != 0) {
+		server_free(&srv);
+		engine_free(eng);
+		store_close(store);
+		ruleset_free(rs);
+		conf_free(conf);
+		return 1;
+	}
+	log_info("zhilid %s ready: socket %s, database %s, %zu rules from "
+	    "%zu files, clock %s", ZHILID_VERSION, conf->socket,
+	    conf->database, rs->nrules, rs->nfiles,
+	    conf->clock == CLOCK_EVENT ? "event" : "wall");
+	notify_send("READY=1\nSTATUS=generation 1, ready\nMAINPID=%ld",
+	    (long)getpid());
+
+	ev_run(loop, 0);
+
+	server_flush(&srv);
+	rs = srv.rs;		/* a reload may have replaced it */
+	server_free(&srv);
+	engine_free(eng);
+	store_close(store);
+	ruleset_free(rs);
+	conf_free(conf);
+	ev_loop_destroy(loop);
+	log_info("stopped");
+	return 0;
+}

@@ -1,0 +1,130 @@
+/*
+ * zhilid internal header: the types shared between modules and the
+ * prototypes of each file, grouped under its name (tmux tmux.h).
+ */
+#ifndef ZHILID_H
+#define ZHILID_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define ZHILID_VERSION	"0.1.0"
+
+#define DEC_ONE		1000000LL	/* decimals are millionths */
+
+#define container_of(p, type, member) \
+	((type *)(void *)((char *)(p) - offsetof(type, member)))
+
+#define PRINTFLIKE(a, b) __attribute__((format(printf, a, b)))
+#define NORETURN __attribute__((noreturn))
+
+/* xmalloc.c */
+void	*xmalloc(size_t);
+void	*xcalloc(size_t, size_t);
+void	*xreallocarray(void *, size_t, size_t);
+char	*xstrdup(const char *);
+char	*xstrndup(const char *, size_t);
+char	*xasprintf(const char *, ...) PRINTFLIKE(1, 2);
+char	*xvasprintf(const char *, va_list);
+
+/* log.c */
+void	log_init(int, int);
+void	log_warn(const char *, ...) PRINTFLIKE(1, 2);
+void	log_warnx(const char *, ...) PRINTFLIKE(1, 2);
+void	log_notice(const char *, ...) PRINTFLIKE(1, 2);
+void	log_info(const char *, ...) PRINTFLIKE(1, 2);
+void	log_debug(const char *, ...) PRINTFLIKE(1, 2);
+void	fatal(const char *, ...) PRINTFLIKE(1, 2) NORETURN;
+void	fatalx(const char *, ...) PRINTFLIKE(1, 2) NORETURN;
+
+/* buf.c */
+struct buf {
+	char	*p;
+	size_t	 off;		/* consumed bytes at the front */
+	size_t	 len;
+	size_t	 cap;
+};
+#define BUF_DATA(b)	((b)->p + (b)->off)
+#define BUF_LEN(b)	((b)->len - (b)->off)
+struct errs {
+	char	**v;		/* "FILE:LINE:COL: error: MESSAGE" */
+	size_t	  n;
+};
+void	 buf_reserve(struct buf *, size_t);
+void	 buf_add(struct buf *, const void *, size_t);
+void	 buf_adds(struct buf *, const char *);
+void	 buf_addc(struct buf *, char);
+void	 buf_addf(struct buf *, const char *, ...) PRINTFLIKE(2, 3);
+void	 buf_add_json_str(struct buf *, const char *, size_t);
+void	 buf_add_json_cstr(struct buf *, const char *);
+void	 buf_drop(struct buf *, size_t);
+void	 buf_reset(struct buf *);
+void	 buf_free(struct buf *);
+char	*buf_steal(struct buf *);
+void	 errs_add(struct errs *, const char *, int, int, const char *, ...)
+	    PRINTFLIKE(5, 6);
+void	 errs_free(struct errs *);
+const char *did_you_mean(const char *, const char *const *, size_t);
+
+/* ydoc.c */
+enum ynode_type { YN_SCALAR, YN_MAP, YN_SEQ };
+struct ynode {
+	enum ynode_type	  type;
+	int		  line, col;	/* 1-based */
+	char		 *str;		/* scalar text */
+	size_t		  len;
+	int		  style;	/* libyaml scalar style */
+	int		  plain;	/* unquoted scalar */
+	int		  checked;
+	struct ynode	**items;	/* seq: n items; map: 2n key, value */
+	size_t		  n;
+};
+struct ydoc {
+	char		 *file;
+	struct ynode	 *root;
+	struct ynode	**nodes;
+	size_t		  nnodes;
+};
+struct ydoc	*ydoc_load(const char *, struct errs *);
+void		 ydoc_free(struct ydoc *);
+struct ynode	*ynode_get(const struct ynode *, const char *);
+const char	*ynode_type_name(const struct ynode *);
+int		 ynode_check_keys(const struct ynode *, const char *,
+		    const char *const *, size_t, const char *, struct errs *);
+int		 ynode_bool(const struct ynode *, int *);
+int		 ynode_int(const struct ynode *, long long, long long,
+		    long long *);
+
+/* expr.c */
+enum vtype { VT_INT, VT_DEC, VT_BOOL, VT_STR };
+union val {
+	int64_t		 i;	/* int, decimal (millionths), bool */
+	const char	*s;
+};
+struct expr_scope {
+	/* name -> type and slot; 0 or -1 if unknown */
+	int		 (*resolve)(void *, const char *, enum vtype *, int *);
+	void		  *arg;
+	const char *const *names;	/* for "did you mean" */
+	size_t		   nnames;
+};
+struct expr;
+struct expr	*expr_compile(const char *, const struct expr_scope *,
+		    enum vtype, char **, size_t *);
+void		 expr_free(struct expr *);
+union val	 expr_eval(const struct expr *, const union val *);
+enum vtype	 expr_type(const struct expr *);
+const char	*vtype_name(enum vtype);
+int		 dec_parse(const char *, size_t, int64_t *);
+void		 dec_format(int64_t, char *, size_t);
+
+/* clock.c */
+#define TS_MAX	253402300799LL		/* 9999-12-31T23:59:59Z */
+int		 clock_set_zone(const char *);
+int64_t		 clock_wall(void);
+int		 clock_parse(const char *, int64_t *);
+void		 clock_format(int64_t, char *, size_t);
+
+#endif /* ZHILID_H */
