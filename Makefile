@@ -98,4 +98,5 @@ install: all
 clean:
 	rm -rf build
 
+.SECONDARY:
 .PHONY: all asan units run deps check bench install clean

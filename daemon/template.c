@@ -70,7 +70,7 @@ tmpl_compile(const struct ynode *n, const char *file, const struct kind *k,
 {
 	struct tmpl *t;
 	struct buf text = { 0 };
-	const char *s, *end, *names[NVARS + 64];
+	const char *s, *end, *names[NVARS + 65];
 	size_t nnames = 0, i, before = errs->n;
 	enum tseg_kind kind;
 	int idx = 0;
@@ -82,6 +82,7 @@ tmpl_compile(const struct ynode *n, const char *file, const struct kind *k,
 	}
 	for (i = 0; i < NVARS; i++)
 		names[nnames++] = tmpl_vars[i].name;
+	names[nnames++] = k->name;
 	for (i = 0; i < k->nattrs + k->nfields && nnames < NVARS + 64; i++)
 		names[nnames++] = k->names[i];
 	t = xcalloc(1, sizeof *t);
