@@ -55,6 +55,20 @@ ctl_die(int code, const char *fmt, ...)
 	_exit(code);
 }
 
+/*
+ * Flush stdout, and stop if nobody reads it: SIGPIPE is ignored (for the
+ * socket's sake), so `zhilictl alerts --follow | head` ends here, quietly.
+ */
+void
+ctl_flush(void)
+{
+	if (fflush(stdout) != EOF && !ferror(stdout))
+		return;
+	if (errno == EPIPE)
+		_exit(EXIT_SUCCESS);
+	ctl_die(EXIT_DAEMON, "stdout: %s", strerror(errno));
+}
+
 void *
 ctl_xrealloc(void *p, size_t n)
 {

@@ -63,6 +63,7 @@ cJSON	*ctl_new_cmd(const char *);
 const char *ctl_str_item(const cJSON *, const char *);
 int	 ctl_check_ok(const cJSON *);
 void	 ctl_put_value(const cJSON *, FILE *);
+void	 ctl_flush(void);
 
 /* ctl-push.c */
 int	 ctl_push(const char *);
