@@ -1,0 +1,50 @@
+#!/bin/sh
+# Installs the Debian 12 packages that zhilid's build, tests and benchmarks
+# need. Idempotent: when every package is already installed it says so and
+# touches nothing (not even `apt-get update`), so `make run` and .ci/run can
+# call it every time.
+#
+#   sh contrib/install-deps.sh
+set -eu
+
+# build: compiler, make, pkg-config and the four libraries of DESIGN.md;
+# tests: python3 (e2e), socat, tzdata (Asia/Shanghai), systemd
+# (systemd-analyze verify/security), sqlite3 (the cli); fuzzing: clang.
+PACKAGES="gcc make pkg-config libyaml-dev libsqlite3-dev libev-dev libcjson-dev python3 socat tzdata systemd clang sqlite3"
+
+if ! command -v dpkg-query >/dev/null 2>&1; then
+	echo "install-deps: dpkg-query not found; this script is for Debian 12." >&2
+	echo "install-deps: install these by hand: $PACKAGES" >&2
+	exit 1
+fi
+
+missing=
+for p in $PACKAGES; do
+	st=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
+	[ "$st" = installed ] || missing="$missing $p"
+done
+missing=${missing# }
+
+if [ -z "$missing" ]; then
+	echo "install-deps: all packages present, nothing to do"
+	exit 0
+fi
+
+if [ "$(id -u)" -eq 0 ]; then
+	SUDO=
+elif command -v sudo >/dev/null 2>&1; then
+	SUDO=sudo
+else
+	echo "install-deps: missing packages: $missing" >&2
+	echo "install-deps: not root and sudo not found; run as root:" >&2
+	echo "  apt-get update && apt-get install -y --no-install-recommends $missing" >&2
+	exit 1
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+echo "install-deps: installing: $missing"
+$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update
+# shellcheck disable=SC2086 # word splitting of the package list is wanted
+$SUDO env DEBIAN_FRONTEND=noninteractive \
+	apt-get install -y --no-install-recommends $missing
+echo "install-deps: done"
