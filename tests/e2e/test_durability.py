@@ -1,0 +1,268 @@
+"""Durability and the socket's life cycle: every acknowledged event and its
+alerts survive kill -9; resends are duplicates with the original seq and no
+alert appears twice; SIGTERM exits 0 and removes the socket; a second daemon
+on a live socket refuses to start; a stale socket file is replaced."""
+
+import os
+import socket
+import stat
+import threading
+import time
+
+from harness import (PING, T0, Daemon, all_alerts, check, dumps,
+                     expect_error, expect_event_ok, expect_ok, four_color,
+                     get, pipeline, run_zhilid, short, upsert)
+
+TIMEOUT = 180
+
+
+def test_kill9_after_acks(ctx):
+    n = 300
+    with Daemon(ctx, durability="full") as d:
+        c = d.client(timeout=30)
+        objs, records = [], {}
+        for i in range(n):
+            h = "K-%d" % (i % 40)
+            attrs = {"age": 60 + (i * 7) % 35}
+            if i % 11 == 0:
+                attrs["petition_active"] = (i // 11) % 2 == 0
+            records.setdefault(h, {}).update(attrs)
+            objs.append(upsert(h, attrs, id="k-%d" % i, ts=T0 + i))
+        rs = pipeline(c, objs)
+        acks = {}
+        alerts = []
+        for o, r in zip(objs, rs):
+            expect_event_ok(r, o["id"])
+            acks[o["id"]] = r["seq"]
+            alerts.extend(r["alerts"])
+        check(alerts, "the test should raise alerts")
+        c.close()
+        d.kill9()
+        d.start()
+        c = d.client(timeout=30)
+        for h, rec in sorted(records.items()):
+            r = c.request(get(h))
+            expect_ok(r, "get %s after kill -9" % h)
+            check(r["entity"]["classes"]["four_color"] == four_color(rec),
+                  "%s after kill -9: class %s, expected %s"
+                  % (h, r["entity"]["classes"], four_color(rec)))
+        stored = all_alerts(c)
+        check(stored == alerts, "alerts after kill -9 differ from the "
+              "acknowledged ones: %d stored, %d acknowledged; first "
+              "difference: %s" % (len(stored), len(alerts),
+                                  first_diff(stored, alerts)))
+        # Resends are duplicates with their original seq.
+        rs = pipeline(c, objs)
+        for o, r in zip(objs, rs):
+            expect_ok(r, "resend %s" % o["id"])
+            check(r.get("duplicate") is True and r.get("seq") ==
+                  acks[o["id"]] and r.get("alerts") == [],
+                  "resend of %s (seq %d) after kill -9: %s"
+                  % (o["id"], acks[o["id"]], short(r)))
+        check(all_alerts(c) == alerts, "alerts changed after resends")
+        # New events continue the log.
+        r = expect_event_ok(c.request(upsert("NEW", {"age": 99},
+                                             id="new", ts=T0 + n)))
+        check(r["seq"] > max(acks.values()), "seq after restart %d is not "
+              "past %d" % (r["seq"], max(acks.values())))
+
+
+def first_diff(a, b):
+    for i, (x, y) in enumerate(zip(a, b)):
+        if x != y:
+            return "#%d: %s vs %s" % (i, short(x), short(y))
+    if len(a) != len(b):
+        longer = a if len(a) > len(b) else b
+        return "#%d: %s only on one side" % (min(len(a), len(b)),
+                                             short(longer[min(len(a),
+                                                              len(b))]))
+    return "none"
+
+
+def test_kill9_in_flight(ctx):
+    """kill -9 while a client is pipelining: the acknowledged events are
+    kept; resending everything gives duplicates (original seq) for those,
+    and in the end every event has raised its alert exactly once."""
+    n = 5000
+    with Daemon(ctx, durability="full") as d:
+        objs = [upsert("F-%d" % i, {"age": 70 + i % 20}, id="f-%d" % i,
+                       ts=T0 + i) for i in range(n)]
+        data = b"".join(dumps(o).encode() + b"\n" for o in objs)
+        c = d.client(timeout=30)
+
+        def writer():
+            try:
+                c.sock.sendall(data)
+            except OSError:
+                pass
+        t = threading.Thread(target=writer, daemon=True)
+        t.start()
+        acks = {}
+        for i in range(1000):
+            r = expect_event_ok(c.recv(), objs[i]["id"])
+            check(len(r["alerts"]) == 1, "one alert each: %s" % short(r))
+            acks[objs[i]["id"]] = (r["seq"], r["alerts"][0])
+        d.kill9()
+        t.join(10)
+        c.close()
+        d.start()
+        c = d.client(timeout=60)
+        # Every acknowledged alert is stored.
+        stored = {a["event"]: a for a in all_alerts(c)}
+        for eid, (seq, alert) in acks.items():
+            check(stored.get(eid) == alert, "acknowledged alert of %s lost or"
+                  " changed after kill -9: %s" % (eid, short(stored.get(eid))))
+        rs = pipeline(c, objs)
+        for o, r in zip(objs, rs):
+            expect_ok(r, "resend %s" % o["id"])
+            if o["id"] in acks:
+                check(r.get("duplicate") is True and
+                      r.get("seq") == acks[o["id"]][0],
+                      "resend of acknowledged %s (seq %d): %s"
+                      % (o["id"], acks[o["id"]][0], short(r)))
+            if r.get("duplicate"):
+                check(r.get("alerts") == [], "duplicate with alerts: %s"
+                      % short(r))
+            else:
+                check(len(r["alerts"]) == 1, "%s: %s" % (o["id"], short(r)))
+        al = all_alerts(c)
+        per_event = {}
+        for a in al:
+            per_event[a["event"]] = per_event.get(a["event"], 0) + 1
+        twice = [e for e, k in per_event.items() if k > 1]
+        check(not twice, "alerts raised twice for %d events, e.g. %s"
+              % (len(twice), twice[:5]))
+        missing = [o["id"] for o in objs if o["id"] not in per_event]
+        check(not missing, "no alert for %d events, e.g. %s"
+              % (len(missing), missing[:5]))
+        check(len(al) == n, "%d alerts, expected %d" % (len(al), n))
+        ids = [a["id"] for a in al]
+        check(ids == sorted(set(ids)), "alert ids not ascending/unique")
+
+
+def test_restart_keeps_state(ctx):
+    with Daemon(ctx) as d:
+        c = d.client()
+        r = expect_event_ok(c.request(upsert("P1", {"mental_risk": True},
+                                             id="p1", ts=T0)))
+        a = r["alerts"][0]
+        c.close()
+        d.restart()
+        c = d.client()
+        r = c.request(get("P1"))
+        expect_ok(r)
+        check(r["entity"]["classes"]["four_color"] == "red", short(r))
+        hist = r["entity"]["history"]
+        check(len(hist) == 1 and hist[0]["event"] == "p1", "history after "
+              "restart: %s" % short(hist))
+        check(all_alerts(c) == [a], "alerts after restart")
+        # The class is remembered: clearing it raises red -> none.
+        r = expect_event_ok(c.request(upsert("P1", {"mental_risk": False},
+                                             id="p2", ts=T0 + 1)))
+        check(len(r["alerts"]) == 1 and r["alerts"][0]["data"] ==
+              {"from": "red", "to": "none"}, "after restart: %s" % short(r))
+        check(r["alerts"][0]["id"] > a["id"], "alert ids continue")
+        # Durability normal also keeps state across a clean stop.
+    with Daemon(ctx, name="normal", durability="normal") as d:
+        c = d.client()
+        expect_event_ok(c.request(upsert("P2", {"chronic_ill": True},
+                                         id="q1", ts=T0)))
+        c.close()
+        d.restart()
+        c = d.client()
+        r = c.request(get("P2"))
+        expect_ok(r)
+        check(r["entity"]["classes"]["four_color"] == "yellow", short(r))
+
+
+def test_sigterm_removes_socket(ctx):
+    d = Daemon(ctx)
+    d.start()
+    try:
+        st = os.stat(d.sock_path)
+        check(stat.S_ISSOCK(st.st_mode), "socket path is not a socket")
+        check(stat.S_IMODE(st.st_mode) == 0o660, "socket mode %o, expected "
+              "660" % stat.S_IMODE(st.st_mode))
+        c = d.client()
+        expect_ok(c.request(PING))
+        # An idle client stays connected over the stop; the daemon still
+        # exits promptly.
+        d.stop()
+        check(not os.path.exists(d.sock_path), "socket file left after "
+              "SIGTERM")
+        check(c.expect_eof(timeout=5) == b"", "data after stop")
+        # SIGINT likewise.
+        d.start()
+        d.stop(sig=__import__("signal").SIGINT)
+        check(not os.path.exists(d.sock_path), "socket file left after "
+              "SIGINT")
+    finally:
+        d.kill9()
+
+
+def test_second_daemon_refuses(ctx):
+    with Daemon(ctx) as d:
+        c = d.client()
+        expect_event_ok(c.request(upsert("S1", {"age": 88}, id="s1",
+                                         ts=T0)))
+        second = Daemon(ctx, name="second", sock_path=d.sock_path)
+        second.write_config()
+        rc, out = run_zhilid(ctx, ["-c", second.conf_path], timeout=15)
+        check(rc is not None, "second daemon on a live socket did not exit "
+              "within 15 s (it should refuse to start)")
+        check(rc > 0, "second daemon on a live socket exited with %s, "
+              "expected a non-zero status: %s" % (rc, out[-500:]))
+        check(out.strip(), "second daemon refused silently")
+        # The first is unaffected and its socket still there.
+        check(os.path.exists(d.sock_path), "the second daemon removed the "
+              "first one's socket")
+        expect_ok(c.request(PING))
+        c2 = d.client()
+        expect_ok(c2.request(PING), "new connection to the first daemon")
+
+
+def test_stale_socket_replaced(ctx):
+    d = Daemon(ctx)
+    # A socket file with nobody listening.
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.bind(d.sock_path)
+    s.close()
+    check(os.path.exists(d.sock_path), "setup")
+    with d:
+        c = d.client()
+        expect_ok(c.request(PING), "daemon started over a stale socket")
+
+
+def test_regular_file_at_socket_path(ctx):
+    d = Daemon(ctx)
+    # A regular file at the socket path is not a socket: refuse rather
+    # than delete someone's file.
+    with open(d.sock_path, "w") as f:
+        f.write("precious\n")
+    rc, out = run_zhilid(ctx, ["-c", d.conf_path], timeout=15)
+    check(rc is not None and rc > 0, "zhilid with a regular file at the "
+          "socket path: status %s, expected refusal; %s" % (rc, out[-300:]))
+    with open(d.sock_path) as f:
+        check(f.read() == "precious\n", "zhilid clobbered a regular file at "
+              "the socket path")
+
+
+def test_kill9_restart_loop(ctx):
+    """Repeated kill -9 and restarts keep one consistent history."""
+    with Daemon(ctx) as d:
+        seen = []
+        for round_ in range(4):
+            c = d.client()
+            for i in range(25):
+                k = round_ * 25 + i
+                r = expect_event_ok(c.request(upsert(
+                    "L-%d" % (k % 5), {"age": 65 + (k * 3) % 30},
+                    id="l-%d" % k, ts=T0 + k)))
+                seen.extend(r["alerts"])
+            c.close()
+            d.kill9()
+            d.start()
+        c = d.client()
+        check(all_alerts(c) == seen, "alerts after 4 kill -9 rounds: %s"
+              % first_diff(all_alerts(c), seen))
+        expect_error(c.request(get("L-9")), "unknown_entity")
