@@ -91,9 +91,14 @@ install: all
 	install -m 755 build/zhilictl $(DESTDIR)$(BINDIR)/zhilictl
 	install -m 644 rules/*.yaml $(DESTDIR)$(DATADIR)/rules/
 	install -m 644 schema/*.sql $(DESTDIR)$(DATADIR)/schema/
-	install -m 644 contrib/zhilid.service $(DESTDIR)$(UNITDIR)/zhilid.service
+	sed -e 's|/usr/local/sbin|$(SBINDIR)|g' contrib/zhilid.service \
+		> $(DESTDIR)$(UNITDIR)/zhilid.service
+	install -d $(DESTDIR)$(PREFIX)/lib/sysusers.d $(DESTDIR)$(PREFIX)/lib/tmpfiles.d
+	install -m 644 contrib/zhilid.sysusers $(DESTDIR)$(PREFIX)/lib/sysusers.d/zhilid.conf
+	install -m 644 contrib/zhilid.tmpfiles $(DESTDIR)$(PREFIX)/lib/tmpfiles.d/zhilid.conf
 	test -f $(DESTDIR)$(SYSCONFDIR)/zhilid/zhilid.conf || \
-		install -m 644 contrib/zhilid.conf.system $(DESTDIR)$(SYSCONFDIR)/zhilid/zhilid.conf
+		sed -e 's|/usr/local/share/zhilid|$(DATADIR)|g' \
+		contrib/zhilid.conf.system > $(DESTDIR)$(SYSCONFDIR)/zhilid/zhilid.conf
 
 clean:
 	rm -rf build

@@ -311,45 +311,67 @@ handle_input(struct client *c)
 	}
 }
 
+/*
+ * Read what the peer has sent, up to READ_BUDGET bytes per wakeup, so that
+ * a pipelining client fills a batch (and a commit) with many events rather
+ * than a few, without starving the other clients.
+ */
+#define READ_BUDGET	(256 * 1024)
+
 static void
 client_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct client *c = container_of(w, struct client, r);
 	struct server *srv = c->srv;
-	size_t max = (size_t)srv->conf->max_line_bytes + 2;
+	size_t max = (size_t)srv->conf->max_line_bytes + 2, budget = 0;
+	size_t room, top = max > 65536 ? max : 65536;
 	ssize_t n;
 
-	if (c->inlen == c->incap) {
-		c->incap = c->incap * 2 > max ? max : c->incap * 2;
-		if (c->incap <= c->inlen)
-			c->incap = c->inlen + 1;
-		c->in = xreallocarray(c->in, 1, c->incap);
-	}
-	n = read(c->fd, c->in + c->inlen, c->incap - c->inlen);
-	if (n == -1 && (errno == EAGAIN || errno == EINTR))
-		return;
-	if (n <= 0) {
-		if (n == -1 && errno != ECONNRESET)
-			log_debug("client fd %d: %s", c->fd, strerror(errno));
-		c->eof = 1;
-		/* a last line without a newline is still a line */
-		if (n == 0 && c->inlen > 0 && !c->skipping &&
-		    c->inlen <= max - 1) {
-			if (c->inlen == c->incap)
-				c->in = xreallocarray(c->in, 1, ++c->incap);
-			c->in[c->inlen] = '\n';
-			c->inlen++;
-			handle_input(c);
+	while (budget < READ_BUDGET && !c->closing && !c->paused &&
+	    !c->doomed) {
+		if (c->inlen == c->incap) {
+			c->incap = c->incap * 2 > top ? top : c->incap * 2;
+			if (c->incap <= c->inlen)
+				c->incap = c->inlen + 1;
+			c->in = xreallocarray(c->in, 1, c->incap);
 		}
-		if (c->npending > 0)
-			server_flush(srv);
-		client_shutdown(c);
-		return;
+		room = c->incap - c->inlen;
+		n = read(c->fd, c->in + c->inlen, room);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 && errno == EAGAIN)
+			break;
+		if (n <= 0) {
+			if (n == -1 && errno != ECONNRESET)
+				log_debug("client fd %d: %s", c->fd,
+				    strerror(errno));
+			c->eof = 1;
+			/* a last line without a newline is still a line */
+			if (n == 0 && c->inlen > 0 && !c->skipping &&
+			    c->inlen <= max - 1) {
+				if (c->inlen == c->incap)
+					c->in = xreallocarray(c->in, 1,
+					    ++c->incap);
+				c->in[c->inlen++] = '\n';
+				handle_input(c);
+			}
+			if (c->npending > 0)
+				server_flush(srv);
+			client_shutdown(c);
+			return;
+		}
+		budget += (size_t)n;
+		c->inlen += (size_t)n;
+		handle_input(c);
+		if ((size_t)n < room)
+			break;		/* drained the socket */
+		if (c->incap < top && c->inlen + 4096 > c->incap) {
+			c->incap = c->incap * 2 > top ? top : c->incap * 2;
+			c->in = xreallocarray(c->in, 1, c->incap);
+		}
 	}
 	if (srv->conf->idle_timeout > 0)
 		ev_timer_again(loop, &c->idle);
-	c->inlen += (size_t)n;
-	handle_input(c);
 	if (c->doomed)
 		return;
 	client_kick(c);

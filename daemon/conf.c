@@ -491,6 +491,14 @@ conf_load(const char *path, struct errs *errs)
 		if (v != NULL)
 			conf_table[i].parse(c, v, path, errs);
 	}
+	if (ynode_get(d->root, "access") == NULL) {
+		/* no access list: the daemon's own user may do everything */
+		c->access = xcalloc(1, sizeof *c->access);
+		c->access[0].who = ACCESS_UID;
+		c->access[0].id = getuid();
+		c->access[0].roles = ROLE_PUSH | ROLE_READ | ROLE_ADMIN;
+		c->naccess = 1;
+	}
 	if (ynode_get(d->root, "rules") == NULL)
 		errs_add(errs, path, d->root->line, d->root->col,
 		    "configuration: missing key 'rules'");

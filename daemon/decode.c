@@ -258,6 +258,27 @@ json_type_name(const cJSON *v)
 	return "object";
 }
 
+/*
+ * Does the JSON text hold an escaped NUL (\u0000)?  C strings would cut it
+ * short, so that "k\u0000x" and "k" would be the same id.
+ */
+static int
+has_escaped_nul(const char *s, size_t len)
+{
+	const char *p = s, *end = s + len;
+	size_t bs;
+
+	while ((p = memmem(p, (size_t)(end - p), "\\u0000", 6)) != NULL) {
+		for (bs = 0; p - (ptrdiff_t)bs > s && p[-1 - (ptrdiff_t)bs] ==
+		    '\\'; bs++)
+			;
+		if (bs % 2 == 0)
+			return 1;
+		p += 6;
+	}
+	return 0;
+}
+
 /* The first key that appears twice in an object of the tree, or NULL. */
 static const char *
 repeated_key(const cJSON *v, int depth)
@@ -526,6 +547,10 @@ decode_line(const struct ruleset *rs, int64_t now, const char *line,
 	if (!cJSON_IsObject(req->root)) {
 		snprintf(msg, msglen, "expected a JSON object, got %s",
 		    json_type_name(req->root));
+		return E_BAD_EVENT;
+	}
+	if (has_escaped_nul(line, len)) {
+		snprintf(msg, msglen, "strings may not contain U+0000");
 		return E_BAD_EVENT;
 	}
 	if ((key = repeated_key(req->root, 0)) != NULL) {
