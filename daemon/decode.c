@@ -291,7 +291,8 @@ repeated_key(const cJSON *v, int depth)
 	for (a = v->child; a != NULL; a = a->next) {
 		if (cJSON_IsObject(v))
 			for (b = a->next; b != NULL; b = b->next)
-				if (strcmp(a->string, b->string) == 0)
+				if (a->string[0] == b->string[0] &&
+				    strcmp(a->string, b->string) == 0)
 					return a->string;
 		if ((cJSON_IsObject(a) || cJSON_IsArray(a)) &&
 		    (k = repeated_key(a, depth + 1)) != NULL)
@@ -363,7 +364,7 @@ decode_attrs(struct event *ev, const struct kind *k, const cJSON *obj,
     char *msg, size_t msglen)
 {
 	const cJSON *a;
-	size_t i;
+	size_t i, j, from = 0;
 
 	if (!cJSON_IsObject(obj))
 		BAD("%s: attrs: expected object, got %s", ev->type,
@@ -372,9 +373,12 @@ decode_attrs(struct event *ev, const struct kind *k, const cJSON *obj,
 		struct ev_attr *ea;
 		const struct attr *at = NULL;
 
-		for (i = 0; i < k->nattrs; i++)
-			if (strcmp(k->attrs[i].name, a->string) == 0) {
+		/* clients tend to send attributes in declared order */
+		for (j = 0, i = from; j < k->nattrs; j++, i = (i + 1) % k->nattrs)
+			if (k->attrs[i].name[0] == a->string[0] &&
+			    strcmp(k->attrs[i].name, a->string) == 0) {
 				at = &k->attrs[i];
+				from = (i + 1) % k->nattrs;
 				break;
 			}
 		if (at == NULL) {

@@ -212,6 +212,23 @@ apply_fields(struct entity *ent, const struct event *ev)
 		entity_set(ent, ev->attrs[i].slot, ev->attrs[i].v);
 }
 
+static enum errcode
+unavailable(struct engine *e, char *msg, size_t msglen)
+{
+	stage_failed(e);
+	snprintf(msg, msglen, "storage cannot commit");
+	return E_UNAVAILABLE;
+}
+
+static enum errcode
+duplicate(struct engine *e, struct ev_result *res, int64_t seq)
+{
+	res->seq = seq;
+	res->duplicate = 1;
+	e->b_duplicates++;
+	return E_OK;
+}
+
 /*
  * Apply one event.  On E_OK, res holds its seq (or the original seq of a
  * duplicate) and the range of its alerts.  Any other code means nothing of
@@ -234,28 +251,26 @@ engine_apply(struct engine *e, struct event *ev, struct ev_result *res,
 		snprintf(msg, msglen, "storage cannot commit");
 		return E_UNAVAILABLE;
 	}
-	if (ev->id != NULL && e->store != NULL) {
+	/*
+	 * A remove is checked for a duplicate before its entity (a resent
+	 * remove must not be unknown_entity); other events find out from
+	 * the insert itself.
+	 */
+	if (ev->id != NULL && e->store != NULL &&
+	    ev->et != NULL && ev->et->action == EV_REMOVE) {
 		switch (store_event_find(e->store, ev->id, &seq)) {
 		case 1:
-			res->seq = seq;
-			res->duplicate = 1;
-			e->b_duplicates++;
-			return E_OK;
+			return duplicate(e, res, seq);
 		case 0:
 			break;
 		default:
-			stage_failed(e);
-			snprintf(msg, msglen, "storage cannot commit");
-			return E_UNAVAILABLE;
+			return unavailable(e, msg, msglen);
 		}
 	}
 	if (k != NULL) {
 		ent = ecache_get(&e->cache, e->store, k, ev->entity, &err);
-		if (err) {
-			stage_failed(e);
-			snprintf(msg, msglen, "storage cannot commit");
-			return E_UNAVAILABLE;
-		}
+		if (err)
+			return unavailable(e, msg, msglen);
 		if (ev->et->action == EV_REMOVE &&
 		    (ent == NULL || ent->removed)) {
 			snprintf(msg, msglen, "%s: unknown %s '%s'", ev->type,
@@ -263,13 +278,21 @@ engine_apply(struct engine *e, struct event *ev, struct ev_result *res,
 			return E_UNKNOWN_ENTITY;
 		}
 	}
-	seq = e->next_seq++;
-	if (e->store != NULL && store_event_insert(e->store, seq, ev->id,
-	    ev->type, ev->ts, ev->line, ev->len) != 0) {
-		stage_failed(e);
-		snprintf(msg, msglen, "storage cannot commit");
-		return E_UNAVAILABLE;
+	seq = e->next_seq;
+	if (e->store != NULL) {
+		switch (store_event_insert(e->store, seq, ev->id, ev->type,
+		    ev->ts, ev->line, ev->len)) {
+		case 0:
+			break;
+		case 1:
+			if (store_event_find(e->store, ev->id, &seq) != 1)
+				return unavailable(e, msg, msglen);
+			return duplicate(e, res, seq);
+		default:
+			return unavailable(e, msg, msglen);
+		}
 	}
+	e->next_seq++;
 	if (e->clock_mode == CLOCK_EVENT && ev->ts > e->clock)
 		e->clock = ev->ts;
 	res->seq = seq;
