@@ -11,6 +11,9 @@
 #include "zhilid.h"
 #include "engine.h"
 
+static int64_t	zone_hour = -1;	/* the hour whose offset is zone_off */
+static long	zone_off;
+
 int
 clock_set_zone(const char *zone)
 {
@@ -19,6 +22,7 @@ clock_set_zone(const char *zone)
 	setenv("TZ", tz, 1);
 	free(tz);
 	tzset();
+	zone_hour = -1;
 	return 0;
 }
 
@@ -111,21 +115,77 @@ clock_parse(const char *s, int64_t *out)
 	return 0;
 }
 
+/* The civil date of a day number since 1970-01-01 (H. Hinnant). */
+static void
+civil_from_days(int64_t z, int *y, int *m, int *d)
+{
+	int64_t era, doe, yoe, doy, mp;
+
+	z += 719468;
+	era = (z >= 0 ? z : z - 146096) / 146097;
+	doe = z - era * 146097;
+	yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	mp = (5 * doy + 2) / 153;
+	*d = (int)(doy - (153 * mp + 2) / 5 + 1);
+	*m = (int)(mp < 10 ? mp + 3 : mp - 9);
+	*y = (int)(yoe + era * 400 + (*m <= 2));
+}
+
+/* The zone's UTC offset at t, remembered per hour: zones change on hours. */
+static long
+zone_offset(int64_t t)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if (t / 3600 == zone_hour)
+		return zone_off;
+	if (localtime_r(&tt, &tm) == NULL)
+		return 0;
+	zone_hour = t / 3600;
+	zone_off = tm.tm_gmtoff;
+	return zone_off;
+}
+
+static void
+put2(char *p, int v)
+{
+	p[0] = (char)('0' + v / 10 % 10);
+	p[1] = (char)('0' + v % 10);
+}
+
 /* Format t as RFC 3339 in the configured zone: 2026-12-31T12:00:00+08:00. */
 void
 clock_format(int64_t t, char *buf, size_t len)
 {
-	time_t tt = (time_t)t;
-	struct tm tm;
-	long off;
+	long off = zone_offset(t), a = off < 0 ? -off : off;
+	int64_t local = t + off, days, secs;
+	int y, m, d;
 
-	if (localtime_r(&tt, &tm) == NULL) {
+	days = local >= 0 ? local / 86400 : (local - 86399) / 86400;
+	secs = local - days * 86400;
+	civil_from_days(days, &y, &m, &d);
+	if (len < 26 || y < 0 || y > 9999) {
 		snprintf(buf, len, "%lld", (long long)t);
 		return;
 	}
-	off = tm.tm_gmtoff;
-	snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d%c%02ld:%02ld",
-	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-	    tm.tm_min, tm.tm_sec, off < 0 ? '-' : '+', labs(off) / 3600,
-	    labs(off) % 3600 / 60);
+	/* by hand: this runs for every alert */
+	put2(buf, y / 100);
+	put2(buf + 2, y % 100);
+	buf[4] = '-';
+	put2(buf + 5, m);
+	buf[7] = '-';
+	put2(buf + 8, d);
+	buf[10] = 'T';
+	put2(buf + 11, (int)(secs / 3600));
+	buf[13] = ':';
+	put2(buf + 14, (int)(secs / 60 % 60));
+	buf[16] = ':';
+	put2(buf + 17, (int)(secs % 60));
+	buf[19] = off < 0 ? '-' : '+';
+	put2(buf + 20, (int)(a / 3600));
+	buf[22] = ':';
+	put2(buf + 23, (int)(a % 3600 / 60));
+	buf[25] = '\0';
 }

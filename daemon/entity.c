@@ -72,10 +72,7 @@ entity_free(struct entity *e)
 	for (i = 0; i < e->kind->nattrs + e->kind->nfields; i++)
 		if (slot_is_string(e->kind, i))
 			free((char *)(uintptr_t)e->vals[i].s);
-	free(e->vals);
-	free(e->cls);
-	free(e->id);
-	free(e);
+	free(e);	/* vals, cls and id share its allocation */
 }
 
 /* Forget every entity; after a failed commit or a change of rules. */
@@ -118,14 +115,19 @@ grow(struct ecache *c)
 static struct entity *
 entity_new(struct ecache *c, struct kind *k, const char *id, uint64_t h)
 {
-	struct entity *e = xcalloc(1, sizeof *e);
-	size_t i, b;
+	size_t nvals = k->nattrs + k->nfields + 1, idlen = strlen(id);
+	size_t ncls = k->nclass + 1, i, b;
+	struct entity *e;
 
+	/* one allocation: the entity, its values, its classes, its id */
+	e = xcalloc(1, sizeof *e + nvals * sizeof *e->vals +
+	    ncls * sizeof *e->cls + idlen + 1);
+	e->vals = (union val *)(void *)(e + 1);
+	e->cls = (uint16_t *)(void *)(e->vals + nvals);
+	e->id = (char *)(e->cls + ncls);
+	memcpy(e->id, id, idlen + 1);
 	e->kind = k;
-	e->id = xstrdup(id);
 	e->hash = h;
-	e->vals = xcalloc(k->nattrs + k->nfields + 1, sizeof *e->vals);
-	e->cls = xcalloc(k->nclass + 1, sizeof *e->cls);
 	for (i = 0; i < k->nrules; i++)
 		if (k->rules[i]->prim == &prim_classify) {
 			const struct classify *cf = k->rules[i]->data;
