@@ -52,12 +52,10 @@ void
 client_free(struct client *c)
 {
 	struct server *srv = c->srv;
-	size_t i;
 
-	/* answers still owed go nowhere; forget them in the batch */
-	for (i = 0; c->npending > 0 && i < srv->npend; i++)
-		if (srv->pend[i].c == c)
-			srv->pend[i].c = NULL;
+	/* answers still owed go nowhere */
+	if (c->npending > 0)
+		engine_forget(srv->eng, c);
 	ev_io_stop(srv->loop, &c->r);
 	ev_io_stop(srv->loop, &c->w);
 	ev_timer_stop(srv->loop, &c->idle);
@@ -213,7 +211,7 @@ static void
 ordered(struct client *c)
 {
 	if (c->npending > 0)
-		server_flush(c->srv);
+		server_sync(c->srv);
 }
 
 static int
@@ -256,9 +254,7 @@ handle_line(struct client *c, char *line, size_t len)
 		return;
 	}
 	if (req->what == REQ_CMD) {
-		/* reads see only committed state */
-		if (srv->npend > 0 || srv->eng->in_batch)
-			server_flush(srv);
+		ordered(c);
 		cmd_dispatch(c, req);
 		return;
 	}
@@ -274,7 +270,7 @@ handle_line(struct client *c, char *line, size_t len)
 		client_error(c, e, msg);
 		return;
 	}
-	server_pend(srv, c, &res);
+	server_pend(srv, c, &res, 0);
 }
 
 /* Split the input into lines; keep a partial line for the next read. */
@@ -355,8 +351,6 @@ client_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 				c->in[c->inlen++] = '\n';
 				handle_input(c);
 			}
-			if (c->npending > 0)
-				server_flush(srv);
 			client_shutdown(c);
 			return;
 		}

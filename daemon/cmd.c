@@ -124,6 +124,7 @@ cmd_get(struct client *c, const cJSON *req)
 		bad(c, "get", "id", id ? "expected string" : "missing");
 		return;
 	}
+	server_sync(srv);	/* state and history of the same moment */
 	if ((k = ruleset_kind(srv->rs, kind->valuestring)) == NULL) {
 		snprintf(msg, sizeof msg, "get: kind: unknown kind '%.200s'",
 		    kind->valuestring);
@@ -153,7 +154,7 @@ cmd_get(struct client *c, const cJSON *req)
 		return;
 	}
 	buf_adds(&c->out, "}}\n");
-	ecache_trim(&srv->eng->cache);
+	engine_trim(srv->eng);
 }
 
 static void
@@ -181,6 +182,7 @@ cmd_alerts(struct client *c, const cJSON *req)
 		bad(c, "alerts", "rule", "expected string");
 		return;
 	}
+	server_sync(c->srv);
 	mark = c->out.len;
 	buf_adds(&c->out, "{\"ok\":true,\"alerts\":[");
 	if (store_alerts_json(c->srv->store, after < 0 ? 0 : after,
@@ -193,30 +195,27 @@ cmd_alerts(struct client *c, const cJSON *req)
 	buf_adds(&c->out, "]}\n");
 }
 
+/* The answer waits for the batch that records the acknowledgement. */
 static void
 cmd_ack(struct client *c, const cJSON *req)
 {
 	int64_t id = int_arg(req, "alert");
+	struct ev_result res;
 	char msg[128];
 
-	if (id < 0)
-		{
+	if (id < 0) {
 		bad(c, "ack", "alert", id == -1 ? "missing" :
 		    "expected an alert id");
 		return;
 	}
-	switch (store_alert_ack(c->srv->store, id)) {
-	case 1:
-		buf_adds(&c->out, "{\"ok\":true}\n");
-		return;
-	case 0:
+	if (engine_ack(c->srv->eng, id) != 0) {
 		snprintf(msg, sizeof msg, "ack: unknown alert %lld",
 		    (long long)id);
 		client_error(c, E_UNKNOWN_ENTITY, msg);
 		return;
-	default:
-		client_error(c, E_UNAVAILABLE, "storage cannot commit");
 	}
+	memset(&res, 0, sizeof res);
+	server_pend(c->srv, c, &res, 1);
 }
 
 static void

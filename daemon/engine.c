@@ -1,11 +1,20 @@
 /*
  * The engine applies decoded events to entities under the current ruleset
- * and stages every effect (event log row, entity state, history, alerts) in
- * the open transaction of the batch in hand.  engine_commit makes the batch
- * durable; only after it returns 0 may the server acknowledge the batch.
- * If anything in a batch fails to write, the whole batch is rolled back and
- * the in-memory state is rebuilt from the database.
+ * and records every effect (event log row, entity state, history, alerts)
+ * as write operations of the open batch.  engine_submit hands the batch to
+ * the store's writer thread and opens the next one; engine_reap takes back
+ * the batches the writer has finished and hands each to the server, which
+ * answers its events: acknowledgements if it committed, `unavailable` if
+ * not.  Batches commit in order.  When one fails, every batch built after
+ * it fails too (they were computed on its state), and memory is rebuilt
+ * from the database.
+ *
+ * Duplicate ids are found in the set of ids of batches not yet committed,
+ * then in the database.  Entities a batch changed stay in the cache until
+ * the batch has committed, so the cache never shows state older than the
+ * database's.
  */
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +24,84 @@
 #include "rules.h"
 #include "engine.h"
 #include "store.h"
+
+static uint64_t
+id_hash(const char *s)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+
+	for (; *s != '\0'; s++)
+		h = (h ^ (unsigned char)*s) * 0x100000001b3ULL;
+	return h;
+}
+
+static struct idnode *
+ids_find(const struct engine *e, const char *id)
+{
+	uint64_t h = id_hash(id);
+	struct idnode *n;
+
+	for (n = e->ids[h & (e->nidbuckets - 1)]; n != NULL; n = n->hnext)
+		if (n->hash == h && strcmp(n->id, id) == 0)
+			return n;
+	return NULL;
+}
+
+static void
+ids_add(struct engine *e, struct batch *b, const char *id, int64_t seq)
+{
+	size_t len = strlen(id), i, nb;
+	struct idnode *n = xmalloc(sizeof *n + len + 1), **nbk, *m, *next;
+
+	memcpy(n->id, id, len + 1);
+	n->hash = id_hash(id);
+	n->seq = seq;
+	if (e->nids >= e->nidbuckets) {
+		nb = e->nidbuckets * 2;
+		nbk = xcalloc(nb, sizeof *nbk);
+		for (i = 0; i < e->nidbuckets; i++)
+			for (m = e->ids[i]; m != NULL; m = next) {
+				next = m->hnext;
+				m->hnext = nbk[m->hash & (nb - 1)];
+				nbk[m->hash & (nb - 1)] = m;
+			}
+		free(e->ids);
+		e->ids = nbk;
+		e->nidbuckets = nb;
+	}
+	n->hnext = e->ids[n->hash & (e->nidbuckets - 1)];
+	e->ids[n->hash & (e->nidbuckets - 1)] = n;
+	e->nids++;
+	n->bnext = b->ids;
+	b->ids = n;
+}
+
+/* Forget a batch's ids (some may be gone from the set already). */
+static void
+ids_release(struct engine *e, struct batch *b)
+{
+	struct idnode *n, *next, **pp;
+
+	for (n = b->ids; n != NULL; n = next) {
+		next = n->bnext;
+		for (pp = &e->ids[n->hash & (e->nidbuckets - 1)]; *pp != NULL;
+		    pp = &(*pp)->hnext)
+			if (*pp == n) {
+				*pp = n->hnext;
+				e->nids--;
+				break;
+			}
+		free(n);
+	}
+	b->ids = NULL;
+}
+
+static void
+ids_clear(struct engine *e)
+{
+	memset(e->ids, 0, e->nidbuckets * sizeof *e->ids);
+	e->nids = 0;
+}
 
 struct engine *
 engine_new(struct ruleset *rs, struct store *s, int clock_mode,
@@ -26,6 +113,10 @@ engine_new(struct ruleset *rs, struct store *s, int clock_mode,
 	e->store = s;
 	e->clock_mode = clock_mode;
 	e->generation = 1;
+	e->epoch = 1;
+	e->flight_tail = &e->flight;
+	e->nidbuckets = 1024;
+	e->ids = xcalloc(e->nidbuckets, sizeof *e->ids);
 	ecache_init(&e->cache, cache_capacity);
 	if (s != NULL) {
 		e->next_seq = store_max_seq(s) + 1;
@@ -35,26 +126,55 @@ engine_new(struct ruleset *rs, struct store *s, int clock_mode,
 	return e;
 }
 
+static void
+batch_free(struct batch *b)
+{
+	if (b == NULL)
+		return;
+	buf_free(&b->job.ops);
+	buf_free(&b->balerts);
+	free(b->alerts);
+	free(b->pend);
+	free(b);
+}
+
 void
 engine_free(struct engine *e)
 {
+	struct batch *b;
+
 	if (e == NULL)
 		return;
+	engine_sync(e);
+	if (e->cur != NULL)
+		ids_release(e, e->cur);
+	batch_free(e->cur);
+	while ((b = e->spare) != NULL) {
+		e->spare = b->next;
+		batch_free(b);
+	}
 	ecache_clear(&e->cache);
 	free(e->cache.buckets);
-	buf_free(&e->balerts);
-	free(e->alerts);
+	free(e->ids);
 	free(e);
+}
+
+void
+engine_on_done(struct engine *e, engine_done_fn *fn, void *arg)
+{
+	e->done = fn;
+	e->done_arg = arg;
 }
 
 /*
  * Swap rules between two events.  The cache holds entities laid out for
  * the old kinds, so it is emptied; state reloads from the database under
- * the new rules.
+ * the new rules.  The caller has synced: nothing is in flight.
  */
 void
 engine_set_rules(struct engine *e, struct ruleset *rs)
 {
+	engine_sync(e);
 	e->rs = rs;
 	e->generation++;
 	ecache_clear(&e->cache);
@@ -66,6 +186,58 @@ engine_now(const struct engine *e)
 	if (e->clock_mode == CLOCK_EVENT)
 		return e->clock;
 	return clock_wall();
+}
+
+/* The open batch, opened if need be. */
+struct batch *
+engine_batch(struct engine *e)
+{
+	struct batch *b = e->cur;
+
+	if (b != NULL)
+		return b;
+	if ((b = e->spare) != NULL) {
+		e->spare = b->next;
+		e->nspare--;
+		buf_reset(&b->job.ops);
+		buf_reset(&b->balerts);
+		b->nalerts = b->npend = 0;
+		b->nevents = b->nduplicates = 0;
+		b->ids = NULL;
+		b->next = NULL;
+	} else
+		b = xcalloc(1, sizeof *b);
+	b->number = ++e->nbatches;
+	b->job.epoch = e->epoch;
+	e->cur = b;
+	return b;
+}
+
+void
+engine_pend(struct engine *e, struct client *c, const struct ev_result *res,
+    int ack)
+{
+	struct batch *b = engine_batch(e);
+
+	if (b->npend == b->pend_cap) {
+		b->pend_cap = b->pend_cap ? b->pend_cap * 2 : 256;
+		b->pend = xreallocarray(b->pend, b->pend_cap, sizeof *b->pend);
+	}
+	b->pend[b->npend].c = c;
+	b->pend[b->npend].res = *res;
+	b->pend[b->npend].ack = ack;
+	b->npend++;
+}
+
+/* Mark alert id acknowledged in the open batch; -1 if there is no such. */
+int
+engine_ack(struct engine *e, int64_t id)
+{
+	if (id < 1 || id >= e->next_alert)
+		return -1;
+	if (e->store != NULL)
+		store_op_ack(&engine_batch(e)->job.ops, id);
+	return 0;
 }
 
 static void
@@ -118,21 +290,16 @@ render(const struct tmpl *t, const struct change *ch, const struct rule *r,
 	}
 }
 
-static void
-stage_failed(struct engine *e)
-{
-	e->failed = 1;
-}
-
 /*
  * A classify rule moved an entity from one class to another: one history
- * row and one alert, both in the batch's transaction.
+ * row and one alert, both in the open batch.
  */
 void
 engine_class_changed(struct change *ch, const struct rule *r,
     const struct klass *from, const struct klass *to)
 {
 	struct engine *e = ch->eng;
+	struct batch *b = engine_batch(e);
 	const struct event *ev = ch->ev;
 	struct buf msg = { 0 };
 	struct alert_ref *ref;
@@ -140,10 +307,9 @@ engine_class_changed(struct change *ch, const struct rule *r,
 	char ts[40];
 	int64_t id;
 
-	if (e->store != NULL && store_history_insert(e->store,
-	    ch->ent->kind->name, ch->ent->id, ev->ts, r->name, from->name,
-	    to->name, ev->id, ch->seq) != 0)
-		stage_failed(e);
+	if (e->store != NULL)
+		store_op_history(&b->job.ops, ch->ent->kind->name, ch->ent->id,
+		    ev->ts, r->name, from->name, to->name, ev->id, ch->seq);
 	if (r->message != NULL)
 		render(r->message, ch, r, from, to, &msg);
 	else
@@ -151,49 +317,39 @@ engine_class_changed(struct change *ch, const struct rule *r,
 		    ch->ent->id, from->label, to->label);
 	id = e->next_alert++;
 	clock_format(ev->ts, ts, sizeof ts);
-	start = e->balerts.len;
-	buf_addf(&e->balerts, "{\"id\":%lld,\"rule\":", (long long)id);
-	buf_add_json_cstr(&e->balerts, r->alert);
-	buf_addf(&e->balerts, ",\"severity\":\"%s\",\"kind\":",
+	start = b->balerts.len;
+	buf_addf(&b->balerts, "{\"id\":%lld,\"rule\":", (long long)id);
+	buf_add_json_cstr(&b->balerts, r->alert);
+	buf_addf(&b->balerts, ",\"severity\":\"%s\",\"kind\":",
 	    severity_name(to->severity));
-	buf_add_json_cstr(&e->balerts, ch->ent->kind->name);
-	buf_adds(&e->balerts, ",\"entity\":");
-	buf_add_json_cstr(&e->balerts, ch->ent->id);
-	buf_addf(&e->balerts, ",\"period\":null,\"ts\":\"%s\",\"message\":",
+	buf_add_json_cstr(&b->balerts, ch->ent->kind->name);
+	buf_adds(&b->balerts, ",\"entity\":");
+	buf_add_json_cstr(&b->balerts, ch->ent->id);
+	buf_addf(&b->balerts, ",\"period\":null,\"ts\":\"%s\",\"message\":",
 	    ts);
-	buf_add_json_str(&e->balerts, BUF_DATA(&msg), BUF_LEN(&msg));
-	buf_adds(&e->balerts, ",\"data\":{\"from\":");
-	buf_add_json_cstr(&e->balerts, from->name);
-	buf_adds(&e->balerts, ",\"to\":");
-	buf_add_json_cstr(&e->balerts, to->name);
-	buf_adds(&e->balerts, "},\"event\":");
-	buf_add_json_cstr(&e->balerts, ev->id);
-	buf_addc(&e->balerts, '}');
+	buf_add_json_str(&b->balerts, BUF_DATA(&msg), BUF_LEN(&msg));
+	buf_adds(&b->balerts, ",\"data\":{\"from\":");
+	buf_add_json_cstr(&b->balerts, from->name);
+	buf_adds(&b->balerts, ",\"to\":");
+	buf_add_json_cstr(&b->balerts, to->name);
+	buf_adds(&b->balerts, "},\"event\":");
+	buf_add_json_cstr(&b->balerts, ev->id);
+	buf_addc(&b->balerts, '}');
 	buf_free(&msg);
 
-	if (e->nalerts == e->alerts_cap) {
-		e->alerts_cap = e->alerts_cap ? e->alerts_cap * 2 : 64;
-		e->alerts = xreallocarray(e->alerts, e->alerts_cap,
-		    sizeof *e->alerts);
+	if (b->nalerts == b->alerts_cap) {
+		b->alerts_cap = b->alerts_cap ? b->alerts_cap * 2 : 64;
+		b->alerts = xreallocarray(b->alerts, b->alerts_cap,
+		    sizeof *b->alerts);
 	}
-	ref = &e->alerts[e->nalerts++];
+	ref = &b->alerts[b->nalerts++];
 	ref->off = start;
-	ref->len = e->balerts.len - start;
-	if (e->store != NULL && store_alert_insert(e->store, id, r->alert,
-	    severity_name(to->severity), ch->ent->kind->name, ch->ent->id,
-	    NULL, ev->ts, ch->seq, e->balerts.p + start, ref->len) != 0)
-		stage_failed(e);
-}
-
-static int
-batch_begin(struct engine *e)
-{
-	if (e->in_batch)
-		return 0;
-	if (e->store != NULL && store_begin(e->store) != 0)
-		return -1;
-	e->in_batch = 1;
-	return 0;
+	ref->len = b->balerts.len - start;
+	if (e->store != NULL)
+		store_op_alert(&b->job.ops, id, r->alert,
+		    severity_name(to->severity), ch->ent->kind->name,
+		    ch->ent->id, NULL, ev->ts, ch->seq, b->balerts.p + start,
+		    ref->len);
 }
 
 static void
@@ -213,26 +369,31 @@ apply_fields(struct entity *ent, const struct event *ev)
 }
 
 static enum errcode
-unavailable(struct engine *e, char *msg, size_t msglen)
+unavailable(char *msg, size_t msglen)
 {
-	stage_failed(e);
-	snprintf(msg, msglen, "storage cannot commit");
+	snprintf(msg, msglen, "storage cannot be read");
 	return E_UNAVAILABLE;
 }
 
-static enum errcode
-duplicate(struct engine *e, struct ev_result *res, int64_t seq)
+/* 1 and *seq if an event with this id was accepted, 0 if not, -1 error. */
+static int
+find_id(struct engine *e, const char *id, int64_t *seq)
 {
-	res->seq = seq;
-	res->duplicate = 1;
-	e->b_duplicates++;
-	return E_OK;
+	const struct idnode *n;
+
+	if ((n = ids_find(e, id)) != NULL) {
+		*seq = n->seq;
+		return 1;
+	}
+	if (e->store == NULL)
+		return 0;
+	return store_event_find(e->store, id, seq);
 }
 
 /*
- * Apply one event.  On E_OK, res holds its seq (or the original seq of a
- * duplicate) and the range of its alerts.  Any other code means nothing of
- * the event was applied.
+ * Apply one event to the open batch.  On E_OK, res holds its seq (or the
+ * original seq of a duplicate) and the range of its alerts in the batch.
+ * Any other code means nothing of the event was applied.
  */
 enum errcode
 engine_apply(struct engine *e, struct event *ev, struct ev_result *res,
@@ -240,37 +401,31 @@ engine_apply(struct engine *e, struct event *ev, struct ev_result *res,
 {
 	struct kind *k = ev->et != NULL ? ev->et->kind : NULL;
 	struct entity *ent = NULL;
+	struct batch *b = engine_batch(e);
 	struct change ch;
 	int64_t seq;
 	size_t i;
 	int err = 0;
 
 	memset(res, 0, sizeof *res);
-	res->first_alert = e->nalerts;
-	if (e->failed || batch_begin(e) != 0) {
-		snprintf(msg, msglen, "storage cannot commit");
-		return E_UNAVAILABLE;
-	}
-	/*
-	 * A remove is checked for a duplicate before its entity (a resent
-	 * remove must not be unknown_entity); other events find out from
-	 * the insert itself.
-	 */
-	if (ev->id != NULL && e->store != NULL &&
-	    ev->et != NULL && ev->et->action == EV_REMOVE) {
-		switch (store_event_find(e->store, ev->id, &seq)) {
+	res->first_alert = b->nalerts;
+	if (ev->id != NULL) {
+		switch (find_id(e, ev->id, &seq)) {
 		case 1:
-			return duplicate(e, res, seq);
+			res->seq = seq;
+			res->duplicate = 1;
+			b->nduplicates++;
+			return E_OK;
 		case 0:
 			break;
 		default:
-			return unavailable(e, msg, msglen);
+			return unavailable(msg, msglen);
 		}
 	}
 	if (k != NULL) {
 		ent = ecache_get(&e->cache, e->store, k, ev->entity, &err);
 		if (err)
-			return unavailable(e, msg, msglen);
+			return unavailable(msg, msglen);
 		if (ev->et->action == EV_REMOVE &&
 		    (ent == NULL || ent->removed)) {
 			snprintf(msg, msglen, "%s: unknown %s '%s'", ev->type,
@@ -278,25 +433,16 @@ engine_apply(struct engine *e, struct event *ev, struct ev_result *res,
 			return E_UNKNOWN_ENTITY;
 		}
 	}
-	seq = e->next_seq;
-	if (e->store != NULL) {
-		switch (store_event_insert(e->store, seq, ev->id, ev->type,
-		    ev->ts, ev->line, ev->len)) {
-		case 0:
-			break;
-		case 1:
-			if (store_event_find(e->store, ev->id, &seq) != 1)
-				return unavailable(e, msg, msglen);
-			return duplicate(e, res, seq);
-		default:
-			return unavailable(e, msg, msglen);
-		}
-	}
-	e->next_seq++;
+	seq = e->next_seq++;
+	if (e->store != NULL)
+		store_op_event(&b->job.ops, seq, ev->id, ev->type, ev->ts,
+		    ev->line, ev->len);
+	if (ev->id != NULL)
+		ids_add(e, b, ev->id, seq);
 	if (e->clock_mode == CLOCK_EVENT && ev->ts > e->clock)
 		e->clock = ev->ts;
 	res->seq = seq;
-	e->b_events++;
+	b->nevents++;
 	if (k == NULL)
 		return E_OK;	/* clock.tick */
 
@@ -326,82 +472,173 @@ engine_apply(struct engine *e, struct event *ev, struct ev_result *res,
 		ent->removed = 1;
 	}
 	entity_mark_dirty(&e->cache, ent);
-	res->nalerts = e->nalerts - res->first_alert;
-	if (e->failed) {
-		snprintf(msg, msglen, "storage cannot commit");
-		return E_UNAVAILABLE;
-	}
+	res->nalerts = b->nalerts - res->first_alert;
 	return E_OK;
 }
 
+/* Keep a few finished batches, buffers and all, for the next ones. */
+static void
+batch_recycle(struct engine *e, struct batch *b)
+{
+	if (e->nspare < 4 && b->job.ops.cap < 16 * 1024 * 1024) {
+		b->next = e->spare;
+		e->spare = b;
+		e->nspare++;
+	} else
+		batch_free(b);
+}
+
 /*
- * Make the batch durable.  0: committed, the caller may acknowledge every
- * event applied since the last commit.  -1: nothing of the batch is kept;
- * every one of its events must be answered `unavailable`.
+ * Hand the open batch to the writer.  At most two batches are in flight:
+ * past that the loop waits for the writer, which is then the bottleneck.
  */
-int
-engine_commit(struct engine *e)
+void
+engine_submit(struct engine *e)
 {
-	if (!e->in_batch)
-		return e->failed ? (engine_abort(e), -1) : 0;
-	if (e->failed || (e->store != NULL &&
-	    (ecache_flush(&e->cache, e->store) != 0 ||
-	    store_commit(e->store) != 0))) {
-		if (e->store != NULL)
-			log_warnx("database: commit failed: %s; %llu events "
-			    "of the batch answered unavailable",
-			    store_error(e->store),
-			    (unsigned long long)e->b_events);
-		engine_abort(e);
-		return -1;
+	struct batch *b = e->cur;
+
+	if (b == NULL)
+		return;
+	if (b->npend == 0 && BUF_LEN(&b->job.ops) == 0 && b->nalerts == 0) {
+		e->cur = NULL;
+		ids_release(e, b);
+		batch_recycle(e, b);
+		return;
 	}
-	e->in_batch = 0;
-	e->n_events += e->b_events;
-	e->n_duplicates += e->b_duplicates;
-	e->n_alerts += e->nalerts;
-	e->n_commits++;
-	e->b_events = e->b_duplicates = 0;
-	ecache_trim(&e->cache);
-	return 0;
+	e->cur = NULL;
+	ecache_stage(&e->cache, e->store != NULL ? &b->job.ops : NULL,
+	    b->number);
+	b->next = NULL;
+	*e->flight_tail = b;
+	e->flight_tail = &b->next;
+	if (e->store == NULL) {
+		b->job.rc = 0;
+		engine_reap(e, 0);
+		return;
+	}
+	store_submit(e->store, &b->job);
+	if (store_inflight(e->store) > 2)
+		engine_reap(e, 1);
 }
 
-/* Drop the batch: roll back, and rebuild memory from the database. */
-void
-engine_abort(struct engine *e)
+/*
+ * After a failed commit: start a new epoch from the database's state.  The
+ * open batch was built on the failed state; it goes to the writer anyway,
+ * which refuses it, so that its answers come back in order behind those
+ * of the batches before it.
+ */
+static void
+engine_recover(struct engine *e)
 {
-	if (e->store != NULL) {
-		store_rollback(e->store);
-		e->next_seq = store_max_seq(e->store) + 1;
-		e->next_alert = store_max_alert(e->store) + 1;
-	}
-	ecache_clear(&e->cache);
-	e->in_batch = 0;
-	e->failed = 0;
-	e->b_events = e->b_duplicates = 0;
+	struct batch *cur = e->cur;
+
+	e->epoch++;
 	e->n_commit_failures++;
-	e->nalerts = 0;
-	buf_reset(&e->balerts);
+	e->cur = NULL;
+	ids_clear(e);
+	ecache_clear(&e->cache);
+	e->next_seq = store_max_seq(e->store) + 1;
+	e->next_alert = store_max_alert(e->store) + 1;
+	if (cur != NULL) {
+		cur->next = NULL;
+		*e->flight_tail = cur;
+		e->flight_tail = &cur->next;
+		store_submit(e->store, &cur->job);
+	}
+}
+
+/*
+ * Take back finished batches, oldest first, and hand each to the server
+ * with whether it committed.  With wait, block until at least one is back
+ * (if any is in flight).
+ */
+void
+engine_reap(struct engine *e, int wait)
+{
+	struct batch *b;
+	struct wjob *j;
+	int ok;
+
+	for (;;) {
+		if (e->store != NULL) {
+			if ((j = store_done(e->store, wait)) == NULL)
+				return;
+			/* the ids and pins of b go: take a fresh snapshot */
+			store_read_end(e->store);
+			b = container_of(j, struct batch, job);
+		} else if ((b = e->flight) == NULL)
+			return;
+		wait = 0;
+		assert(b == e->flight);
+		if ((e->flight = b->next) == NULL)
+			e->flight_tail = &e->flight;
+		ok = b->job.rc == 0;
+		ids_release(e, b);
+		if (ok) {
+			e->committed = b->number;
+			e->n_events += b->nevents;
+			e->n_duplicates += b->nduplicates;
+			e->n_alerts += b->nalerts;
+			e->n_commits++;
+		} else if (b->job.epoch == e->epoch) {
+			log_warnx("database: a batch of %llu events could not "
+			    "be committed; its events and those after it are "
+			    "answered unavailable", (unsigned long long)
+			    b->nevents);
+			engine_recover(e);
+		}
+		if (e->done != NULL)
+			e->done(e->done_arg, b, ok);
+		if (ok)
+			ecache_trim(&e->cache, e->committed);
+		batch_recycle(e, b);
+	}
+}
+
+/* Submit the open batch and wait until everything has come back. */
+void
+engine_sync(struct engine *e)
+{
+	engine_submit(e);
+	while (e->flight != NULL)
+		engine_reap(e, 1);
+}
+
+/* A client is gone: its pending answers go nowhere. */
+void
+engine_forget(struct engine *e, struct client *c)
+{
+	struct batch *b;
+	size_t i;
+
+	if ((b = e->cur) != NULL)
+		for (i = 0; i < b->npend; i++)
+			if (b->pend[i].c == c)
+				b->pend[i].c = NULL;
+	for (b = e->flight; b != NULL; b = b->next)
+		for (i = 0; i < b->npend; i++)
+			if (b->pend[i].c == c)
+				b->pend[i].c = NULL;
 }
 
 void
-engine_batch_reset(struct engine *e)
+engine_trim(struct engine *e)
 {
-	e->nalerts = 0;
-	buf_reset(&e->balerts);
+	ecache_trim(&e->cache, e->committed);
 }
 
 /* The alerts of one event's result, comma separated. */
 void
-engine_alerts_json(const struct engine *e, const struct ev_result *r,
+engine_alerts_json(const struct batch *b, const struct ev_result *r,
     struct buf *out)
 {
 	size_t i;
 
 	for (i = 0; i < r->nalerts; i++) {
-		const struct alert_ref *a = &e->alerts[r->first_alert + i];
+		const struct alert_ref *a = &b->alerts[r->first_alert + i];
 
 		if (i > 0)
 			buf_addc(out, ',');
-		buf_add(out, e->balerts.p + a->off, a->len);
+		buf_add(out, b->balerts.p + a->off, a->len);
 	}
 }

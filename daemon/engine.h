@@ -10,6 +10,7 @@
 
 #include "zhilid.h"
 #include "rules.h"
+#include "store.h"
 
 struct store;
 
@@ -31,6 +32,7 @@ struct entity {
 	union val	*vals;		/* attrs, then fields (owned strings) */
 	uint16_t	*cls;		/* class per classify slot */
 	int64_t		 created;
+	uint64_t	 pin;		/* last batch that wrote it */
 	int		 dirty;
 	int		 removed;
 };
@@ -50,8 +52,8 @@ struct entity	*ecache_create(struct ecache *, struct kind *, const char *);
 void		 entity_reset(struct entity *);
 void		 entity_set(struct entity *, size_t, union val);
 void		 entity_mark_dirty(struct ecache *, struct entity *);
-int		 ecache_flush(struct ecache *, struct store *);
-void		 ecache_trim(struct ecache *);
+void		 ecache_stage(struct ecache *, struct buf *, uint64_t);
+void		 ecache_trim(struct ecache *, uint64_t);
 void		 entity_state_json(const struct entity *, struct buf *);
 void		 entity_json(const struct entity *, struct buf *);
 
@@ -87,15 +89,46 @@ void		 request_clear(struct request *);
 void		 request_free(struct request *);
 
 /* engine.c */
+struct client;
 struct alert_ref {
-	size_t		 off, len;	/* in engine.balerts */
+	size_t		 off, len;	/* in batch.balerts */
 };
 struct ev_result {
 	int64_t		 seq;
 	int		 duplicate;
-	size_t		 first_alert;	/* index in engine.alerts */
+	size_t		 first_alert;	/* index in batch.alerts */
 	size_t		 nalerts;
 };
+/* An answer owed once its batch commits. */
+struct pending {
+	struct client	*c;		/* NULL once the client is gone */
+	struct ev_result res;
+	int		 ack;		/* an ack command, not an event */
+};
+struct idnode {
+	struct idnode	*hnext;		/* in the engine's id set */
+	struct idnode	*bnext;		/* in its batch */
+	uint64_t	 hash;
+	int64_t		 seq;
+	char		 id[];
+};
+/*
+ * The effects of the events applied since the last submit: the write
+ * operations for the store, the alerts, and the answers owed.
+ */
+struct batch {
+	struct wjob	 job;		/* what the writer commits */
+	struct batch	*next;		/* in flight, in order */
+	uint64_t	 number;
+	struct buf	 balerts;	/* JSON of the batch's alerts */
+	struct alert_ref *alerts;
+	size_t		 nalerts, alerts_cap;
+	struct pending	*pend;
+	size_t		 npend, pend_cap;
+	struct idnode	*ids;		/* event ids logged by the batch */
+	uint64_t	 nevents, nduplicates;
+};
+typedef void engine_done_fn(void *, struct batch *, int);
 struct engine {
 	struct ruleset	*rs;
 	struct store	*store;		/* NULL: evaluate only (benchmarks) */
@@ -104,12 +137,17 @@ struct engine {
 	int64_t		 clock;		/* event clock */
 	int64_t		 next_seq;
 	int64_t		 next_alert;
-	int		 in_batch;
-	int		 failed;	/* a write of the batch failed */
-	uint64_t	 b_events, b_duplicates;	/* in the batch */
-	struct buf	 balerts;	/* JSON of the batch's alerts */
-	struct alert_ref *alerts;
-	size_t		 nalerts, alerts_cap;
+	struct batch	*cur;		/* open, not yet submitted */
+	struct batch	*flight, **flight_tail;	/* submitted, in order */
+	struct batch	*spare;		/* free batches, buffers kept */
+	unsigned	 nspare;
+	uint64_t	 nbatches;	/* numbers given to batches */
+	uint64_t	 committed;	/* number of the last committed batch */
+	uint64_t	 epoch;
+	struct idnode	**ids;		/* ids of events not yet committed */
+	size_t		 nidbuckets, nids;
+	engine_done_fn	*done;
+	void		*done_arg;
 	uint64_t	 generation;
 	/* counters for stats */
 	uint64_t	 n_events, n_duplicates, n_alerts, n_commits;
@@ -125,14 +163,21 @@ struct change {
 };
 struct engine	*engine_new(struct ruleset *, struct store *, int, size_t);
 void		 engine_free(struct engine *);
+void		 engine_on_done(struct engine *, engine_done_fn *, void *);
 void		 engine_set_rules(struct engine *, struct ruleset *);
 int64_t		 engine_now(const struct engine *);
 enum errcode	 engine_apply(struct engine *, struct event *,
 		    struct ev_result *, char *, size_t);
-int		 engine_commit(struct engine *);
-void		 engine_abort(struct engine *);
-void		 engine_batch_reset(struct engine *);
-void		 engine_alerts_json(const struct engine *,
+struct batch	*engine_batch(struct engine *);
+void		 engine_pend(struct engine *, struct client *,
+		    const struct ev_result *, int);
+int		 engine_ack(struct engine *, int64_t);
+void		 engine_submit(struct engine *);
+void		 engine_reap(struct engine *, int);
+void		 engine_sync(struct engine *);
+void		 engine_trim(struct engine *);
+void		 engine_forget(struct engine *, struct client *);
+void		 engine_alerts_json(const struct batch *,
 		    const struct ev_result *, struct buf *);
 void		 engine_class_changed(struct change *, const struct rule *,
 		    const struct klass *, const struct klass *);

@@ -412,39 +412,47 @@ entity_json(const struct entity *e, struct buf *b)
 	classes_json(e, b);
 }
 
-/* Write every dirty entity; the caller commits. */
-int
-ecache_flush(struct ecache *c, struct store *s)
+/*
+ * Write every entity the open batch changed into its operations; they
+ * stay pinned in memory until batch `number` has committed.
+ */
+void
+ecache_stage(struct ecache *c, struct buf *ops, uint64_t number)
 {
 	struct buf b = { 0 };
 	struct entity *e;
-	int rc = 0;
-
-	for (e = c->dirty.next; e != &c->dirty && s != NULL; e = e->next) {
-		buf_reset(&b);
-		entity_state_json(e, &b);
-		if (store_entity_save(s, e->kind->name, e->id, BUF_DATA(&b),
-		    BUF_LEN(&b), e->removed, e->created, clock_wall()) != 0) {
-			rc = -1;
-			break;
-		}
-	}
-	buf_free(&b);
-	return rc;
-}
-
-/* After a commit: dirty entities are clean; evict down to capacity. */
-void
-ecache_trim(struct ecache *c)
-{
-	struct entity *e, **pp;
+	int64_t now = clock_wall();
 
 	while ((e = c->dirty.next) != &c->dirty) {
+		if (ops != NULL) {
+			buf_reset(&b);
+			entity_state_json(e, &b);
+			store_op_entity(ops, e->kind->name, e->id, BUF_DATA(&b),
+			    BUF_LEN(&b), e->removed, e->created, now);
+		}
 		list_unlink(e);
 		e->dirty = 0;
+		e->pin = number;
 		list_push(&c->lru, e);
 	}
-	while (c->count > c->capacity && (e = c->lru.prev) != &c->lru) {
+	buf_free(&b);
+}
+
+/*
+ * Evict clean entities, least recently used first, down to capacity;
+ * entities of batches after `committed` are not in the database yet and
+ * stay.
+ */
+void
+ecache_trim(struct ecache *c, uint64_t committed)
+{
+	struct entity *e, *prev, **pp;
+
+	for (e = c->lru.prev; c->count > c->capacity && e != &c->lru;
+	    e = prev) {
+		prev = e->prev;
+		if (e->pin > committed)
+			continue;
 		list_unlink(e);
 		for (pp = &c->buckets[e->hash & (c->nbuckets - 1)]; *pp != e;
 		    pp = &(*pp)->hnext)

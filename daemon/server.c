@@ -1,8 +1,10 @@
 /*
  * The listener and the batch.  Lines read in one loop iteration are
  * applied as they arrive; just before the loop sleeps again (an ev_prepare
- * watcher) the batch is committed in one transaction and only then are its
- * acknowledgements queued: group commit.  The listener is defensive in the
+ * watcher) the batch goes to the store's writer thread, which commits it
+ * in one transaction; when it is back (an ev_async watcher) its
+ * acknowledgements are queued: group commit, with the next batch built
+ * while the last one commits.  The listener is defensive in the
  * manner of OpenSMTPD control.c: it refuses to start over a live socket,
  * removes a stale one, binds under a narrow umask, keeps a spare fd for
  * EMFILE, and caps clients.
@@ -156,37 +158,30 @@ accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 }
 
 void
-server_pend(struct server *srv, struct client *c, const struct ev_result *res)
+server_pend(struct server *srv, struct client *c, const struct ev_result *res,
+    int ack)
 {
-	if (srv->npend == srv->pend_cap) {
-		srv->pend_cap = srv->pend_cap ? srv->pend_cap * 2 : 256;
-		srv->pend = xreallocarray(srv->pend, srv->pend_cap,
-		    sizeof *srv->pend);
-	}
-	srv->pend[srv->npend].c = c;
-	srv->pend[srv->npend].res = *res;
-	srv->npend++;
+	engine_pend(srv->eng, c, res, ack);
 	c->npending++;
-	if (srv->npend >= BATCH_MAX)
-		server_flush(srv);
+	if (srv->eng->cur->npend >= BATCH_MAX)
+		engine_submit(srv->eng);
 }
 
 static void
-publish(struct server *srv)
+publish(struct server *srv, const struct batch *b)
 {
-	struct engine *e = srv->eng;
 	struct client *c;
 	size_t i;
 
-	if (e->nalerts == 0)
+	if (b->nalerts == 0)
 		return;
 	for (c = srv->clients.next; c != &srv->clients; c = c->next) {
 		if (!c->subscriber || c->doomed)
 			continue;
-		for (i = 0; i < e->nalerts; i++) {
+		for (i = 0; i < b->nalerts; i++) {
 			buf_adds(&c->out, "{\"alert\":");
-			buf_add(&c->out, e->balerts.p + e->alerts[i].off,
-			    e->alerts[i].len);
+			buf_add(&c->out, b->balerts.p + b->alerts[i].off,
+			    b->alerts[i].len);
 			buf_adds(&c->out, "}\n");
 		}
 		client_kick(c);
@@ -194,47 +189,78 @@ publish(struct server *srv)
 }
 
 /*
- * Commit the batch in hand and queue its answers: the acknowledgements
- * if the commit succeeded, `unavailable` for every event if it did not.
+ * A batch came back from the writer: queue its answers, the
+ * acknowledgements if it committed, `unavailable` for every event if not;
+ * then its alerts to the subscribers.
  */
-void
-server_flush(struct server *srv)
+static void
+batch_done(void *arg, struct batch *b, int ok)
 {
-	struct engine *e = srv->eng;
+	struct server *srv = arg;
 	struct buf *o;
 	size_t i;
-	int rc;
 
-	if (srv->npend == 0 && !e->in_batch && !e->failed)
-		return;
-	rc = engine_commit(e);
-	for (i = 0; i < srv->npend; i++) {
-		struct pending *p = &srv->pend[i];
+	for (i = 0; i < b->npend; i++) {
+		struct pending *p = &b->pend[i];
 
 		if (p->c == NULL)
 			continue;
 		p->c->npending--;
-		if (rc != 0) {
+		if (!ok) {
 			client_error(p->c, E_UNAVAILABLE, "storage cannot "
-			    "commit; the event was not applied, resend it");
+			    "commit; nothing of this line was applied, resend it");
 			continue;
 		}
 		o = &p->c->out;
+		if (p->ack) {
+			buf_adds(o, "{\"ok\":true}\n");
+			continue;
+		}
 		buf_addf(o, "{\"ok\":true,\"seq\":%lld,",
 		    (long long)p->res.seq);
 		if (p->res.duplicate)
 			buf_adds(o, "\"duplicate\":true,");
 		buf_adds(o, "\"alerts\":[");
-		engine_alerts_json(e, &p->res, o);
+		engine_alerts_json(b, &p->res, o);
 		buf_adds(o, "]}\n");
 	}
-	if (rc == 0)
-		publish(srv);
-	for (i = 0; i < srv->npend; i++)
-		if (srv->pend[i].c != NULL)
-			client_kick(srv->pend[i].c);
-	srv->npend = 0;
-	engine_batch_reset(e);
+	if (ok)
+		publish(srv, b);
+	for (i = 0; i < b->npend; i++)
+		if (b->pend[i].c != NULL)
+			client_kick(b->pend[i].c);
+}
+
+/* Hand the batch in hand to the writer; answers come when it is back. */
+void
+server_flush(struct server *srv)
+{
+	engine_submit(srv->eng);
+}
+
+/* Wait until every event read so far is committed and answered. */
+void
+server_sync(struct server *srv)
+{
+	engine_sync(srv->eng);
+}
+
+/* The writer thread finished a job: wake the loop (any thread may). */
+static void
+writer_wake(void *arg)
+{
+	struct server *srv = arg;
+
+	ev_async_send(srv->loop, &srv->async);
+}
+
+static void
+async_cb(struct ev_loop *loop, ev_async *w, int revents)
+{
+	struct server *srv = container_of(w, struct server, async);
+
+	engine_reap(srv->eng, 0);
+	server_sweep(srv);
 }
 
 /* Free the clients doomed while their own callbacks were running. */
@@ -255,7 +281,8 @@ commit_cb(struct ev_loop *loop, ev_prepare *w, int revents)
 {
 	struct server *srv = container_of(w, struct server, commit);
 
-	server_flush(srv);
+	engine_submit(srv->eng);
+	engine_reap(srv->eng, 0);
 	server_sweep(srv);
 }
 
@@ -300,7 +327,7 @@ server_reload(struct server *srv, struct buf *problems)
 		status(srv);
 		return -1;
 	}
-	server_flush(srv);	/* no batch spans two generations */
+	server_sync(srv);	/* no batch spans two generations */
 	engine_set_rules(srv->eng, rs);
 	ruleset_free(srv->rs);
 	srv->rs = rs;
@@ -356,7 +383,7 @@ server_stop(struct server *srv)
 	srv->stopping = 1;
 	notify_send("STOPPING=1");
 	ev_io_stop(srv->loop, &srv->lw);
-	server_flush(srv);
+	server_sync(srv);
 	if (srv->own_socket)
 		unlink(srv->conf->socket);
 	for (c = srv->clients.next; c != &srv->clients; c = next) {
@@ -408,6 +435,11 @@ server_init(struct server *srv, struct ev_loop *loop, struct conf *conf,
 	ev_io_start(loop, &srv->lw);
 	ev_prepare_init(&srv->commit, commit_cb);
 	ev_prepare_start(loop, &srv->commit);
+	ev_async_init(&srv->async, async_cb);
+	ev_async_start(loop, &srv->async);
+	engine_on_done(eng, batch_done, srv);
+	if (store != NULL)
+		store_start(store, writer_wake, srv);
 	ev_signal_init(&srv->sigterm, signal_cb, SIGTERM);
 	ev_signal_init(&srv->sigint, signal_cb, SIGINT);
 	ev_signal_init(&srv->sighup, signal_cb, SIGHUP);
@@ -435,6 +467,7 @@ server_free(struct server *srv)
 	}
 	ev_io_stop(srv->loop, &srv->lw);
 	ev_prepare_stop(srv->loop, &srv->commit);
+	ev_async_stop(srv->loop, &srv->async);
 	ev_signal_stop(srv->loop, &srv->sigterm);
 	ev_signal_stop(srv->loop, &srv->sigint);
 	ev_signal_stop(srv->loop, &srv->sighup);
@@ -445,6 +478,5 @@ server_free(struct server *srv)
 	if (srv->reserve_fd != -1)
 		close(srv->reserve_fd);
 	request_free(&srv->req);
-	free(srv->pend);
 	free(srv->conf_path);
 }

@@ -29,11 +29,6 @@ struct client {
 	struct client	*next, *prev;
 };
 
-struct pending {
-	struct client	*c;		/* NULL once the client is gone */
-	struct ev_result res;
-};
-
 struct server {
 	struct ev_loop	*loop;
 	struct conf	*conf;
@@ -47,11 +42,10 @@ struct server {
 	ev_io		 lw;
 	ev_signal	 sigterm, sigint, sighup;
 	ev_prepare	 commit;
+	ev_async	 async;		/* the writer finished a batch */
 	ev_timer	 watchdog, drain;
 	struct client	 clients;	/* sentinel */
 	unsigned	 nclients;
-	struct pending	*pend;
-	size_t		 npend, pend_cap;
 	struct request	 req;
 	int		 stopping;
 	int64_t		 started;
@@ -63,10 +57,11 @@ int	 server_init(struct server *, struct ev_loop *, struct conf *,
 	    const char *, struct ruleset *, struct engine *, struct store *);
 void	 server_free(struct server *);
 void	 server_flush(struct server *);
+void	 server_sync(struct server *);
 void	 server_stop(struct server *);
 int	 server_reload(struct server *, struct buf *);
 void	 server_pend(struct server *, struct client *,
-	    const struct ev_result *);
+	    const struct ev_result *, int);
 void	 server_sweep(struct server *);
 
 /* client.c */

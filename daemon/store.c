@@ -1,11 +1,21 @@
 /*
  * SQLite storage.  The database is in WAL mode; durability full means
  * synchronous=FULL, so a COMMIT has reached the disk when it returns, and
- * only then does the server acknowledge the batch's events.  Statements are
- * prepared once.  Schema migrations from schema/ are compiled in and
- * applied at open; a database written by a newer zhilid, or one that is not
- * zhilid's, is refused.
+ * only then does the server acknowledge the batch's events.
+ *
+ * A writer thread owns one connection and commits jobs in order, one
+ * transaction each: the loop thread goes on decoding and evaluating the
+ * next batch meanwhile, and the two cores share the work.  A job is a
+ * buffer of serialised write operations that the loop thread built; it
+ * holds everything the writer binds, so the threads share no other data.
+ * If a job fails, the writer refuses every later job of the same epoch
+ * (they were computed on top of it) until the loop thread starts a new
+ * epoch.  The loop thread reads through a second connection, which sees
+ * committed jobs only.  Statements are prepared once.  Schema migrations
+ * from schema/ are compiled in and applied at open; a database written by
+ * a newer zhilid, or one that is not zhilid's, is refused.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,63 +37,82 @@ struct migration {
 #include "schema.h"
 #define NMIGRATIONS (sizeof migrations / sizeof migrations[0])
 
+static void	*writer_main(void *);
+
 enum {
-	Q_BEGIN, Q_COMMIT, Q_ROLLBACK, Q_EV_FIND, Q_EV_INSERT, Q_ENT_LOAD,
-	Q_ENT_SAVE, Q_HIST_INSERT, Q_HIST_QUERY, Q_ALERT_INSERT, Q_ALERTS,
-	Q_ALERTS_RULE, Q_ACK, Q_MAX_SEQ, Q_MAX_ALERT, NQ
+	/* the writer's connection */
+	W_BEGIN, W_COMMIT, W_ROLLBACK, W_EVENT, W_ENTITY, W_HISTORY, W_ALERT,
+	W_ACK,
+	/* the reader's */
+	R_BEGIN, R_END, R_EV_FIND, R_ENT_LOAD, R_HIST, R_ALERTS, R_ALERTS_RULE, R_MAX_SEQ,
+	R_MAX_ALERT, NQ
 };
+#define NW	R_BEGIN
 
 static const char *const sql_table[NQ] = {
-	[Q_BEGIN] = "BEGIN IMMEDIATE",
-	[Q_COMMIT] = "COMMIT",
-	[Q_ROLLBACK] = "ROLLBACK",
-	[Q_EV_FIND] = "SELECT seq FROM events WHERE eid = ?1",
-	[Q_EV_INSERT] = "INSERT INTO events (seq, eid, type, ts, body) "
+	[W_BEGIN] = "BEGIN IMMEDIATE",
+	[W_COMMIT] = "COMMIT",
+	[W_ROLLBACK] = "ROLLBACK",
+	[W_EVENT] = "INSERT INTO events (seq, eid, type, ts, body) "
 	    "VALUES (?1, ?2, ?3, ?4, ?5)",
-	[Q_ENT_LOAD] = "SELECT state, removed, created FROM entities "
-	    "WHERE kind = ?1 AND id = ?2",
-	[Q_ENT_SAVE] = "INSERT OR REPLACE INTO entities "
+	[W_ENTITY] = "INSERT OR REPLACE INTO entities "
 	    "(kind, id, state, removed, created, updated) "
 	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-	[Q_HIST_INSERT] = "INSERT INTO history "
+	[W_HISTORY] = "INSERT INTO history "
 	    "(kind, entity, ts, rule, from_class, to_class, event, seq) "
 	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-	[Q_HIST_QUERY] = "SELECT ts, rule, from_class, to_class, event FROM "
+	[W_ALERT] = "INSERT INTO alerts "
+	    "(id, rule, severity, kind, entity, period, ts, seq, json) "
+	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+	[W_ACK] = "UPDATE alerts SET acked = 1 WHERE id = ?1",
+	[R_BEGIN] = "BEGIN",
+	[R_END] = "COMMIT",
+	[R_EV_FIND] = "SELECT seq FROM events WHERE eid = ?1",
+	[R_ENT_LOAD] = "SELECT state, removed, created FROM entities "
+	    "WHERE kind = ?1 AND id = ?2",
+	[R_HIST] = "SELECT ts, rule, from_class, to_class, event FROM "
 	    "(SELECT id, ts, rule, from_class, to_class, event FROM history "
 	    "WHERE kind = ?1 AND entity = ?2 ORDER BY id DESC LIMIT ?3) "
 	    "ORDER BY id",
-	[Q_ALERT_INSERT] = "INSERT INTO alerts "
-	    "(id, rule, severity, kind, entity, period, ts, seq, json) "
-	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-	[Q_ALERTS] = "SELECT id, json FROM alerts WHERE id > ?1 "
+	[R_ALERTS] = "SELECT id, json FROM alerts WHERE id > ?1 "
 	    "ORDER BY id LIMIT ?2",
-	[Q_ALERTS_RULE] = "SELECT id, json FROM alerts WHERE rule = ?3 AND "
+	[R_ALERTS_RULE] = "SELECT id, json FROM alerts WHERE rule = ?3 AND "
 	    "id > ?1 ORDER BY id LIMIT ?2",
-	[Q_ACK] = "UPDATE alerts SET acked = 1 WHERE id = ?1",
-	[Q_MAX_SEQ] = "SELECT coalesce(max(seq), 0) FROM events",
-	[Q_MAX_ALERT] = "SELECT coalesce(max(id), 0) FROM alerts",
+	[R_MAX_SEQ] = "SELECT coalesce(max(seq), 0) FROM events",
+	[R_MAX_ALERT] = "SELECT coalesce(max(id), 0) FROM alerts",
 };
+
+/* Operation codes of a job's buffer. */
+enum { OP_EVENT = 1, OP_ENTITY, OP_HISTORY, OP_ALERT, OP_ACK };
 
 struct store {
-	sqlite3		*db;
+	sqlite3		*wdb;		/* the writer thread's */
+	sqlite3		*rdb;		/* the loop thread's */
 	sqlite3_stmt	*q[NQ];
 	char		*path;
+	pthread_t	 thread;
+	int		 started;
+	pthread_mutex_t	 mu;
+	pthread_cond_t	 cv;		/* work for the writer */
+	pthread_cond_t	 donecv;	/* a job is done */
+	struct wjob	*queue, **queue_tail;
+	struct wjob	*done, **done_tail;
+	unsigned	 inflight;	/* submitted, not yet taken back */
+	int		 stop;
+	int		 reading;	/* a read transaction is open */
+	uint64_t	 bad_epoch;	/* refuse jobs of this epoch or older */
+	void		 (*wake)(void *);
+	void		*wake_arg;
 };
 
-const char *
-store_error(struct store *s)
-{
-	return sqlite3_errmsg(s->db);
-}
-
 static int
-exec_sql(struct store *s, const char *sql, char **cause)
+exec_sql(sqlite3 *db, const char *path, const char *sql, char **cause)
 {
 	char *err = NULL;
 
-	if (sqlite3_exec(s->db, sql, NULL, NULL, &err) != SQLITE_OK) {
-		*cause = xasprintf("%s: %s", s->path, err ? err :
-		    sqlite3_errmsg(s->db));
+	if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK) {
+		*cause = xasprintf("%s: %s", path, err ? err :
+		    sqlite3_errmsg(db));
 		sqlite3_free(err);
 		return -1;
 	}
@@ -91,12 +120,12 @@ exec_sql(struct store *s, const char *sql, char **cause)
 }
 
 static int64_t
-query_int(struct store *s, const char *sql, int64_t dflt)
+query_int(sqlite3 *db, const char *sql, int64_t dflt)
 {
 	sqlite3_stmt *st;
 	int64_t v = dflt;
 
-	if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
 		return dflt;
 	if (sqlite3_step(st) == SQLITE_ROW)
 		v = sqlite3_column_int64(st, 0);
@@ -108,14 +137,16 @@ query_int(struct store *s, const char *sql, int64_t dflt)
 static int
 migrate(struct store *s, char **cause)
 {
+	sqlite3 *db = s->wdb;
 	int64_t appid, tables, have = 0;
 	size_t i;
 	char *sql;
 
-	if (exec_sql(s, "SELECT count(*) FROM sqlite_master", cause) != 0)
+	if (exec_sql(db, s->path, "SELECT count(*) FROM sqlite_master",
+	    cause) != 0)
 		return -1;
-	appid = query_int(s, "PRAGMA application_id", 0);
-	tables = query_int(s, "SELECT count(*) FROM sqlite_master", 0);
+	appid = query_int(db, "PRAGMA application_id", 0);
+	tables = query_int(db, "SELECT count(*) FROM sqlite_master", 0);
 	if (appid != APPLICATION_ID && (appid != 0 || tables != 0)) {
 		*cause = xasprintf("%s: not a zhilid database (application_id "
 		    "%#llx, %lld tables)", s->path, (unsigned long long)appid,
@@ -123,7 +154,7 @@ migrate(struct store *s, char **cause)
 		return -1;
 	}
 	if (tables != 0)
-		have = query_int(s, "SELECT max(version) FROM schema_version",
+		have = query_int(db, "SELECT max(version) FROM schema_version",
 		    -1);
 	if (have < 0 && tables != 0) {
 		*cause = xasprintf("%s: database has no schema version", s->path);
@@ -144,13 +175,27 @@ migrate(struct store *s, char **cause)
 		    "PRAGMA application_id = %d; COMMIT;", migrations[i].sql,
 		    migrations[i].version, migrations[i].name,
 		    (long long)time(NULL), APPLICATION_ID);
-		if (exec_sql(s, sql, cause) != 0) {
+		if (exec_sql(db, s->path, sql, cause) != 0) {
 			free(sql);
-			sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+			sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
 			return -1;
 		}
 		free(sql);
 	}
+	return 0;
+}
+
+static int
+open_db(const char *path, sqlite3 **db, char **cause)
+{
+	if (sqlite3_open_v2(path, db, SQLITE_OPEN_READWRITE |
+	    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+		*cause = xasprintf("%s: %s", path, *db ? sqlite3_errmsg(*db) :
+		    "cannot open");
+		return -1;
+	}
+	sqlite3_extended_result_codes(*db, 1);
+	sqlite3_busy_timeout(*db, 5000);
 	return 0;
 }
 
@@ -160,37 +205,47 @@ store_open(const char *path, int durability, char **cause)
 	struct store *s = xcalloc(1, sizeof *s);
 	int i;
 
+	/*
+	 * Without memory statistics SQLite takes no global mutex around each
+	 * of its allocations (a tenth of the writer's time); it must be said
+	 * before SQLite initialises, and fails harmlessly after.
+	 */
+	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 	s->path = xstrdup(path);
-	if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE |
-	    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
-		*cause = xasprintf("%s: %s", path, s->db ?
-		    sqlite3_errmsg(s->db) : "cannot open");
+	s->queue_tail = &s->queue;
+	s->done_tail = &s->done;
+	pthread_mutex_init(&s->mu, NULL);
+	pthread_cond_init(&s->cv, NULL);
+	pthread_cond_init(&s->donecv, NULL);
+	if (open_db(path, &s->wdb, cause) != 0)
 		goto fail;
-	}
-	sqlite3_extended_result_codes(s->db, 1);
-	sqlite3_busy_timeout(s->db, 5000);
 	/*
 	 * Larger pages mean fewer WAL frames, so fewer write(2) calls per
 	 * commit; it only takes effect on a new database.
 	 */
-	if (exec_sql(s, "PRAGMA page_size = 16384", cause) != 0)
+	if (exec_sql(s->wdb, path, "PRAGMA page_size = 16384", cause) != 0)
 		goto fail;
 	if (migrate(s, cause) != 0)
 		goto fail;
-	if (exec_sql(s, "PRAGMA journal_mode = WAL", cause) != 0)
+	if (exec_sql(s->wdb, path, "PRAGMA journal_mode = WAL", cause) != 0)
 		goto fail;
-	if (exec_sql(s, durability == DURABILITY_FULL ?
+	if (exec_sql(s->wdb, path, durability == DURABILITY_FULL ?
 	    "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL",
 	    cause) != 0)
 		goto fail;
-	if (exec_sql(s, "PRAGMA cache_size = -16384; "
+	if (exec_sql(s->wdb, path, "PRAGMA cache_size = -16384; PRAGMA wal_autocheckpoint = 4096; "
 	    "PRAGMA temp_store = MEMORY", cause) != 0)
 		goto fail;
+	if (open_db(path, &s->rdb, cause) != 0)
+		goto fail;
+	if (exec_sql(s->rdb, path, "PRAGMA cache_size = -16384", cause) != 0)
+		goto fail;
 	for (i = 0; i < NQ; i++) {
-		if (sqlite3_prepare_v3(s->db, sql_table[i], -1,
-		    SQLITE_PREPARE_PERSISTENT, &s->q[i], NULL) != SQLITE_OK) {
+		if (sqlite3_prepare_v3(i < NW ? s->wdb : s->rdb, sql_table[i],
+		    -1, SQLITE_PREPARE_PERSISTENT, &s->q[i], NULL) != SQLITE_OK) {
 			*cause = xasprintf("%s: preparing \"%s\": %s", path,
-			    sql_table[i], sqlite3_errmsg(s->db));
+			    sql_table[i], sqlite3_errmsg(i < NW ? s->wdb :
+			    s->rdb));
 			goto fail;
 		}
 	}
@@ -200,34 +255,333 @@ fail:
 	return NULL;
 }
 
+/* Start the writer; wake(arg) is called from it after each job. */
+void
+store_start(struct store *s, void (*wake)(void *), void *arg)
+{
+	s->wake = wake;
+	s->wake_arg = arg;
+	if (pthread_create(&s->thread, NULL, writer_main, s) != 0)
+		fatalx("cannot start the writer thread");
+	s->started = 1;
+}
+
+/* Finish every submitted job, stop the writer and close. */
 void
 store_close(struct store *s)
 {
+	struct wjob *j;
 	int i;
 
 	if (s == NULL)
 		return;
+	if (s->rdb != NULL)
+		store_read_end(s);
+	if (s->started) {
+		pthread_mutex_lock(&s->mu);
+		s->stop = 1;
+		pthread_cond_signal(&s->cv);
+		pthread_mutex_unlock(&s->mu);
+		pthread_join(s->thread, NULL);
+	}
+	while ((j = store_done(s, 0)) != NULL)
+		;	/* owners free their jobs; here none should be left */
 	for (i = 0; i < NQ; i++)
 		sqlite3_finalize(s->q[i]);
-	if (s->db != NULL)
-		sqlite3_close(s->db);
+	if (s->rdb != NULL)
+		sqlite3_close(s->rdb);
+	if (s->wdb != NULL)
+		sqlite3_close(s->wdb);
+	pthread_mutex_destroy(&s->mu);
+	pthread_cond_destroy(&s->cv);
+	pthread_cond_destroy(&s->donecv);
 	free(s->path);
 	free(s);
 }
 
-/* Run a statement that returns no rows; reset it either way. */
+void
+store_submit(struct store *s, struct wjob *j)
+{
+	j->next = NULL;
+	j->rc = 0;
+	pthread_mutex_lock(&s->mu);
+	*s->queue_tail = j;
+	s->queue_tail = &j->next;
+	s->inflight++;
+	pthread_cond_signal(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+}
+
+/* The oldest finished job, or NULL; with wait, block until there is one. */
+struct wjob *
+store_done(struct store *s, int wait)
+{
+	struct wjob *j;
+
+	pthread_mutex_lock(&s->mu);
+	while (wait && s->done == NULL && s->inflight > 0)
+		pthread_cond_wait(&s->donecv, &s->mu);
+	if ((j = s->done) != NULL) {
+		if ((s->done = j->next) == NULL)
+			s->done_tail = &s->done;
+		s->inflight--;
+	}
+	pthread_mutex_unlock(&s->mu);
+	return j;
+}
+
+unsigned
+store_inflight(struct store *s)
+{
+	unsigned n;
+
+	pthread_mutex_lock(&s->mu);
+	n = s->inflight;
+	pthread_mutex_unlock(&s->mu);
+	return n;
+}
+
+/* Serialisation of write operations: u8 op, then fields in order. */
+static void
+put_i64(struct buf *b, int64_t v)
+{
+	buf_add(b, &v, sizeof v);
+}
+
+static void
+put_str(struct buf *b, const char *s, size_t n)
+{
+	uint32_t len = s == NULL ? UINT32_MAX : (uint32_t)n;
+
+	buf_add(b, &len, sizeof len);
+	if (s != NULL) {
+		buf_add(b, s, n);
+		buf_addc(b, '\0');
+	}
+}
+
+static void
+put_cstr(struct buf *b, const char *s)
+{
+	put_str(b, s, s != NULL ? strlen(s) : 0);
+}
+
+void
+store_op_event(struct buf *b, int64_t seq, const char *eid, const char *type,
+    int64_t ts, const char *body, size_t len)
+{
+	buf_addc(b, OP_EVENT);
+	put_i64(b, seq);
+	put_cstr(b, eid);
+	put_cstr(b, type);
+	put_i64(b, ts);
+	put_str(b, body, len);
+}
+
+void
+store_op_entity(struct buf *b, const char *kind, const char *id,
+    const char *state, size_t len, int removed, int64_t created,
+    int64_t updated)
+{
+	buf_addc(b, OP_ENTITY);
+	put_cstr(b, kind);
+	put_cstr(b, id);
+	put_str(b, state, len);
+	put_i64(b, removed);
+	put_i64(b, created);
+	put_i64(b, updated);
+}
+
+void
+store_op_history(struct buf *b, const char *kind, const char *entity,
+    int64_t ts, const char *rule, const char *from, const char *to,
+    const char *event, int64_t seq)
+{
+	buf_addc(b, OP_HISTORY);
+	put_cstr(b, kind);
+	put_cstr(b, entity);
+	put_i64(b, ts);
+	put_cstr(b, rule);
+	put_cstr(b, from);
+	put_cstr(b, to);
+	put_cstr(b, event);
+	put_i64(b, seq);
+}
+
+void
+store_op_alert(struct buf *b, int64_t id, const char *rule,
+    const char *severity, const char *kind, const char *entity,
+    const char *period, int64_t ts, int64_t seq, const char *json, size_t len)
+{
+	buf_addc(b, OP_ALERT);
+	put_i64(b, id);
+	put_cstr(b, rule);
+	put_cstr(b, severity);
+	put_cstr(b, kind);
+	put_cstr(b, entity);
+	put_cstr(b, period);
+	put_i64(b, ts);
+	put_i64(b, seq);
+	put_str(b, json, len);
+}
+
+void
+store_op_ack(struct buf *b, int64_t id)
+{
+	buf_addc(b, OP_ACK);
+	put_i64(b, id);
+}
+
+struct cursor {
+	const char	*p, *end;
+};
+
+static int64_t
+get_i64(struct cursor *c)
+{
+	int64_t v;
+
+	memcpy(&v, c->p, sizeof v);
+	c->p += sizeof v;
+	return v;
+}
+
+/* Bind the next string field to parameter i (NULL stays NULL). */
+static void
+bind_next(sqlite3_stmt *st, int i, struct cursor *c)
+{
+	uint32_t len;
+
+	memcpy(&len, c->p, sizeof len);
+	c->p += sizeof len;
+	if (len == UINT32_MAX) {
+		sqlite3_bind_null(st, i);
+		return;
+	}
+	sqlite3_bind_text(st, i, c->p, (int)len, SQLITE_STATIC);
+	c->p += len + 1;
+}
+
 static int
-step_done(struct store *s, sqlite3_stmt *st)
+run(struct store *s, sqlite3_stmt *st)
 {
 	int rc = sqlite3_step(st);
 
 	sqlite3_reset(st);
-	sqlite3_clear_bindings(st);
-	if (rc != SQLITE_DONE) {
-		log_warnx("database: %s", sqlite3_errmsg(s->db));
-		return -1;
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* Execute one job's operations; the caller wraps them in a transaction. */
+static int
+exec_ops(struct store *s, const struct buf *ops)
+{
+	struct cursor c = { BUF_DATA(ops), BUF_DATA(ops) + BUF_LEN(ops) };
+	sqlite3_stmt *st;
+
+	while (c.p < c.end) {
+		switch (*c.p++) {
+		case OP_EVENT:
+			st = s->q[W_EVENT];
+			sqlite3_bind_int64(st, 1, get_i64(&c));
+			bind_next(st, 2, &c);
+			bind_next(st, 3, &c);
+			sqlite3_bind_int64(st, 4, get_i64(&c));
+			bind_next(st, 5, &c);
+			break;
+		case OP_ENTITY:
+			st = s->q[W_ENTITY];
+			bind_next(st, 1, &c);
+			bind_next(st, 2, &c);
+			bind_next(st, 3, &c);
+			sqlite3_bind_int64(st, 4, get_i64(&c));
+			sqlite3_bind_int64(st, 5, get_i64(&c));
+			sqlite3_bind_int64(st, 6, get_i64(&c));
+			break;
+		case OP_HISTORY:
+			st = s->q[W_HISTORY];
+			bind_next(st, 1, &c);
+			bind_next(st, 2, &c);
+			sqlite3_bind_int64(st, 3, get_i64(&c));
+			bind_next(st, 4, &c);
+			bind_next(st, 5, &c);
+			bind_next(st, 6, &c);
+			bind_next(st, 7, &c);
+			sqlite3_bind_int64(st, 8, get_i64(&c));
+			break;
+		case OP_ALERT:
+			st = s->q[W_ALERT];
+			sqlite3_bind_int64(st, 1, get_i64(&c));
+			bind_next(st, 2, &c);
+			bind_next(st, 3, &c);
+			bind_next(st, 4, &c);
+			bind_next(st, 5, &c);
+			bind_next(st, 6, &c);
+			sqlite3_bind_int64(st, 7, get_i64(&c));
+			sqlite3_bind_int64(st, 8, get_i64(&c));
+			bind_next(st, 9, &c);
+			break;
+		case OP_ACK:
+			st = s->q[W_ACK];
+			sqlite3_bind_int64(st, 1, get_i64(&c));
+			break;
+		default:
+			log_warnx("database: corrupt job");
+			return -1;
+		}
+		if (run(s, st) != 0)
+			return -1;
 	}
 	return 0;
+}
+
+static int
+commit_job(struct store *s, struct wjob *j)
+{
+	if (run(s, s->q[W_BEGIN]) != 0)
+		goto fail;
+	if (exec_ops(s, &j->ops) != 0 || run(s, s->q[W_COMMIT]) != 0)
+		goto fail;
+	return 0;
+fail:
+	log_warnx("database: commit failed: %s", sqlite3_errmsg(s->wdb));
+	if (!sqlite3_get_autocommit(s->wdb))
+		run(s, s->q[W_ROLLBACK]);
+	return -1;
+}
+
+static void *
+writer_main(void *arg)
+{
+	struct store *s = arg;
+	struct wjob *j;
+
+	for (;;) {
+		pthread_mutex_lock(&s->mu);
+		while (s->queue == NULL && !s->stop)
+			pthread_cond_wait(&s->cv, &s->mu);
+		if ((j = s->queue) == NULL) {
+			pthread_mutex_unlock(&s->mu);
+			break;
+		}
+		if ((s->queue = j->next) == NULL)
+			s->queue_tail = &s->queue;
+		pthread_mutex_unlock(&s->mu);
+
+		if (j->epoch <= s->bad_epoch)
+			j->rc = -1;	/* built on a job that failed */
+		else if ((j->rc = commit_job(s, j)) != 0)
+			s->bad_epoch = j->epoch;
+
+		pthread_mutex_lock(&s->mu);
+		j->next = NULL;
+		*s->done_tail = j;
+		s->done_tail = &j->next;
+		pthread_cond_signal(&s->donecv);
+		pthread_mutex_unlock(&s->mu);
+		if (s->wake != NULL)
+			s->wake(s->wake_arg);
+	}
+	return NULL;
 }
 
 static void
@@ -239,97 +593,83 @@ bind_text(sqlite3_stmt *st, int i, const char *v)
 		sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
 }
 
-int
-store_begin(struct store *s)
+/*
+ * Reads share one read transaction until store_read_end: one snapshot
+ * and one WAL lock instead of one per query.  The engine ends it whenever
+ * it forgets what it held of batches in flight (at reaping), so that what
+ * memory no longer knows, the snapshot already shows.
+ */
+static void
+read_begin(struct store *s)
 {
-	return step_done(s, s->q[Q_BEGIN]);
-}
-
-int
-store_commit(struct store *s)
-{
-	return step_done(s, s->q[Q_COMMIT]);
+	if (s->reading)
+		return;
+	if (sqlite3_step(s->q[R_BEGIN]) == SQLITE_DONE)
+		s->reading = 1;
+	sqlite3_reset(s->q[R_BEGIN]);
 }
 
 void
-store_rollback(struct store *s)
+store_read_end(struct store *s)
 {
-	if (sqlite3_get_autocommit(s->db))
-		return;		/* SQLite already rolled it back */
-	if (sqlite3_step(s->q[Q_ROLLBACK]) != SQLITE_DONE)
-		log_warnx("database: rollback: %s", sqlite3_errmsg(s->db));
-	sqlite3_reset(s->q[Q_ROLLBACK]);
+	if (!s->reading)
+		return;
+	if (sqlite3_step(s->q[R_END]) != SQLITE_DONE)
+		log_warnx("database: ending a read: %s", sqlite3_errmsg(s->rdb));
+	sqlite3_reset(s->q[R_END]);
+	s->reading = 0;
+}
+
+static int64_t
+read_int(struct store *s, int q)
+{
+	sqlite3_stmt *st = s->q[q];
+	int64_t v = -1;
+
+	store_read_end(s);	/* the latest commit, not a snapshot */
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	return v;
 }
 
 int64_t
 store_max_seq(struct store *s)
 {
-	sqlite3_stmt *st = s->q[Q_MAX_SEQ];
-	int64_t v = 0;
-
-	if (sqlite3_step(st) == SQLITE_ROW)
-		v = sqlite3_column_int64(st, 0);
-	sqlite3_reset(st);
-	return v;
+	return read_int(s, R_MAX_SEQ);
 }
 
 int64_t
 store_max_alert(struct store *s)
 {
-	sqlite3_stmt *st = s->q[Q_MAX_ALERT];
-	int64_t v = 0;
-
-	if (sqlite3_step(st) == SQLITE_ROW)
-		v = sqlite3_column_int64(st, 0);
-	sqlite3_reset(st);
-	return v;
+	return read_int(s, R_MAX_ALERT);
 }
 
-/* 1 and *seq if an event with this id exists, 0 if not, -1 on error. */
+static int
+read_error(struct store *s, sqlite3_stmt *st)
+{
+	log_warnx("database: %s", sqlite3_errmsg(s->rdb));
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return -1;
+}
+
+/* 1 and *seq if a committed event has this id, 0 if not, -1 on error. */
 int
 store_event_find(struct store *s, const char *eid, int64_t *seq)
 {
-	sqlite3_stmt *st = s->q[Q_EV_FIND];
+	sqlite3_stmt *st = s->q[R_EV_FIND];
 	int rc;
 
+	read_begin(s);
 	bind_text(st, 1, eid);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW)
 		*seq = sqlite3_column_int64(st, 0);
+	else if (rc != SQLITE_DONE)
+		return read_error(s, st);
 	sqlite3_reset(st);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-		log_warnx("database: %s", sqlite3_errmsg(s->db));
-		return -1;
-	}
 	return rc == SQLITE_ROW;
-}
-
-/*
- * Log an event.  0 if written, 1 if an event with this id is already in
- * the log (nothing written), -1 on a storage error.  Inserting first and
- * looking up only on a conflict saves a query per new event.
- */
-int
-store_event_insert(struct store *s, int64_t seq, const char *eid,
-    const char *type, int64_t ts, const char *body, size_t len)
-{
-	sqlite3_stmt *st = s->q[Q_EV_INSERT];
-	int rc;
-
-	sqlite3_bind_int64(st, 1, seq);
-	bind_text(st, 2, eid);
-	bind_text(st, 3, type);
-	sqlite3_bind_int64(st, 4, ts);
-	sqlite3_bind_text(st, 5, body, (int)len, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	sqlite3_reset(st);
-	sqlite3_clear_bindings(st);
-	if (rc == SQLITE_DONE)
-		return 0;
-	if (rc == SQLITE_CONSTRAINT_UNIQUE && eid != NULL)
-		return 1;
-	log_warnx("database: %s", sqlite3_errmsg(s->db));
-	return -1;
 }
 
 /* 1 and the row if found (*state is the caller's), 0 if not, -1 error. */
@@ -337,9 +677,10 @@ int
 store_entity_load(struct store *s, const char *kind, const char *id,
     char **state, int *removed, int64_t *created)
 {
-	sqlite3_stmt *st = s->q[Q_ENT_LOAD];
+	sqlite3_stmt *st = s->q[R_ENT_LOAD];
 	int rc;
 
+	read_begin(s);
 	bind_text(st, 1, kind);
 	bind_text(st, 2, id);
 	rc = sqlite3_step(st);
@@ -347,47 +688,10 @@ store_entity_load(struct store *s, const char *kind, const char *id,
 		*state = xstrdup((const char *)sqlite3_column_text(st, 0));
 		*removed = sqlite3_column_int(st, 1);
 		*created = sqlite3_column_int64(st, 2);
-	}
+	} else if (rc != SQLITE_DONE)
+		return read_error(s, st);
 	sqlite3_reset(st);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-		log_warnx("database: %s", sqlite3_errmsg(s->db));
-		return -1;
-	}
 	return rc == SQLITE_ROW;
-}
-
-int
-store_entity_save(struct store *s, const char *kind, const char *id,
-    const char *state, size_t len, int removed, int64_t created,
-    int64_t updated)
-{
-	sqlite3_stmt *st = s->q[Q_ENT_SAVE];
-
-	bind_text(st, 1, kind);
-	bind_text(st, 2, id);
-	sqlite3_bind_text(st, 3, state, (int)len, SQLITE_STATIC);
-	sqlite3_bind_int(st, 4, removed);
-	sqlite3_bind_int64(st, 5, created);
-	sqlite3_bind_int64(st, 6, updated);
-	return step_done(s, st);
-}
-
-int
-store_history_insert(struct store *s, const char *kind, const char *entity,
-    int64_t ts, const char *rule, const char *from, const char *to,
-    const char *event, int64_t seq)
-{
-	sqlite3_stmt *st = s->q[Q_HIST_INSERT];
-
-	bind_text(st, 1, kind);
-	bind_text(st, 2, entity);
-	sqlite3_bind_int64(st, 3, ts);
-	bind_text(st, 4, rule);
-	bind_text(st, 5, from);
-	bind_text(st, 6, to);
-	bind_text(st, 7, event);
-	sqlite3_bind_int64(st, 8, seq);
-	return step_done(s, st);
 }
 
 /* Append the last limit history entries of an entity as a JSON array. */
@@ -395,10 +699,11 @@ int
 store_history_json(struct store *s, const char *kind, const char *entity,
     int limit, struct buf *out)
 {
-	sqlite3_stmt *st = s->q[Q_HIST_QUERY];
+	sqlite3_stmt *st = s->q[R_HIST];
 	char ts[40];
 	int rc, n = 0;
 
+	store_read_end(s);
 	bind_text(st, 1, kind);
 	bind_text(st, 2, entity);
 	sqlite3_bind_int(st, 3, limit);
@@ -419,36 +724,12 @@ store_history_json(struct store *s, const char *kind, const char *entity,
 		buf_add_json_cstr(out, (const char *)sqlite3_column_text(st, 4));
 		buf_addc(out, '}');
 	}
+	if (rc != SQLITE_DONE)
+		return read_error(s, st);
 	buf_addc(out, ']');
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
-	if (rc != SQLITE_DONE) {
-		log_warnx("database: %s", sqlite3_errmsg(s->db));
-		return -1;
-	}
 	return 0;
-}
-
-int
-store_alert_insert(struct store *s, int64_t id, const char *rule,
-    const char *severity, const char *kind, const char *entity,
-    const char *period, int64_t ts, int64_t seq, const char *json, size_t len)
-{
-	sqlite3_stmt *st = s->q[Q_ALERT_INSERT];
-
-	sqlite3_bind_int64(st, 1, id);
-	bind_text(st, 2, rule);
-	bind_text(st, 3, severity);
-	bind_text(st, 4, kind);
-	bind_text(st, 5, entity);
-	bind_text(st, 6, period);
-	sqlite3_bind_int64(st, 7, ts);
-	if (seq > 0)
-		sqlite3_bind_int64(st, 8, seq);
-	else
-		sqlite3_bind_null(st, 8);
-	sqlite3_bind_text(st, 9, json, (int)len, SQLITE_STATIC);
-	return step_done(s, st);
 }
 
 /*
@@ -459,9 +740,10 @@ int
 store_alerts_json(struct store *s, int64_t after, int64_t limit,
     const char *rule, struct buf *out, int64_t *last)
 {
-	sqlite3_stmt *st = s->q[rule != NULL ? Q_ALERTS_RULE : Q_ALERTS];
+	sqlite3_stmt *st = s->q[rule != NULL ? R_ALERTS_RULE : R_ALERTS];
 	int rc, n = 0;
 
+	store_read_end(s);
 	sqlite3_bind_int64(st, 1, after);
 	sqlite3_bind_int64(st, 2, limit);
 	if (rule != NULL)
@@ -473,31 +755,9 @@ store_alerts_json(struct store *s, int64_t after, int64_t limit,
 		buf_add(out, sqlite3_column_text(st, 1),
 		    (size_t)sqlite3_column_bytes(st, 1));
 	}
+	if (rc != SQLITE_DONE)
+		return read_error(s, st);
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
-	if (rc != SQLITE_DONE) {
-		log_warnx("database: %s", sqlite3_errmsg(s->db));
-		return -1;
-	}
 	return 0;
-}
-
-/* 1 if the alert exists (and is now acknowledged), 0 if not, -1 error. */
-int
-store_alert_ack(struct store *s, int64_t id)
-{
-	sqlite3_stmt *st = s->q[Q_ACK];
-
-	sqlite3_bind_int64(st, 1, id);
-	if (step_done(s, st) != 0)
-		return -1;
-	return sqlite3_changes(s->db) > 0;
-}
-
-/* A count for stats: sql is a fixed "SELECT count(*) ..." of the caller. */
-int
-store_count(struct store *s, const char *sql, int64_t *out)
-{
-	*out = query_int(s, sql, -1);
-	return *out < 0 ? -1 : 0;
 }

@@ -1,38 +1,55 @@
-/* store.c: SQLite storage of events, entities, history and alerts. */
+/*
+ * store.c: SQLite storage of events, entities, history and alerts.
+ *
+ * Two connections: the loop thread reads through one; a writer thread
+ * owns the other and commits jobs, each a batch of write operations
+ * serialised into a buffer, one transaction per job, in order.
+ */
 #ifndef STORE_H
 #define STORE_H
 
 #include <stdint.h>
 
-struct buf;
+#include "zhilid.h"
+
 struct store;
+
+struct wjob {
+	struct wjob	*next;
+	struct buf	 ops;		/* store_op_* records */
+	uint64_t	 epoch;		/* jobs of a failed epoch are refused */
+	int		 rc;		/* set by the writer: 0 committed */
+};
 
 struct store	*store_open(const char *, int, char **);
 void		 store_close(struct store *);
-const char	*store_error(struct store *);
-int		 store_begin(struct store *);
-int		 store_commit(struct store *);
-void		 store_rollback(struct store *);
-int64_t		 store_max_seq(struct store *);
-int64_t		 store_max_alert(struct store *);
-int		 store_event_find(struct store *, const char *, int64_t *);
-int		 store_event_insert(struct store *, int64_t, const char *,
-		    const char *, int64_t, const char *, size_t);
-int		 store_entity_load(struct store *, const char *, const char *,
-		    char **, int *, int64_t *);
-int		 store_entity_save(struct store *, const char *, const char *,
-		    const char *, size_t, int, int64_t, int64_t);
-int		 store_history_insert(struct store *, const char *,
-		    const char *, int64_t, const char *, const char *,
-		    const char *, const char *, int64_t);
-int		 store_history_json(struct store *, const char *, const char *,
-		    int, struct buf *);
-int		 store_alert_insert(struct store *, int64_t, const char *,
-		    const char *, const char *, const char *, const char *,
-		    int64_t, int64_t, const char *, size_t);
-int		 store_alerts_json(struct store *, int64_t, int64_t,
-		    const char *, struct buf *, int64_t *);
-int		 store_alert_ack(struct store *, int64_t);
-int		 store_count(struct store *, const char *, int64_t *);
+void		 store_start(struct store *, void (*)(void *), void *);
+void		 store_submit(struct store *, struct wjob *);
+struct wjob	*store_done(struct store *, int);
+unsigned	 store_inflight(struct store *);
+
+/* write operations, appended to a job */
+void	 store_op_event(struct buf *, int64_t, const char *, const char *,
+	    int64_t, const char *, size_t);
+void	 store_op_entity(struct buf *, const char *, const char *,
+	    const char *, size_t, int, int64_t, int64_t);
+void	 store_op_history(struct buf *, const char *, const char *, int64_t,
+	    const char *, const char *, const char *, const char *, int64_t);
+void	 store_op_alert(struct buf *, int64_t, const char *, const char *,
+	    const char *, const char *, const char *, int64_t, int64_t,
+	    const char *, size_t);
+void	 store_op_ack(struct buf *, int64_t);
+
+/* reads, on the loop thread; they see committed jobs only */
+void	 store_read_end(struct store *);
+int64_t	 store_max_seq(struct store *);
+int64_t	 store_max_alert(struct store *);
+int	 store_event_find(struct store *, const char *, int64_t *);
+int	 store_entity_load(struct store *, const char *, const char *,
+	    char **, int *, int64_t *);
+int	 store_history_json(struct store *, const char *, const char *, int,
+	    struct buf *);
+int	 store_alerts_json(struct store *, int64_t, int64_t, const char *,
+	    struct buf *, int64_t *);
 
 #endif

@@ -116,7 +116,7 @@ main(int argc, char **argv)
 
 	ev_run(loop, 0);
 
-	server_flush(&srv);
+	server_sync(&srv);
 	rs = srv.rs;		/* a reload may have replaced it */
 	server_free(&srv);
 	engine_free(eng);

@@ -433,7 +433,7 @@ class Client:
         self.close()
 
 
-def pipeline(client, objs, chunk=1 << 20):
+def pipeline(client, objs):
     """Send every line of objs in one go from a thread while reading the
     responses; returns the list of responses in order."""
     import threading
@@ -672,23 +672,24 @@ class Daemon:
         return rc
 
     def stop(self, timeout=STOP_TIMEOUT, sig=signal.SIGTERM):
-        """SIGTERM; the daemon must exit 0 without a sanitizer report."""
+        """SIGTERM (or sig; None: the signal was already sent, just wait);
+        the daemon must exit 0 without a sanitizer report."""
         if self.proc is None:
             return
-        if self.proc.poll() is None:
+        signame = signal.Signals(sig).name if sig else "the signal"
+        if sig and self.proc.poll() is None:
             self.proc.send_signal(sig)
         rc = self._reap(timeout)
         if rc is None:
             self.kill9()
             fail("zhilid did not exit within %.0f s of %s; stderr ends:\n%s"
-                 % (timeout, signal.Signals(sig).name,
-                    self.stderr_text()[-2000:]))
+                 % (timeout, signame, self.stderr_text()[-2000:]))
         self._close_notify()
         text = self.stderr_text()
         rep = sanitizer_report(text)
         check(rep is None, "sanitizer report in zhilid's stderr:\n%s" % rep)
         check(rc == 0, "zhilid exited with status %s after %s; stderr ends:"
-              "\n%s" % (rc, signal.Signals(sig).name, text[-2000:]))
+              "\n%s" % (rc, signame, text[-2000:]))
 
     def kill9(self):
         if self.proc is not None and self.proc.poll() is None:

@@ -76,7 +76,7 @@ def run_child(fn, ctx, wfd):
     os.close(wfd)
 
 
-def run_one(fn, ctx, timeout):
+def run_one(fn, ctx, timeout, verbose=False):
     """Returns (ok, reason). The test's stdout and stderr go to a log file
     that is copied, indented, to stderr afterwards, so that nothing a test
     prints can look like a result line."""
@@ -137,17 +137,19 @@ def run_one(fn, ctx, timeout):
             os.unlink(log)
         except OSError:
             text = ""
-        if text.strip():
-            sys.stderr.write(indent(text))
-            sys.stderr.flush()
     if timed_out:
-        return False, "timed out after %.0f s" % timeout
-    try:
-        res = json.loads(data.decode())
-    except ValueError:
-        return False, "test process died without a result (wait status %d)" \
-            % status
-    return res["ok"], res.get("reason", "")
+        ok, reason = False, "timed out after %.0f s" % timeout
+    else:
+        try:
+            res = json.loads(data.decode())
+            ok, reason = res["ok"], res.get("reason", "")
+        except ValueError:
+            ok, reason = False, "test process died without a result " \
+                "(wait status %d)" % status
+    if text.strip() and (verbose or not ok):
+        sys.stderr.write(indent(text))
+        sys.stderr.flush()
+    return ok, reason
 
 
 def load_module(path):
@@ -178,7 +180,7 @@ def main():
     ap.add_argument("--keep", action="store_true",
                     help="keep each test's temporary directory")
     ap.add_argument("-v", dest="verbose", action="store_true",
-                    help="print each test's duration on stderr")
+                    help="print each test's output and duration on stderr")
     args = ap.parse_args()
 
     failed = 0
@@ -206,7 +208,7 @@ def main():
             tmp = tempfile.mkdtemp(prefix="zhe2e-")
             ctx = harness.Ctx(args.zhilid, args.zhilictl, args.root, tmp)
             t = time.monotonic()
-            ok, reason = run_one(fn, ctx, timeout)
+            ok, reason = run_one(fn, ctx, timeout, args.verbose)
             took = time.monotonic() - t
             if ok:
                 print("PASS %s" % label, flush=True)

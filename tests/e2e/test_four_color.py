@@ -401,3 +401,24 @@ def test_alert_counts_in_stats(ctx):
         check(s1["commits"] >= 1 and s1["clients"] >= 1,
               "stats commits/clients: %s" % short(s1))
         check(len(all_alerts(c)) == n_alerts, "alerts command count")
+
+
+def test_unicode_ids_and_message(ctx):
+    """Chinese ids and names round-trip; the message template is filled
+    (no {placeholder} left)."""
+    import re
+    with Daemon(ctx) as d:
+        c = d.client()
+        h = "\u5f20\u5bb6-\u4e00\u53f7\u697c"
+        r = expect_event_ok(c.request(upsert(
+            h, {"age": 88, "lives_alone": True}, id="\u4e8b\u4ef6-1",
+            ts=T0, community="\u7f57\u5e84\u793e\u533a",
+            grid="\u7b2c\u4e09\u7f51\u683c")))
+        a = check_color_alert(r["alerts"][0], h, "none", "orange",
+                              "\u4e8b\u4ef6-1", T0)
+        check(not re.search(r"\{[A-Za-z_][A-Za-z0-9_.]*\}", a["message"]),
+              "unfilled placeholder in message: %r" % a["message"])
+        e = get_entity(c, h)
+        check(e["id"] == h and e.get("community") == "\u7f57\u5e84\u793e"
+              "\u533a", "get: %s" % short(e))
+        expect_error(c.request(get(h + " ")), "unknown_entity")

@@ -192,3 +192,57 @@ def test_client_vanishes(ctx):
                       "half-applied event: %s" % short(r))
             else:
                 expect_error(r, "unknown_entity")
+
+
+def is_asan(path):
+    with open(path, "rb") as f:
+        return b"__asan_init" in f.read()
+
+
+def rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def test_memory_bounded(ctx):
+    """A 64 MiB line without a newline, and a client that never reads its
+    answers, do not grow the daemon's memory (release build only: ASan's
+    quarantine makes RSS meaningless)."""
+    with Daemon(ctx) as d:
+        asan = is_asan(ctx.zhilid)
+        c = d.client(timeout=30)
+        expect_ok(c.request(PING))
+        base = rss_kib(d.proc.pid)
+        chunk = b"[1," * (1 << 20)
+        for _ in range(22):
+            c.send_raw(chunk)
+        c.send_raw(b"\n")
+        expect_error(c.recv(timeout=30), "too_large", "64 MiB line")
+        grown = rss_kib(d.proc.pid) - base
+        check(asan or grown < 16 * 1024, "RSS grew by %d KiB reading one "
+              "64 MiB line" % grown)
+        # A client that writes but never reads.
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.connect(d.sock_path)
+        s.settimeout(3)
+        sent = 0
+        line = b'{"cmd":"ping"}\n' * 4096
+        try:
+            while sent < (256 << 20):
+                sent += s.send(line)
+        except socket.timeout:
+            pass
+        d.check_alive()
+        grown = rss_kib(d.proc.pid) - base
+        import sys
+        sys.stderr.write("non-reading client: %d bytes sent, RSS +%d KiB\n"
+                         % (sent, grown))
+        check(asan or grown < 16 * 1024, "RSS grew by %d KiB with a client "
+              "that does not read (%d bytes sent)" % (grown, sent))
+        check(sent < (64 << 20), "the daemon read %d bytes from a client "
+              "that reads nothing" % sent)
+        expect_ok(c.request(PING))
+        s.close()

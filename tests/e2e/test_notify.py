@@ -70,3 +70,83 @@ def test_notify_socket_gone(ctx):
         d.stop()
     finally:
         d.kill9()
+
+
+def test_socket_activation(ctx):
+    """A listening socket passed as fd 3 with LISTEN_FDS=1 is served (the
+    configured socket path is not needed)."""
+    import os
+    import socket
+    path = os.path.join(ctx.tmp, "activated.sock")
+    ls = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    ls.bind(path)
+    ls.listen(16)
+    d = Daemon(ctx, listen_sock=ls)
+    d.start()
+    try:
+        ls.close()
+        from harness import Client
+        c = Client(path, d)
+        expect_ok(c.request(PING), "ping on the activated socket")
+        c.close()
+        d.stop()
+    finally:
+        d.kill9()
+
+
+def test_sighup_keeps_serving(ctx):
+    """SIGHUP reloads the rules; the daemon keeps running, keeps its state
+    and its connections."""
+    from harness import T0, expect_event_ok, get, upsert
+    d = Daemon(ctx)
+    d.start()
+    try:
+        c = d.client()
+        expect_event_ok(c.request(upsert("HUP", {"age": 90, "lives_alone":
+                                                 True}, id="h1", ts=T0)))
+        for _ in range(3):
+            d.proc.send_signal(signal.SIGHUP)
+            time.sleep(0.3)
+            d.check_alive()
+            expect_ok(c.request(PING), "ping on a connection opened before "
+                      "SIGHUP")
+        r = c.request(get("HUP"))
+        expect_ok(r)
+        check(r["entity"]["classes"]["four_color"] == "orange", short(r))
+        r = expect_event_ok(c.request(upsert("HUP", {"lives_alone": False},
+                                             id="h2", ts=T0 + 1)))
+        check(len(r["alerts"]) == 1 and r["alerts"][0]["data"] ==
+              {"from": "orange", "to": "yellow"}, "after SIGHUP: %s"
+              % short(r))
+        lines = d.drain_notify()
+        if "RELOADING=1" in lines:
+            check(lines.index("RELOADING=1") < len(lines) - 1 and
+                  "READY=1" in lines[lines.index("RELOADING=1"):],
+                  "RELOADING=1 not followed by READY=1: %s" % lines)
+        d.stop()
+    finally:
+        d.kill9()
+
+
+def test_log_lines_have_priority_prefix(ctx):
+    """Every line zhilid writes to stderr starts with an sd-daemon <N>
+    priority prefix."""
+    from harness import T0, expect_event_ok, upsert
+    d = Daemon(ctx)
+    d.start()
+    try:
+        c = d.client()
+        expect_event_ok(c.request(upsert("LOG", {"key_person": True},
+                                         id="l1", ts=T0)))
+        c.request(b"not json")
+        c.close()
+        d.proc.send_signal(signal.SIGHUP)
+        time.sleep(0.3)
+        d.stop()
+        text = d.stderr_text()
+        check(text.strip(), "zhilid logged nothing at all (start, stop)")
+        bad = [l for l in text.splitlines()
+               if l.strip() and not re.match(r"^<[0-7]>", l)]
+        check(not bad, "stderr lines without a <N> prefix: %r" % bad[:3])
+    finally:
+        d.kill9()
