@@ -473,7 +473,7 @@ conf_load(const char *path, struct errs *errs)
 	c->max_output_bytes = 1048576;
 	c->max_clients = 1024;
 	c->max_clients_per_uid = 256;
-	c->entity_cache = 100000;
+	c->entity_cache = 50000;
 	c->idle_timeout = 0;
 
 	if (d->root->type != YN_MAP) {

@@ -28,11 +28,44 @@
 static uint64_t
 id_hash(const char *s)
 {
-	uint64_t h = 0xcbf29ce484222325ULL;
+	return bloom_hash(BLOOM_SEED, s);
+}
 
-	for (; *s != '\0'; s++)
-		h = (h ^ (unsigned char)*s) * 0x100000001b3ULL;
-	return h;
+#define KNOWN_IDS_MAX_BYTES	(64u << 20)	/* 32M ids at full precision */
+
+static void
+known_id(void *arg, const char *id)
+{
+	struct engine *e = arg;
+
+	bloom_add(&e->known_ids, id_hash(id));
+}
+
+/*
+ * (Re)build the filter of event ids: those in the database and those of
+ * batches in flight.  Without one (a read error), every id is looked up.
+ */
+static void
+known_ids_build(struct engine *e)
+{
+	struct idnode *n;
+	int64_t count = 0;
+	size_t i;
+
+	bloom_free(&e->known_ids);
+	if (store_event_id_count(e->store, &count) != 0)
+		return;
+	bloom_init(&e->known_ids, (size_t)count + e->nids,
+	    KNOWN_IDS_MAX_BYTES);
+	if (store_event_ids(e->store, known_id, e) != 0) {
+		log_warnx("database: cannot list event ids; every id will be "
+		    "looked up");
+		bloom_free(&e->known_ids);
+		return;
+	}
+	for (i = 0; i < e->nidbuckets; i++)
+		for (n = e->ids[i]; n != NULL; n = n->hnext)
+			bloom_add(&e->known_ids, n->hash);
 }
 
 static struct idnode *
@@ -56,6 +89,11 @@ ids_add(struct engine *e, struct batch *b, const char *id, int64_t seq)
 	memcpy(n->id, id, len + 1);
 	n->hash = id_hash(id);
 	n->seq = seq;
+	if (e->store != NULL) {
+		if (bloom_crowded(&e->known_ids))
+			known_ids_build(e);
+		bloom_add(&e->known_ids, n->hash);
+	}
 	if (e->nids >= e->nidbuckets) {
 		nb = e->nidbuckets * 2;
 		nbk = xcalloc(nb, sizeof *nbk);
@@ -119,6 +157,10 @@ engine_new(struct ruleset *rs, struct store *s, int clock_mode,
 	e->ids = xcalloc(e->nidbuckets, sizeof *e->ids);
 	ecache_init(&e->cache, cache_capacity);
 	if (s != NULL) {
+		if (ecache_attach(&e->cache, s) != 0)
+			log_warnx("database: cannot list entities; every new "
+			    "entity will be looked up");
+		known_ids_build(e);
 		e->next_seq = store_max_seq(s) + 1;
 		e->next_alert = store_max_alert(s) + 1;
 	} else
@@ -155,6 +197,8 @@ engine_free(struct engine *e)
 	}
 	ecache_clear(&e->cache);
 	free(e->cache.buckets);
+	bloom_free(&e->cache.known);
+	bloom_free(&e->known_ids);
 	free(e->ids);
 	free(e);
 }
@@ -385,7 +429,7 @@ find_id(struct engine *e, const char *id, int64_t *seq)
 		*seq = n->seq;
 		return 1;
 	}
-	if (e->store == NULL)
+	if (e->store == NULL || !bloom_may(&e->known_ids, id_hash(id)))
 		return 0;
 	return store_event_find(e->store, id, seq);
 }
@@ -619,6 +663,13 @@ engine_forget(struct engine *e, struct client *c)
 		for (i = 0; i < b->npend; i++)
 			if (b->pend[i].c == c)
 				b->pend[i].c = NULL;
+}
+
+/* Is the writer waiting for work? */
+int
+engine_writer_idle(struct engine *e)
+{
+	return e->store == NULL || store_idle(e->store);
 }
 
 void

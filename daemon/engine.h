@@ -33,9 +33,11 @@ struct entity {
 	uint16_t	*cls;		/* class per classify slot */
 	int64_t		 created;
 	uint64_t	 pin;		/* last batch that wrote it */
+	size_t		 size;		/* of its allocation */
 	int		 dirty;
 	int		 removed;
 };
+#define ECACHE_CLASSES	32	/* spare lists of 64-byte size classes */
 struct ecache {
 	struct entity	**buckets;
 	size_t		  nbuckets;
@@ -43,8 +45,13 @@ struct ecache {
 	size_t		  capacity;
 	struct entity	  lru;		/* sentinel: clean entities */
 	struct entity	  dirty;	/* sentinel: changed in this batch */
+	struct bloom	  known;	/* keys in the database */
+	struct store	 *store;
+	struct entity	 *spare[ECACHE_CLASSES];	/* freed, by size */
+	unsigned	  nspare[ECACHE_CLASSES];
 };
 void		 ecache_init(struct ecache *, size_t);
+int		 ecache_attach(struct ecache *, struct store *);
 void		 ecache_clear(struct ecache *);
 struct entity	*ecache_get(struct ecache *, struct store *, struct kind *,
 		    const char *, int *);
@@ -145,6 +152,7 @@ struct engine {
 	uint64_t	 committed;	/* number of the last committed batch */
 	uint64_t	 epoch;
 	struct idnode	**ids;		/* ids of events not yet committed */
+	struct bloom	 known_ids;	/* ids in the database */
 	size_t		 nidbuckets, nids;
 	engine_done_fn	*done;
 	void		*done_arg;
@@ -176,6 +184,7 @@ void		 engine_submit(struct engine *);
 void		 engine_reap(struct engine *, int);
 void		 engine_sync(struct engine *);
 void		 engine_trim(struct engine *);
+int		 engine_writer_idle(struct engine *);
 void		 engine_forget(struct engine *, struct client *);
 void		 engine_alerts_json(const struct batch *,
 		    const struct ev_result *, struct buf *);

@@ -24,6 +24,7 @@
 #include "store.h"
 
 #define BATCH_MAX	8192	/* events per transaction at most */
+#define BATCH_EARLY	256	/* ... and at least, to start an idle writer */
 #define DRAIN_SECONDS	5.0	/* time to write answers when stopping */
 
 static void
@@ -161,9 +162,18 @@ void
 server_pend(struct server *srv, struct client *c, const struct ev_result *res,
     int ack)
 {
+	size_t n;
+
 	engine_pend(srv->eng, c, res, ack);
 	c->npending++;
-	if (srv->eng->cur->npend >= BATCH_MAX)
+	/*
+	 * Group commit without waiting: an idle writer gets the batch as
+	 * soon as it is worth a transaction, so that committing overlaps
+	 * reading the rest; a busy writer lets the batch grow.
+	 */
+	n = srv->eng->cur->npend;
+	if (n >= BATCH_MAX || (n % BATCH_EARLY == 0 &&
+	    engine_writer_idle(srv->eng)))
 		engine_submit(srv->eng);
 }
 

@@ -45,7 +45,7 @@ enum {
 	W_ACK,
 	/* the reader's */
 	R_BEGIN, R_END, R_EV_FIND, R_ENT_LOAD, R_HIST, R_ALERTS, R_ALERTS_RULE, R_MAX_SEQ,
-	R_MAX_ALERT, NQ
+	R_MAX_ALERT, R_ENT_COUNT, R_ENT_KEYS, R_ID_COUNT, R_IDS, NQ
 };
 #define NW	R_BEGIN
 
@@ -80,6 +80,10 @@ static const char *const sql_table[NQ] = {
 	    "id > ?1 ORDER BY id LIMIT ?2",
 	[R_MAX_SEQ] = "SELECT coalesce(max(seq), 0) FROM events",
 	[R_MAX_ALERT] = "SELECT coalesce(max(id), 0) FROM alerts",
+	[R_ENT_COUNT] = "SELECT count(*) FROM entities",
+	[R_ENT_KEYS] = "SELECT kind, id FROM entities",
+	[R_ID_COUNT] = "SELECT count(eid) FROM events",
+	[R_IDS] = "SELECT eid FROM events WHERE eid IS NOT NULL",
 };
 
 /* Operation codes of a job's buffer. */
@@ -100,6 +104,7 @@ struct store {
 	unsigned	 inflight;	/* submitted, not yet taken back */
 	int		 stop;
 	int		 reading;	/* a read transaction is open */
+	int		 busy;		/* the writer has work (atomic) */
 	uint64_t	 bad_epoch;	/* refuse jobs of this epoch or older */
 	void		 (*wake)(void *);
 	void		*wake_arg;
@@ -233,12 +238,19 @@ store_open(const char *path, int durability, char **cause)
 	    "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL",
 	    cause) != 0)
 		goto fail;
-	if (exec_sql(s->wdb, path, "PRAGMA cache_size = -16384; PRAGMA wal_autocheckpoint = 4096; "
-	    "PRAGMA temp_store = MEMORY", cause) != 0)
+	/*
+	 * 16 MiB of pages for the writer; a WAL of up to 64 MiB between
+	 * checkpoints, so that a page written many times in a row reaches
+	 * the database file once.  The reader needs little: the engine's
+	 * filters spare it most look-ups.
+	 */
+	if (exec_sql(s->wdb, path, "PRAGMA cache_size = -16384; "
+	    "PRAGMA wal_autocheckpoint = 4096; PRAGMA temp_store = MEMORY",
+	    cause) != 0)
 		goto fail;
 	if (open_db(path, &s->rdb, cause) != 0)
 		goto fail;
-	if (exec_sql(s->rdb, path, "PRAGMA cache_size = -16384", cause) != 0)
+	if (exec_sql(s->rdb, path, "PRAGMA cache_size = -4096", cause) != 0)
 		goto fail;
 	for (i = 0; i < NQ; i++) {
 		if (sqlite3_prepare_v3(i < NW ? s->wdb : s->rdb, sql_table[i],
@@ -308,6 +320,7 @@ store_submit(struct store *s, struct wjob *j)
 	*s->queue_tail = j;
 	s->queue_tail = &j->next;
 	s->inflight++;
+	__atomic_store_n(&s->busy, 1, __ATOMIC_RELAXED);
 	pthread_cond_signal(&s->cv);
 	pthread_mutex_unlock(&s->mu);
 }
@@ -328,6 +341,13 @@ store_done(struct store *s, int wait)
 	}
 	pthread_mutex_unlock(&s->mu);
 	return j;
+}
+
+/* Is the writer without work?  A hint: it may change at once. */
+int
+store_idle(struct store *s)
+{
+	return !__atomic_load_n(&s->busy, __ATOMIC_RELAXED);
 }
 
 unsigned
@@ -576,6 +596,8 @@ writer_main(void *arg)
 		j->next = NULL;
 		*s->done_tail = j;
 		s->done_tail = &j->next;
+		if (s->queue == NULL)
+			__atomic_store_n(&s->busy, 0, __ATOMIC_RELAXED);
 		pthread_cond_signal(&s->donecv);
 		pthread_mutex_unlock(&s->mu);
 		if (s->wake != NULL)
@@ -652,6 +674,54 @@ read_error(struct store *s, sqlite3_stmt *st)
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
 	return -1;
+}
+
+int
+store_entity_count(struct store *s, int64_t *n)
+{
+	*n = read_int(s, R_ENT_COUNT);
+	return *n < 0 ? -1 : 0;
+}
+
+/* Call fn(arg, kind, id) for every entity in the database. */
+int
+store_entity_keys(struct store *s, void (*fn)(void *, const char *,
+    const char *), void *arg)
+{
+	sqlite3_stmt *st = s->q[R_ENT_KEYS];
+	int rc;
+
+	store_read_end(s);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		fn(arg, (const char *)sqlite3_column_text(st, 0),
+		    (const char *)sqlite3_column_text(st, 1));
+	if (rc != SQLITE_DONE)
+		return read_error(s, st);
+	sqlite3_reset(st);
+	return 0;
+}
+
+int
+store_event_id_count(struct store *s, int64_t *n)
+{
+	*n = read_int(s, R_ID_COUNT);
+	return *n < 0 ? -1 : 0;
+}
+
+/* Call fn(arg, id) for the id of every event in the database. */
+int
+store_event_ids(struct store *s, void (*fn)(void *, const char *), void *arg)
+{
+	sqlite3_stmt *st = s->q[R_IDS];
+	int rc;
+
+	store_read_end(s);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		fn(arg, (const char *)sqlite3_column_text(st, 0));
+	if (rc != SQLITE_DONE)
+		return read_error(s, st);
+	sqlite3_reset(st);
+	return 0;
 }
 
 /* 1 and *seq if a committed event has this id, 0 if not, -1 on error. */

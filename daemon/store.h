@@ -27,6 +27,7 @@ void		 store_start(struct store *, void (*)(void *), void *);
 void		 store_submit(struct store *, struct wjob *);
 struct wjob	*store_done(struct store *, int);
 unsigned	 store_inflight(struct store *);
+int		 store_idle(struct store *);
 
 /* write operations, appended to a job */
 void	 store_op_event(struct buf *, int64_t, const char *, const char *,
@@ -45,6 +46,12 @@ void	 store_read_end(struct store *);
 int64_t	 store_max_seq(struct store *);
 int64_t	 store_max_alert(struct store *);
 int	 store_event_find(struct store *, const char *, int64_t *);
+int	 store_entity_count(struct store *, int64_t *);
+int	 store_event_id_count(struct store *, int64_t *);
+int	 store_event_ids(struct store *, void (*)(void *, const char *),
+	    void *);
+int	 store_entity_keys(struct store *, void (*)(void *, const char *,
+	    const char *), void *);
 int	 store_entity_load(struct store *, const char *, const char *,
 	    char **, int *, int64_t *);
 int	 store_history_json(struct store *, const char *, const char *, int,

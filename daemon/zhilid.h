@@ -120,6 +120,25 @@ const char	*vtype_name(enum vtype);
 int		 dec_parse(const char *, size_t, int64_t *);
 void		 dec_format(int64_t, char *, size_t);
 
+/* bloom.c */
+#define BLOOM_SEED	0xcbf29ce484222325ULL
+struct bloom {
+	uint64_t	*bits;
+	size_t		 nbits;
+	size_t		 keys;
+	size_t		 max_bytes;
+};
+void		 bloom_init(struct bloom *, size_t, size_t);
+void		 bloom_free(struct bloom *);
+void		 bloom_add(struct bloom *, uint64_t);
+int		 bloom_may(const struct bloom *, uint64_t);
+int		 bloom_crowded(const struct bloom *);
+uint64_t	 bloom_hash(uint64_t, const char *);
+
+/* intern.c */
+const char	*intern_get(const char *);
+void		 intern_put(const char *);
+
 /* clock.c */
 #define TS_MAX	253402300799LL		/* 9999-12-31T23:59:59Z */
 int		 clock_set_zone(const char *);

@@ -57,7 +57,7 @@ static double
 engine_pass(struct ruleset *rs, const char *buf, size_t len, long *events,
     long *alerts)
 {
-	struct engine *e = engine_new(rs, NULL, CLOCK_WALL, 100000);
+	struct engine *e = engine_new(rs, NULL, CLOCK_WALL, 50000);
 	struct request req;
 	struct ev_result res;
 	const char *p = buf, *end = buf + len, *nl;
@@ -80,14 +80,12 @@ engine_pass(struct ruleset *rs, const char *buf, size_t len, long *events,
 			}
 			(*events)++;
 			*alerts += (long)res.nalerts;
-			if (e->nalerts > 4096) {
-				engine_commit(e);
-				engine_batch_reset(e);
-			}
+			if (e->cur->nevents >= 4096)
+				engine_submit(e);	/* as the server does */
 		}
 		p = nl + 1;
 	}
-	engine_commit(e);
+	engine_submit(e);
 	t = now() - t0;
 	request_free(&req);
 	engine_free(e);
