@@ -198,6 +198,8 @@ engine_free(struct engine *e)
 	ecache_clear(&e->cache);
 	free(e->cache.buckets);
 	bloom_free(&e->cache.known);
+	buf_free(&e->scratch);
+	buf_free(&e->msg);
 	bloom_free(&e->known_ids);
 	free(e->ids);
 	free(e);
@@ -345,41 +347,32 @@ engine_class_changed(struct change *ch, const struct rule *r,
 	struct engine *e = ch->eng;
 	struct batch *b = engine_batch(e);
 	const struct event *ev = ch->ev;
-	struct buf msg = { 0 };
+	struct buf *msg = &e->msg, *data = &e->scratch;
 	struct alert_ref *ref;
 	size_t start;
-	char ts[40];
 	int64_t id;
 
 	if (e->store != NULL)
 		store_op_history(&b->job.ops, ch->ent->kind->name, ch->ent->id,
 		    ev->ts, r->name, from->name, to->name, ev->id, ch->seq);
+	buf_reset(msg);
+	buf_reserve(msg, 256);
 	if (r->message != NULL)
-		render(r->message, ch, r, from, to, &msg);
+		render(r->message, ch, r, from, to, msg);
 	else
-		buf_addf(&msg, "%s %s: %s -> %s", ch->ent->kind->name,
+		buf_addf(msg, "%s %s: %s -> %s", ch->ent->kind->name,
 		    ch->ent->id, from->label, to->label);
+	buf_reset(data);
+	buf_adds(data, "{\"from\":");
+	buf_add_json_cstr(data, from->name);
+	buf_adds(data, ",\"to\":");
+	buf_add_json_cstr(data, to->name);
+	buf_addc(data, '}');
 	id = e->next_alert++;
-	clock_format(ev->ts, ts, sizeof ts);
 	start = b->balerts.len;
-	buf_addf(&b->balerts, "{\"id\":%lld,\"rule\":", (long long)id);
-	buf_add_json_cstr(&b->balerts, r->alert);
-	buf_addf(&b->balerts, ",\"severity\":\"%s\",\"kind\":",
-	    severity_name(to->severity));
-	buf_add_json_cstr(&b->balerts, ch->ent->kind->name);
-	buf_adds(&b->balerts, ",\"entity\":");
-	buf_add_json_cstr(&b->balerts, ch->ent->id);
-	buf_addf(&b->balerts, ",\"period\":null,\"ts\":\"%s\",\"message\":",
-	    ts);
-	buf_add_json_str(&b->balerts, BUF_DATA(&msg), BUF_LEN(&msg));
-	buf_adds(&b->balerts, ",\"data\":{\"from\":");
-	buf_add_json_cstr(&b->balerts, from->name);
-	buf_adds(&b->balerts, ",\"to\":");
-	buf_add_json_cstr(&b->balerts, to->name);
-	buf_adds(&b->balerts, "},\"event\":");
-	buf_add_json_cstr(&b->balerts, ev->id);
-	buf_addc(&b->balerts, '}');
-	buf_free(&msg);
+	alert_json(&b->balerts, id, r->alert, severity_name(to->severity),
+	    ch->ent->kind->name, ch->ent->id, NULL, ev->ts, BUF_DATA(msg),
+	    BUF_LEN(msg), BUF_DATA(data), ev->id);
 
 	if (b->nalerts == b->alerts_cap) {
 		b->alerts_cap = b->alerts_cap ? b->alerts_cap * 2 : 64;
@@ -392,8 +385,8 @@ engine_class_changed(struct change *ch, const struct rule *r,
 	if (e->store != NULL)
 		store_op_alert(&b->job.ops, id, r->alert,
 		    severity_name(to->severity), ch->ent->kind->name,
-		    ch->ent->id, NULL, ev->ts, ch->seq, b->balerts.p + start,
-		    ref->len);
+		    ch->ent->id, NULL, ev->ts, ch->seq, BUF_DATA(msg),
+		    BUF_LEN(msg), BUF_DATA(data), ev->id);
 }
 
 static void

@@ -157,6 +157,8 @@ struct engine {
 	engine_done_fn	*done;
 	void		*done_arg;
 	uint64_t	 generation;
+	struct buf	 scratch;	/* an alert's data */
+	struct buf	 msg;		/* an alert's message */
 	/* counters for stats */
 	uint64_t	 n_events, n_duplicates, n_alerts, n_commits;
 	uint64_t	 n_commit_failures;

@@ -61,9 +61,9 @@ static const char *const sql_table[NQ] = {
 	[W_HISTORY] = "INSERT INTO history "
 	    "(kind, entity, ts, rule, from_class, to_class, event, seq) "
 	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-	[W_ALERT] = "INSERT INTO alerts "
-	    "(id, rule, severity, kind, entity, period, ts, seq, json) "
-	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+	[W_ALERT] = "INSERT INTO alerts (id, rule, severity, kind, entity, "
+	    "period, ts, seq, message, data, event) "
+	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
 	[W_ACK] = "UPDATE alerts SET acked = 1 WHERE id = ?1",
 	[R_BEGIN] = "BEGIN",
 	[R_END] = "COMMIT",
@@ -74,10 +74,12 @@ static const char *const sql_table[NQ] = {
 	    "(SELECT id, ts, rule, from_class, to_class, event FROM history "
 	    "WHERE kind = ?1 AND entity = ?2 ORDER BY id DESC LIMIT ?3) "
 	    "ORDER BY id",
-	[R_ALERTS] = "SELECT id, json FROM alerts WHERE id > ?1 "
+#define ALERT_COLUMNS "id, rule, severity, kind, entity, period, ts, " \
+	"message, data, event"
+	[R_ALERTS] = "SELECT " ALERT_COLUMNS " FROM alerts WHERE id > ?1 "
 	    "ORDER BY id LIMIT ?2",
-	[R_ALERTS_RULE] = "SELECT id, json FROM alerts WHERE rule = ?3 AND "
-	    "id > ?1 ORDER BY id LIMIT ?2",
+	[R_ALERTS_RULE] = "SELECT " ALERT_COLUMNS " FROM alerts WHERE "
+	    "rule = ?3 AND id > ?1 ORDER BY id LIMIT ?2",
 	[R_MAX_SEQ] = "SELECT coalesce(max(seq), 0) FROM events",
 	[R_MAX_ALERT] = "SELECT coalesce(max(id), 0) FROM alerts",
 	[R_ENT_COUNT] = "SELECT count(*) FROM entities",
@@ -431,7 +433,8 @@ store_op_history(struct buf *b, const char *kind, const char *entity,
 void
 store_op_alert(struct buf *b, int64_t id, const char *rule,
     const char *severity, const char *kind, const char *entity,
-    const char *period, int64_t ts, int64_t seq, const char *json, size_t len)
+    const char *period, int64_t ts, int64_t seq, const char *message,
+    size_t msglen, const char *data, const char *event)
 {
 	buf_addc(b, OP_ALERT);
 	put_i64(b, id);
@@ -442,7 +445,9 @@ store_op_alert(struct buf *b, int64_t id, const char *rule,
 	put_cstr(b, period);
 	put_i64(b, ts);
 	put_i64(b, seq);
-	put_str(b, json, len);
+	put_str(b, message, msglen);
+	put_cstr(b, data);
+	put_cstr(b, event);
 }
 
 void
@@ -539,6 +544,8 @@ exec_ops(struct store *s, const struct buf *ops)
 			sqlite3_bind_int64(st, 7, get_i64(&c));
 			sqlite3_bind_int64(st, 8, get_i64(&c));
 			bind_next(st, 9, &c);
+			bind_next(st, 10, &c);
+			bind_next(st, 11, &c);
 			break;
 		case OP_ACK:
 			st = s->q[W_ACK];
@@ -802,6 +809,13 @@ store_history_json(struct store *s, const char *kind, const char *entity,
 	return 0;
 }
 
+/* A text column, or NULL. */
+static const char *
+column(sqlite3_stmt *st, int i)
+{
+	return (const char *)sqlite3_column_text(st, i);
+}
+
 /*
  * Append alerts with id > after (of rule, if not NULL), at most limit, as
  * comma-separated JSON objects; *last is the last id appended.
@@ -822,8 +836,11 @@ store_alerts_json(struct store *s, int64_t after, int64_t limit,
 		if (n++ > 0)
 			buf_addc(out, ',');
 		*last = sqlite3_column_int64(st, 0);
-		buf_add(out, sqlite3_column_text(st, 1),
-		    (size_t)sqlite3_column_bytes(st, 1));
+		alert_json(out, *last, column(st, 1), column(st, 2),
+		    column(st, 3), column(st, 4), column(st, 5),
+		    sqlite3_column_int64(st, 6), column(st, 7),
+		    (size_t)sqlite3_column_bytes(st, 7), column(st, 8),
+		    column(st, 9));
 	}
 	if (rc != SQLITE_DONE)
 		return read_error(s, st);

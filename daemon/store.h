@@ -38,7 +38,7 @@ void	 store_op_history(struct buf *, const char *, const char *, int64_t,
 	    const char *, const char *, const char *, const char *, int64_t);
 void	 store_op_alert(struct buf *, int64_t, const char *, const char *,
 	    const char *, const char *, const char *, int64_t, int64_t,
-	    const char *, size_t);
+	    const char *, size_t, const char *, const char *);
 void	 store_op_ack(struct buf *, int64_t);
 
 /* reads, on the loop thread; they see committed jobs only */

@@ -135,6 +135,11 @@ int		 bloom_may(const struct bloom *, uint64_t);
 int		 bloom_crowded(const struct bloom *);
 uint64_t	 bloom_hash(uint64_t, const char *);
 
+/* alert.c */
+void		 alert_json(struct buf *, int64_t, const char *, const char *,
+		    const char *, const char *, const char *, int64_t,
+		    const char *, size_t, const char *, const char *);
+
 /* intern.c */
 const char	*intern_get(const char *);
 void		 intern_put(const char *);

@@ -46,7 +46,9 @@ CREATE TABLE history (
 );
 CREATE INDEX history_entity ON history(kind, entity, id);
 
--- Alerts as clients see them: json is the ALERT object of the protocol.
+-- Alerts: the parts of the protocol's ALERT object (data is its JSON
+-- object), the event log position that raised it (NULL for a timer's) and
+-- whether an operator acknowledged it.
 CREATE TABLE alerts (
 	id	INTEGER PRIMARY KEY,
 	rule	TEXT NOT NULL,
@@ -56,7 +58,9 @@ CREATE TABLE alerts (
 	period	TEXT,
 	ts	INTEGER NOT NULL,
 	seq	INTEGER,
-	json	TEXT NOT NULL,
+	message	TEXT NOT NULL,
+	data	TEXT NOT NULL,
+	event	TEXT,
 	acked	INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX alerts_rule ON alerts(rule, id);

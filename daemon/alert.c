@@ -1,0 +1,38 @@
+/*
+ * The protocol's ALERT object, written in one place: the engine writes it
+ * when a rule raises an alert (for the event's answer and subscribers) and
+ * the store writes it again from the alerts table, which keeps the parts
+ * rather than the text.  Both must give the same bytes.
+ */
+#include <string.h>
+
+#include "zhilid.h"
+
+void
+alert_json(struct buf *b, int64_t id, const char *rule, const char *severity,
+    const char *kind, const char *entity, const char *period, int64_t ts,
+    const char *message, size_t msglen, const char *data, const char *event)
+{
+	char t[40];
+
+	clock_format(ts, t, sizeof t);
+	buf_addf(b, "{\"id\":%lld,\"rule\":", (long long)id);
+	buf_add_json_cstr(b, rule);
+	buf_adds(b, ",\"severity\":\"");
+	buf_adds(b, severity);
+	buf_adds(b, "\",\"kind\":");
+	buf_add_json_cstr(b, kind);
+	buf_adds(b, ",\"entity\":");
+	buf_add_json_cstr(b, entity);
+	buf_adds(b, ",\"period\":");
+	buf_add_json_cstr(b, period);
+	buf_adds(b, ",\"ts\":\"");
+	buf_adds(b, t);
+	buf_adds(b, "\",\"message\":");
+	buf_add_json_str(b, message, msglen);
+	buf_adds(b, ",\"data\":");
+	buf_adds(b, data);
+	buf_adds(b, ",\"event\":");
+	buf_add_json_cstr(b, event);
+	buf_addc(b, '}');
+}
