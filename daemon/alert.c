@@ -16,7 +16,9 @@ alert_json(struct buf *b, int64_t id, const char *rule, const char *severity,
 	char t[40];
 
 	clock_format(ts, t, sizeof t);
-	buf_addf(b, "{\"id\":%lld,\"rule\":", (long long)id);
+	buf_adds(b, "{\"id\":");
+	buf_add_int(b, id);
+	buf_adds(b, ",\"rule\":");
 	buf_add_json_cstr(b, rule);
 	buf_adds(b, ",\"severity\":\"");
 	buf_adds(b, severity);

@@ -146,6 +146,18 @@ is_hex(int c)
 	    (c >= 'A' && c <= 'F');
 }
 
+/* ASCII bytes that stand for themselves inside a JSON string. */
+static const unsigned char json_plain[256] = {
+#define R16(x) x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x
+	R16(0), R16(0),				/* control characters */
+	1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,	/* '"' */
+	R16(1), R16(1),
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1,	/* '\\' */
+	R16(1), R16(1),
+	/* 0x80..0xff: UTF-8, checked byte by byte */
+#undef R16
+};
+
 #define JERR(...) do { snprintf(err, errlen, __VA_ARGS__); return -1; } while (0)
 
 /*
@@ -215,8 +227,7 @@ json_check(const char *str, size_t len, char *err, size_t errlen)
 				size_t n;
 
 				/* the common case: a run of plain ASCII */
-				while (s < end && *s >= 0x20 && *s < 0x80 &&
-				    *s != '"' && *s != '\\')
+				while (s < end && json_plain[*s])
 					s++;
 				if (s == end)
 					JERR("unterminated string");
@@ -419,6 +430,9 @@ short_string(const cJSON *v, size_t max)
 	    strlen(v->valuestring) <= max;
 }
 
+/* strcmp, but most keys differ in their first byte: test that first. */
+#define KEY_IS(key, name) ((key)[0] == (name)[0] && strcmp((key), (name)) == 0)
+
 #define BAD(...) do { snprintf(msg, msglen, __VA_ARGS__); \
 	return E_BAD_EVENT; } while (0)
 
@@ -520,6 +534,7 @@ decode_event(const struct ruleset *rs, int64_t now, struct request *req,
 	const cJSON *v;
 	enum errcode e;
 	size_t i;
+	int has_ts = 0;
 
 	if ((ev->et = ruleset_evtype(rs, ev->type)) == NULL &&
 	    strcmp(ev->type, "clock.tick") != 0) {
@@ -538,16 +553,17 @@ decode_event(const struct ruleset *rs, int64_t now, struct request *req,
 	for (v = req->root->child; v != NULL; v = v->next) {
 		const char *key = v->string;
 
-		if (strcmp(key, "type") == 0)
+		if (KEY_IS(key, "type"))
 			continue;
-		if (strcmp(key, "id") == 0) {
+		if (KEY_IS(key, "id")) {
 			if (!short_string(v, MAX_ID_BYTES))
 				BAD("%s: id: expected a string of 1..%d bytes",
 				    ev->type, MAX_ID_BYTES);
 			ev->id = v->valuestring;
 			continue;
 		}
-		if (strcmp(key, "ts") == 0) {
+		if (KEY_IS(key, "ts")) {
+			has_ts = 1;
 			if ((e = decode_ts(v, &ev->ts, ev->type, msg, msglen))
 			    != E_OK)
 				return e;
@@ -555,20 +571,20 @@ decode_event(const struct ruleset *rs, int64_t now, struct request *req,
 		}
 		if (k == NULL)
 			BAD("%s: unknown field '%s'", ev->type, key);
-		if (strcmp(key, k->name) == 0) {
+		if (KEY_IS(key, k->name)) {
 			if (!short_string(v, MAX_ID_BYTES))
 				BAD("%s: %s: expected a string of 1..%d bytes",
 				    ev->type, key, MAX_ID_BYTES);
 			ev->entity = v->valuestring;
 			continue;
 		}
-		if (ev->et->action == EV_UPSERT && strcmp(key, "attrs") == 0) {
+		if (ev->et->action == EV_UPSERT && KEY_IS(key, "attrs")) {
 			if ((e = decode_attrs(ev, k, v, msg, msglen)) != E_OK)
 				return e;
 			continue;
 		}
 		for (i = 0; ev->et->action == EV_UPSERT && i < k->nfields; i++)
-			if (strcmp(key, k->fields[i]) == 0)
+			if (KEY_IS(key, k->fields[i]))
 				break;
 		if (ev->et->action != EV_UPSERT || i == k->nfields)
 			BAD("%s: unknown field '%s'", ev->type, key);
@@ -580,8 +596,7 @@ decode_event(const struct ruleset *rs, int64_t now, struct request *req,
 	}
 	if (k != NULL && ev->entity == NULL)
 		BAD("%s: missing field '%s'", ev->type, k->name);
-	if (k == NULL && cJSON_GetObjectItemCaseSensitive(req->root, "ts") ==
-	    NULL)
+	if (k == NULL && !has_ts)
 		BAD("%s: missing field 'ts'", ev->type);
 	return E_OK;
 }
@@ -624,7 +639,7 @@ enum errcode
 decode_line(const struct ruleset *rs, int64_t now, const char *line,
     size_t len, struct request *req, char *msg, size_t msglen)
 {
-	const cJSON *type, *cmd;
+	const cJSON *type, *cmd, *v;
 	const char *key;
 
 	request_clear(req);
@@ -652,8 +667,13 @@ decode_line(const struct ruleset *rs, int64_t now, const char *line,
 		snprintf(msg, msglen, "repeated key '%s'", key);
 		return E_BAD_EVENT;
 	}
-	type = cJSON_GetObjectItemCaseSensitive(req->root, "type");
-	cmd = cJSON_GetObjectItemCaseSensitive(req->root, "cmd");
+	type = cmd = NULL;
+	for (v = req->root->child; v != NULL; v = v->next) {
+		if (KEY_IS(v->string, "type"))
+			type = v;
+		else if (KEY_IS(v->string, "cmd"))
+			cmd = v;
+	}
 	if ((type == NULL) == (cmd == NULL)) {
 		snprintf(msg, msglen, type == NULL ? "expected 'type' (an "
 		    "event) or 'cmd' (a command)" : "a line has either 'type' "

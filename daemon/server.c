@@ -24,7 +24,7 @@
 #include "store.h"
 
 #define BATCH_MAX	8192	/* events per transaction at most */
-#define BATCH_EARLY	256	/* ... and at least, to start an idle writer */
+#define BATCH_EARLY	1024	/* ... and at least, to start an idle writer */
 #define DRAIN_SECONDS	5.0	/* time to write answers when stopping */
 
 static void

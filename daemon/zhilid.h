@@ -59,6 +59,7 @@ void	 buf_addc(struct buf *, char);
 void	 buf_addf(struct buf *, const char *, ...) PRINTFLIKE(2, 3);
 void	 buf_add_json_str(struct buf *, const char *, size_t);
 void	 buf_add_json_cstr(struct buf *, const char *);
+void	 buf_add_int(struct buf *, int64_t);
 void	 buf_drop(struct buf *, size_t);
 void	 buf_reset(struct buf *);
 void	 buf_free(struct buf *);
