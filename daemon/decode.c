@@ -170,6 +170,8 @@ json_check(const char *str, size_t len, char *err, size_t errlen)
 	const unsigned char *s = (const unsigned char *)str, *end = s + len;
 	const unsigned char *start = s;
 	char stack[JSON_MAX_DEPTH];
+	const char *lit;
+	size_t litlen;
 	int depth = 0;
 	enum { VALUE, AFTER_VALUE, KEY_OR_END, VALUE_OR_END, KEY } st = VALUE;
 
@@ -277,24 +279,15 @@ json_check(const char *str, size_t len, char *err, size_t errlen)
 			st = AFTER_VALUE;
 			continue;
 		case 't':
-			if (end - s < 4 || memcmp(s, "true", 4) != 0)
-				JERR("bad literal at offset %zu",
-				    (size_t)(s - start));
-			s += 4;
-			st = AFTER_VALUE;
-			continue;
 		case 'f':
-			if (end - s < 5 || memcmp(s, "false", 5) != 0)
-				JERR("bad literal at offset %zu",
-				    (size_t)(s - start));
-			s += 5;
-			st = AFTER_VALUE;
-			continue;
 		case 'n':
-			if (end - s < 4 || memcmp(s, "null", 4) != 0)
+			lit = *s == 't' ? "true" : *s == 'f' ? "false" : "null";
+			litlen = strlen(lit);
+			if ((size_t)(end - s) < litlen ||
+			    memcmp(s, lit, litlen) != 0)
 				JERR("bad literal at offset %zu",
 				    (size_t)(s - start));
-			s += 4;
+			s += litlen;
 			st = AFTER_VALUE;
 			continue;
 		default:
