@@ -145,6 +145,20 @@ void		 alert_json(struct buf *, int64_t, const char *, const char *,
 const char	*intern_get(const char *);
 void		 intern_put(const char *);
 
+/* period.c */
+enum period_kind { PERIOD_HALF, PERIOD_QUARTER };
+struct period {
+	enum period_kind kind;
+	int		 year;
+	int		 n;	/* 1..2 or 1..4 */
+};
+int		 period_parse(const char *, struct period *);
+void		 period_format(const struct period *, char *, size_t);
+long		 period_index(const struct period *);
+struct period	 period_step(const struct period *, int);
+int		 period_cmp(const struct period *, const struct period *);
+struct period	 period_of(enum period_kind, int64_t);
+
 /* clock.c */
 #define TS_MAX	253402300799LL		/* 9999-12-31T23:59:59Z */
 int		 clock_set_zone(const char *);

@@ -1,0 +1,88 @@
+/* Unit tests of period.c: half years and quarters, their order and calendar. */
+#include "zhilid.h"
+#include "unit.h"
+
+static struct period
+P(const char *s)
+{
+	struct period p = { PERIOD_HALF, 0, 0 };
+
+	period_parse(s, &p);
+	return p;
+}
+
+static const char *
+fmt(struct period p)
+{
+	static char buf[16];
+
+	period_format(&p, buf, sizeof buf);
+	return buf;
+}
+
+static void
+test_parse(void)
+{
+	struct period p;
+
+	CHECK(period_parse("2026H2", &p) == 0 && p.kind == PERIOD_HALF &&
+	    p.year == 2026 && p.n == 2);
+	CHECK(period_parse("2026Q4", &p) == 0 && p.kind == PERIOD_QUARTER &&
+	    p.n == 4);
+	CHECK(period_parse("2026H3", &p) != 0);
+	CHECK(period_parse("2026Q0", &p) != 0);
+	CHECK(period_parse("2026Q5", &p) != 0);
+	CHECK(period_parse("2026h1", &p) != 0);
+	CHECK(period_parse("26H1", &p) != 0);
+	CHECK(period_parse("0999H1", &p) != 0);
+	CHECK(period_parse("2026H1 ", &p) != 0);
+	CHECK(period_parse("", &p) != 0);
+	CHECK_STR(fmt(P("2025Q1")), "2025Q1");
+}
+
+static void
+test_steps_cross_years(void)
+{
+	struct period p = P("2025H2"), q;
+
+	q = period_step(&p, 1);
+	CHECK_STR(fmt(q), "2026H1");
+	q = period_step(&q, -1);
+	CHECK_STR(fmt(q), "2025H2");
+	p = P("2026Q1");
+	CHECK_STR(fmt(period_step(&p, -1)), "2025Q4");
+	CHECK_STR(fmt(period_step(&p, 4)), "2027Q1");
+	CHECK(period_index(&(struct period){ PERIOD_HALF, 2026, 1 }) -
+	    period_index(&(struct period){ PERIOD_HALF, 2025, 2 }) == 1);
+}
+
+static void
+test_order(void)
+{
+	struct period a = P("2025H2"), b = P("2026H1"), c = P("2026H1");
+
+	CHECK(period_cmp(&a, &b) < 0);
+	CHECK(period_cmp(&b, &a) > 0);
+	CHECK(period_cmp(&b, &c) == 0);
+}
+
+static void
+test_period_of_local_time(void)
+{
+	clock_set_zone("Asia/Shanghai");
+	/* 2026-06-30T23:30:00+08:00 is still H1 and Q2 in Shanghai */
+	CHECK_STR(fmt(period_of(PERIOD_HALF, 1782833400)), "2026H1");
+	CHECK_STR(fmt(period_of(PERIOD_QUARTER, 1782833400)), "2026Q2");
+	/* 2026-07-01T00:00:00+08:00 */
+	CHECK_STR(fmt(period_of(PERIOD_HALF, 1782835200)), "2026H2");
+	CHECK_STR(fmt(period_of(PERIOD_QUARTER, 1782835200)), "2026Q3");
+}
+
+static const struct unit_test tests[] = {
+	{ "parse", test_parse },
+	{ "steps_cross_years", test_steps_cross_years },
+	{ "order", test_order },
+	{ "period_of_local_time", test_period_of_local_time },
+};
+
+UNIT_MAIN(tests)
