@@ -18,6 +18,7 @@
 static void	client_read_cb(struct ev_loop *, ev_io *, int);
 static void	client_write_cb(struct ev_loop *, ev_io *, int);
 static void	client_idle_cb(struct ev_loop *, ev_timer *, int);
+static int	handle_input(struct client *);
 
 void
 client_new(struct server *srv, int fd, uid_t uid, gid_t gid)
@@ -155,8 +156,20 @@ client_write(struct client *c)
 		client_free(c);
 		return;
 	}
-	if (BUF_LEN(&c->out) < (size_t)srv->conf->max_output_bytes / 2)
-		resume_reading(c);
+	if (!c->paused || c->closing ||
+	    BUF_LEN(&c->out) >= (size_t)srv->conf->max_output_bytes / 2)
+		return;
+	/* lines left in the buffer go first; they may fill the queue again */
+	if (handle_input(c)) {
+		client_kick(c);
+		return;
+	}
+	if (c->eof) {
+		client_shutdown(c);
+		return;
+	}
+	resume_reading(c);
+	client_kick(c);
 }
 
 static void
@@ -273,15 +286,27 @@ handle_line(struct client *c, char *line, size_t len)
 	server_pend(srv, c, &res, 0);
 }
 
-/* Split the input into lines; keep a partial line for the next read. */
-static void
+/*
+ * Split the input into lines and handle them; keep a partial line for the
+ * next read.  Stops early, leaving lines in the buffer, once the answers
+ * waiting to be written pass limits.max_output_bytes: one short command
+ * can produce megabytes, so the bound is checked per line.  Returns 1 if
+ * it stopped early.
+ */
+static int
 handle_input(struct client *c)
 {
 	struct server *srv = c->srv;
 	size_t start = 0, max = (size_t)srv->conf->max_line_bytes;
+	size_t limit = (size_t)srv->conf->max_output_bytes;
+	int stopped = 0;
 	char *nl;
 
 	while (start < c->inlen && !c->closing) {
+		if (BUF_LEN(&c->out) > limit) {
+			stopped = 1;
+			break;
+		}
 		nl = memchr(c->in + start, '\n', c->inlen - start);
 		if (nl == NULL)
 			break;
@@ -294,6 +319,8 @@ handle_input(struct client *c)
 	}
 	memmove(c->in, c->in + start, c->inlen - start);
 	c->inlen -= start;
+	if (stopped)
+		return 1;
 	if (c->skipping) {
 		c->inlen = 0;
 	} else if (c->inlen > max + 1) {
@@ -305,6 +332,7 @@ handle_input(struct client *c)
 		c->skipping = 1;
 		c->inlen = 0;
 	}
+	return 0;
 }
 
 /*
@@ -344,19 +372,28 @@ client_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 			c->eof = 1;
 			/* a last line without a newline is still a line */
 			if (n == 0 && c->inlen > 0 && !c->skipping &&
-			    c->inlen <= max - 1) {
+			    c->inlen <= max - 1 &&
+			    memchr(c->in, '\n', c->inlen) == NULL) {
 				if (c->inlen == c->incap)
 					c->in = xreallocarray(c->in, 1,
 					    ++c->incap);
 				c->in[c->inlen++] = '\n';
-				handle_input(c);
+			}
+			if (handle_input(c)) {
+				/* the rest once the answers drain */
+				pause_reading(c);
+				client_kick(c);
+				return;
 			}
 			client_shutdown(c);
 			return;
 		}
 		budget += (size_t)n;
 		c->inlen += (size_t)n;
-		handle_input(c);
+		if (handle_input(c)) {
+			pause_reading(c);
+			break;
+		}
 		if ((size_t)n < room)
 			break;		/* drained the socket */
 		if (c->incap < top && c->inlen + 4096 > c->incap) {

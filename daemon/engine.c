@@ -48,24 +48,47 @@ known_id(void *arg, const char *id)
 static void
 known_ids_build(struct engine *e)
 {
+	struct bloom old = e->known_ids;
 	struct idnode *n;
 	int64_t count = 0;
 	size_t i;
 
-	bloom_free(&e->known_ids);
+	memset(&e->known_ids, 0, sizeof e->known_ids);
 	if (store_event_id_count(e->store, &count) != 0)
-		return;
+		goto fail;
 	bloom_init(&e->known_ids, (size_t)count + e->nids,
 	    KNOWN_IDS_MAX_BYTES);
 	if (store_event_ids(e->store, known_id, e) != 0) {
-		log_warnx("database: cannot list event ids; every id will be "
-		    "looked up");
 		bloom_free(&e->known_ids);
-		return;
+		goto fail;
 	}
 	for (i = 0; i < e->nidbuckets; i++)
 		for (n = e->ids[i]; n != NULL; n = n->hnext)
 			bloom_add(&e->known_ids, n->hash);
+	bloom_free(&old);
+	return;
+fail:
+	/* keep the old filter (it only ever grows): still true, less sharp */
+	log_warnx("database: cannot list event ids; the id filter was not "
+	    "rebuilt");
+	e->known_ids = old;
+}
+
+/* Counters from the database: the next seq and alert id. */
+static int
+resync(struct engine *e)
+{
+	int64_t seq = store_max_seq(e->store);
+	int64_t alert = store_max_alert(e->store);
+
+	if (seq < 0 || alert < 0) {
+		e->resync = 1;
+		return -1;
+	}
+	e->next_seq = seq + 1;
+	e->next_alert = alert + 1;
+	e->resync = 0;
+	return 0;
 }
 
 static struct idnode *
@@ -161,8 +184,9 @@ engine_new(struct ruleset *rs, struct store *s, int clock_mode,
 			log_warnx("database: cannot list entities; every new "
 			    "entity will be looked up");
 		known_ids_build(e);
-		e->next_seq = store_max_seq(s) + 1;
-		e->next_alert = store_max_alert(s) + 1;
+		if (resync(e) != 0)
+			log_warnx("database: cannot read the last seq; events "
+			    "are refused until it can be read");
 	} else
 		e->next_seq = e->next_alert = 1;
 	return e;
@@ -279,6 +303,8 @@ engine_pend(struct engine *e, struct client *c, const struct ev_result *res,
 int
 engine_ack(struct engine *e, int64_t id)
 {
+	if (e->resync && resync(e) != 0)
+		return -1;
 	if (id < 1 || id >= e->next_alert)
 		return -1;
 	if (e->store != NULL)
@@ -446,6 +472,8 @@ engine_apply(struct engine *e, struct event *ev, struct ev_result *res,
 
 	memset(res, 0, sizeof *res);
 	res->first_alert = b->nalerts;
+	if (e->resync && resync(e) != 0)
+		return unavailable(msg, msglen);
 	if (ev->id != NULL) {
 		switch (find_id(e, ev->id, &seq)) {
 		case 1:
@@ -467,6 +495,7 @@ engine_apply(struct engine *e, struct event *ev, struct ev_result *res,
 		    (ent == NULL || ent->removed)) {
 			snprintf(msg, msglen, "%s: unknown %s '%s'", ev->type,
 			    k->name, ev->entity);
+			engine_trim(e);	/* it may have been loaded to see */
 			return E_UNKNOWN_ENTITY;
 		}
 	}
@@ -574,8 +603,7 @@ engine_recover(struct engine *e)
 	e->cur = NULL;
 	ids_clear(e);
 	ecache_clear(&e->cache);
-	e->next_seq = store_max_seq(e->store) + 1;
-	e->next_alert = store_max_alert(e->store) + 1;
+	resync(e);	/* if it fails, events are refused until it works */
 	if (cur != NULL) {
 		cur->next = NULL;
 		*e->flight_tail = cur;
@@ -600,8 +628,6 @@ engine_reap(struct engine *e, int wait)
 		if (e->store != NULL) {
 			if ((j = store_done(e->store, wait)) == NULL)
 				return;
-			/* the ids and pins of b go: take a fresh snapshot */
-			store_read_end(e->store);
 			b = container_of(j, struct batch, job);
 		} else if ((b = e->flight) == NULL)
 			return;

@@ -151,6 +151,7 @@ struct engine {
 	uint64_t	 nbatches;	/* numbers given to batches */
 	uint64_t	 committed;	/* number of the last committed batch */
 	uint64_t	 epoch;
+	int		 resync;	/* counters must be read again */
 	struct idnode	**ids;		/* ids of events not yet committed */
 	struct bloom	 known_ids;	/* ids in the database */
 	size_t		 nidbuckets, nids;

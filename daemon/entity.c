@@ -70,22 +70,28 @@ known_key(void *arg, const char *kind, const char *id)
 static int
 known_build(struct ecache *c)
 {
+	struct bloom old = c->known;
 	struct entity *e;
 	int64_t n = 0;
 	size_t i;
 
-	bloom_free(&c->known);
+	memset(&c->known, 0, sizeof c->known);
 	if (store_entity_count(c->store, &n) != 0)
-		return -1;
+		goto fail;
 	bloom_init(&c->known, (size_t)n + c->count, KNOWN_MAX_BYTES);
 	if (store_entity_keys(c->store, known_key, c) != 0) {
 		bloom_free(&c->known);
-		return -1;
+		goto fail;
 	}
 	for (i = 0; i < c->nbuckets; i++)
 		for (e = c->buckets[i]; e != NULL; e = e->hnext)
 			bloom_add(&c->known, e->hash);
+	bloom_free(&old);
 	return 0;
+fail:
+	/* keep the old filter (it only ever grows): still true, less sharp */
+	c->known = old;
+	return -1;
 }
 
 /* Use the store behind the cache, and learn which keys it holds. */

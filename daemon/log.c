@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "zhilid.h"
 
@@ -21,18 +22,27 @@ log_init(int verbose, int prefix)
 	log_prefix = prefix;
 }
 
+/*
+ * One write(2) per line: the writer thread logs too, and a line split
+ * between two writes could lose its priority prefix to the other's.
+ */
 static void
 vlog(int pri, const char *fmt, va_list ap, const char *err)
 {
-	char buf[4096];
+	char msg[4096], line[4200];
+	ssize_t w;
+	int n;
 
-	vsnprintf(buf, sizeof buf, fmt, ap);
-	if (log_prefix)
-		fprintf(stderr, "<%d>", pri);
-	if (err != NULL)
-		fprintf(stderr, "%s: %s\n", buf, err);
-	else
-		fprintf(stderr, "%s\n", buf);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	n = snprintf(line, sizeof line, "%.*s%s%s%s\n", log_prefix ? 3 : 0,
+	    (const char[]){ '<', (char)('0' + pri), '>' }, msg,
+	    err != NULL ? ": " : "", err != NULL ? err : "");
+	if (n < 0)
+		return;
+	if ((size_t)n >= sizeof line)
+		n = sizeof line - 1;
+	w = write(STDERR_FILENO, line, (size_t)n);
+	(void)w;
 }
 
 #define LOGFN(name, pri, witherr)				\

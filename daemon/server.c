@@ -371,11 +371,8 @@ drain_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct server *srv = container_of(w, struct server, drain);
 
-	if (srv->nclients > 0 && w->repeat < DRAIN_SECONDS) {
-		w->repeat += 0.05;
-		ev_timer_again(loop, w);
-		return;
-	}
+	if (srv->nclients > 0 && ev_now(loop) < srv->drain_deadline)
+		return;		/* the timer repeats */
 	ev_break(loop, EVBREAK_ALL);
 }
 
@@ -403,6 +400,7 @@ server_stop(struct server *srv)
 		else
 			client_shutdown(c);
 	}
+	srv->drain_deadline = ev_now(srv->loop) + DRAIN_SECONDS;
 	ev_timer_init(&srv->drain, drain_cb, 0., 0.05);
 	ev_timer_again(srv->loop, &srv->drain);
 }
@@ -421,6 +419,7 @@ server_init(struct server *srv, struct ev_loop *loop, struct conf *conf,
 	uint64_t wd;
 
 	memset(srv, 0, sizeof *srv);
+	srv->lfd = srv->reserve_fd = -1;
 	srv->loop = loop;
 	srv->conf = conf;
 	srv->conf_path = xstrdup(conf_path);

@@ -44,6 +44,7 @@ struct server {
 	ev_prepare	 commit;
 	ev_async	 async;		/* the writer finished a batch */
 	ev_timer	 watchdog, drain;
+	ev_tstamp	 drain_deadline;
 	struct client	 clients;	/* sentinel */
 	unsigned	 nclients;
 	struct request	 req;

@@ -44,10 +44,10 @@ enum {
 	W_BEGIN, W_COMMIT, W_ROLLBACK, W_EVENT, W_ENTITY, W_HISTORY, W_ALERT,
 	W_ACK,
 	/* the reader's */
-	R_BEGIN, R_END, R_EV_FIND, R_ENT_LOAD, R_HIST, R_ALERTS, R_ALERTS_RULE, R_MAX_SEQ,
+	R_EV_FIND, R_ENT_LOAD, R_HIST, R_ALERTS, R_ALERTS_RULE, R_MAX_SEQ,
 	R_MAX_ALERT, R_ENT_COUNT, R_ENT_KEYS, R_ID_COUNT, R_IDS, NQ
 };
-#define NW	R_BEGIN
+#define NW	R_EV_FIND
 
 static const char *const sql_table[NQ] = {
 	[W_BEGIN] = "BEGIN IMMEDIATE",
@@ -65,8 +65,6 @@ static const char *const sql_table[NQ] = {
 	    "period, ts, seq, message, data, event) "
 	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
 	[W_ACK] = "UPDATE alerts SET acked = 1 WHERE id = ?1",
-	[R_BEGIN] = "BEGIN",
-	[R_END] = "COMMIT",
 	[R_EV_FIND] = "SELECT seq FROM events WHERE eid = ?1",
 	[R_ENT_LOAD] = "SELECT state, removed, created FROM entities "
 	    "WHERE kind = ?1 AND id = ?2",
@@ -105,7 +103,6 @@ struct store {
 	struct wjob	*done, **done_tail;
 	unsigned	 inflight;	/* submitted, not yet taken back */
 	int		 stop;
-	int		 reading;	/* a read transaction is open */
 	int		 busy;		/* the writer has work (atomic) */
 	uint64_t	 bad_epoch;	/* refuse jobs of this epoch or older */
 	void		 (*wake)(void *);
@@ -290,8 +287,7 @@ store_close(struct store *s)
 	if (s == NULL)
 		return;
 	if (s->rdb != NULL)
-		store_read_end(s);
-	if (s->started) {
+		if (s->started) {
 		pthread_mutex_lock(&s->mu);
 		s->stop = 1;
 		pthread_cond_signal(&s->cv);
@@ -622,40 +618,12 @@ bind_text(sqlite3_stmt *st, int i, const char *v)
 		sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
 }
 
-/*
- * Reads share one read transaction until store_read_end: one snapshot
- * and one WAL lock instead of one per query.  The engine ends it whenever
- * it forgets what it held of batches in flight (at reaping), so that what
- * memory no longer knows, the snapshot already shows.
- */
-static void
-read_begin(struct store *s)
-{
-	if (s->reading)
-		return;
-	if (sqlite3_step(s->q[R_BEGIN]) == SQLITE_DONE)
-		s->reading = 1;
-	sqlite3_reset(s->q[R_BEGIN]);
-}
-
-void
-store_read_end(struct store *s)
-{
-	if (!s->reading)
-		return;
-	if (sqlite3_step(s->q[R_END]) != SQLITE_DONE)
-		log_warnx("database: ending a read: %s", sqlite3_errmsg(s->rdb));
-	sqlite3_reset(s->q[R_END]);
-	s->reading = 0;
-}
-
 static int64_t
 read_int(struct store *s, int q)
 {
 	sqlite3_stmt *st = s->q[q];
 	int64_t v = -1;
 
-	store_read_end(s);	/* the latest commit, not a snapshot */
 	if (sqlite3_step(st) == SQLITE_ROW)
 		v = sqlite3_column_int64(st, 0);
 	sqlite3_reset(st);
@@ -698,7 +666,6 @@ store_entity_keys(struct store *s, void (*fn)(void *, const char *,
 	sqlite3_stmt *st = s->q[R_ENT_KEYS];
 	int rc;
 
-	store_read_end(s);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
 		fn(arg, (const char *)sqlite3_column_text(st, 0),
 		    (const char *)sqlite3_column_text(st, 1));
@@ -722,7 +689,6 @@ store_event_ids(struct store *s, void (*fn)(void *, const char *), void *arg)
 	sqlite3_stmt *st = s->q[R_IDS];
 	int rc;
 
-	store_read_end(s);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
 		fn(arg, (const char *)sqlite3_column_text(st, 0));
 	if (rc != SQLITE_DONE)
@@ -738,7 +704,6 @@ store_event_find(struct store *s, const char *eid, int64_t *seq)
 	sqlite3_stmt *st = s->q[R_EV_FIND];
 	int rc;
 
-	read_begin(s);
 	bind_text(st, 1, eid);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW)
@@ -757,7 +722,6 @@ store_entity_load(struct store *s, const char *kind, const char *id,
 	sqlite3_stmt *st = s->q[R_ENT_LOAD];
 	int rc;
 
-	read_begin(s);
 	bind_text(st, 1, kind);
 	bind_text(st, 2, id);
 	rc = sqlite3_step(st);
@@ -780,7 +744,6 @@ store_history_json(struct store *s, const char *kind, const char *entity,
 	char ts[40];
 	int rc, n = 0;
 
-	store_read_end(s);
 	bind_text(st, 1, kind);
 	bind_text(st, 2, entity);
 	sqlite3_bind_int(st, 3, limit);
@@ -827,7 +790,6 @@ store_alerts_json(struct store *s, int64_t after, int64_t limit,
 	sqlite3_stmt *st = s->q[rule != NULL ? R_ALERTS_RULE : R_ALERTS];
 	int rc, n = 0;
 
-	store_read_end(s);
 	sqlite3_bind_int64(st, 1, after);
 	sqlite3_bind_int64(st, 2, limit);
 	if (rule != NULL)

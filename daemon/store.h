@@ -42,7 +42,6 @@ void	 store_op_alert(struct buf *, int64_t, const char *, const char *,
 void	 store_op_ack(struct buf *, int64_t);
 
 /* reads, on the loop thread; they see committed jobs only */
-void	 store_read_end(struct store *);
 int64_t	 store_max_seq(struct store *);
 int64_t	 store_max_alert(struct store *);
 int	 store_event_find(struct store *, const char *, int64_t *);
