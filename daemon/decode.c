@@ -478,6 +478,9 @@ decode_attrs(struct event *ev, const struct kind *k, const cJSON *obj,
 			    a->string, hint ? " (did you mean '" : "",
 			    hint ? hint : "", hint ? "'?)" : "");
 		}
+		for (j = 0; j < ev->nattrs; j++)
+			if (ev->attrs[j].slot == i)
+				BAD("repeated key '%s'", a->string);
 		if (ev->nattrs == ev->attrs_cap) {
 			ev->attrs_cap = ev->attrs_cap ? ev->attrs_cap * 2 : 16;
 			ev->attrs = xreallocarray(ev->attrs, ev->attrs_cap,
@@ -526,11 +529,14 @@ decode_event(const struct ruleset *rs, int64_t now, struct request *req,
 	const struct kind *k;
 	const cJSON *v;
 	enum errcode e;
+	const char *key;
 	size_t i;
-	int has_ts = 0;
+	int has_ts = 0, has_type = 0, has_attrs = 0;
 
 	if ((ev->et = ruleset_evtype(rs, ev->type)) == NULL &&
 	    strcmp(ev->type, "clock.tick") != 0) {
+		if ((key = repeated_key(req->root, 0)) != NULL)
+			BAD("repeated key '%s'", key);
 		snprintf(msg, msglen, "unknown event type '%s'", ev->type);
 		return E_UNKNOWN_TYPE;
 	}
@@ -544,11 +550,20 @@ decode_event(const struct ruleset *rs, int64_t now, struct request *req,
 		ev->fields[i] = NULL;
 	ev->ts = now;
 	for (v = req->root->child; v != NULL; v = v->next) {
-		const char *key = v->string;
-
-		if (KEY_IS(key, "type"))
+		key = v->string;
+		/*
+		 * Each key is matched to its slot, so a key met twice is a
+		 * repeated key; values are scalars, so no deeper object can
+		 * hide one.
+		 */
+		if (KEY_IS(key, "type")) {
+			if (has_type++)
+				BAD("repeated key 'type'");
 			continue;
+		}
 		if (KEY_IS(key, "id")) {
+			if (ev->id != NULL)
+				BAD("repeated key 'id'");
 			if (!short_string(v, MAX_ID_BYTES))
 				BAD("%s: id: expected a string of 1..%d bytes",
 				    ev->type, MAX_ID_BYTES);
@@ -556,7 +571,8 @@ decode_event(const struct ruleset *rs, int64_t now, struct request *req,
 			continue;
 		}
 		if (KEY_IS(key, "ts")) {
-			has_ts = 1;
+			if (has_ts++)
+				BAD("repeated key 'ts'");
 			if ((e = decode_ts(v, &ev->ts, ev->type, msg, msglen))
 			    != E_OK)
 				return e;
@@ -565,6 +581,8 @@ decode_event(const struct ruleset *rs, int64_t now, struct request *req,
 		if (k == NULL)
 			BAD("%s: unknown field '%s'", ev->type, key);
 		if (KEY_IS(key, k->name)) {
+			if (ev->entity != NULL)
+				BAD("repeated key '%s'", key);
 			if (!short_string(v, MAX_ID_BYTES))
 				BAD("%s: %s: expected a string of 1..%d bytes",
 				    ev->type, key, MAX_ID_BYTES);
@@ -572,6 +590,8 @@ decode_event(const struct ruleset *rs, int64_t now, struct request *req,
 			continue;
 		}
 		if (ev->et->action == EV_UPSERT && KEY_IS(key, "attrs")) {
+			if (has_attrs++)
+				BAD("repeated key 'attrs'");
 			if ((e = decode_attrs(ev, k, v, msg, msglen)) != E_OK)
 				return e;
 			continue;
@@ -581,6 +601,8 @@ decode_event(const struct ruleset *rs, int64_t now, struct request *req,
 				break;
 		if (ev->et->action != EV_UPSERT || i == k->nfields)
 			BAD("%s: unknown field '%s'", ev->type, key);
+		if (ev->fields[i] != NULL)
+			BAD("repeated key '%s'", key);
 		if (!cJSON_IsString(v) || strlen(v->valuestring) >
 		    MAX_FIELD_BYTES)
 			BAD("%s: %s: expected string, got %s", ev->type, key,
@@ -656,16 +678,18 @@ decode_line(const struct ruleset *rs, int64_t now, const char *line,
 		snprintf(msg, msglen, "strings may not contain U+0000");
 		return E_BAD_EVENT;
 	}
-	if ((key = repeated_key(req->root, 0)) != NULL) {
-		snprintf(msg, msglen, "repeated key '%s'", key);
-		return E_BAD_EVENT;
-	}
 	type = cmd = NULL;
 	for (v = req->root->child; v != NULL; v = v->next) {
 		if (KEY_IS(v->string, "type"))
 			type = v;
 		else if (KEY_IS(v->string, "cmd"))
 			cmd = v;
+	}
+	if ((type == NULL || cmd != NULL) &&
+	    (key = repeated_key(req->root, 0)) != NULL) {
+		/* events find repeated keys as they decode their fields */
+		snprintf(msg, msglen, "repeated key '%s'", key);
+		return E_BAD_EVENT;
 	}
 	if ((type == NULL) == (cmd == NULL)) {
 		snprintf(msg, msglen, type == NULL ? "expected 'type' (an "

@@ -103,11 +103,60 @@ ids_find(const struct engine *e, const char *id)
 	return NULL;
 }
 
+/* Id nodes live in chunks owned by their batch, freed with it at once. */
+#define IDCHUNK		(32 * 1024)
+
+struct idchunk {
+	struct idchunk	*next;
+	size_t		 used, size;
+	max_align_t	 data[];
+};
+
+static struct idnode *
+idnode_alloc(struct batch *b, size_t size)
+{
+	struct idchunk *c = b->idmem;
+
+	size = (size + 15) & ~(size_t)15;
+	if (c == NULL || c->size - c->used < size) {
+		size_t cs = size > IDCHUNK ? size : IDCHUNK;
+
+		c = xmalloc(sizeof *c + cs);
+		c->size = cs;
+		c->used = 0;
+		c->next = b->idmem;
+		b->idmem = c;
+	}
+	c->used += size;
+	return (struct idnode *)(void *)((char *)c->data + c->used - size);
+}
+
+/* Keep one chunk for the batch's next life. */
+static void
+idmem_reset(struct batch *b, int all)
+{
+	struct idchunk *c, *next;
+
+	if ((c = b->idmem) == NULL)
+		return;
+	for (c = all ? c : c->next; c != NULL; c = next) {
+		next = c->next;
+		free(c);
+	}
+	if (all)
+		b->idmem = NULL;
+	else {
+		b->idmem->next = NULL;
+		b->idmem->used = 0;
+	}
+}
+
 static void
 ids_add(struct engine *e, struct batch *b, const char *id, int64_t seq)
 {
 	size_t len = strlen(id), i, nb;
-	struct idnode *n = xmalloc(sizeof *n + len + 1), **nbk, *m, *next;
+	struct idnode *n = idnode_alloc(b, sizeof *n + len + 1), **nbk, *m;
+	struct idnode *next;
 
 	memcpy(n->id, id, len + 1);
 	n->hash = id_hash(id);
@@ -152,9 +201,9 @@ ids_release(struct engine *e, struct batch *b)
 				e->nids--;
 				break;
 			}
-		free(n);
 	}
 	b->ids = NULL;
+	idmem_reset(b, 0);
 }
 
 static void
@@ -197,6 +246,7 @@ batch_free(struct batch *b)
 {
 	if (b == NULL)
 		return;
+	idmem_reset(b, 1);
 	buf_free(&b->job.ops);
 	buf_free(&b->balerts);
 	free(b->alerts);

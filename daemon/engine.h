@@ -112,6 +112,7 @@ struct pending {
 	struct ev_result res;
 	int		 ack;		/* an ack command, not an event */
 };
+struct idchunk;
 struct idnode {
 	struct idnode	*hnext;		/* in the engine's id set */
 	struct idnode	*bnext;		/* in its batch */
@@ -133,6 +134,7 @@ struct batch {
 	struct pending	*pend;
 	size_t		 npend, pend_cap;
 	struct idnode	*ids;		/* event ids logged by the batch */
+	struct idchunk	*idmem;		/* where they live */
 	uint64_t	 nevents, nduplicates;
 };
 typedef void engine_done_fn(void *, struct batch *, int);
