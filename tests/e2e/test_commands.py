@@ -1,0 +1,93 @@
+"""The admin commands through the socket: ack marks an alert acknowledged
+(and only an admin may), reload swaps rules between two events or keeps
+the old ones and lists every problem as FILE:LINE:COL."""
+import os
+import re
+import shutil
+import sqlite3
+
+from harness import (Daemon, check, expect_ok, expect_error, upsert, cmd,
+                     expect_event_ok)
+
+
+def test_ack(ctx):
+    with Daemon(ctx, access=["{uid: self, roles: [push, read, admin]}"]) as d:
+        c = d.client()
+        r = c.request(upsert("H1", {"key_person": True}, id="a1"))
+        expect_event_ok(r)
+        aid = r["alerts"][0]["id"]
+        expect_ok(c.request(cmd("ack", alert=aid)))
+        expect_error(c.request(cmd("ack", alert=aid + 100)),
+                     "unknown_entity")
+        expect_error(c.request(cmd("ack", alert="x")), "bad_event")
+        expect_error(c.request(cmd("ack")), "bad_event")
+        expect_error(c.request(cmd("ack", alert=aid, extra=1)), "bad_event")
+        d.stop()
+        db = sqlite3.connect(d.db_path)
+        acked = db.execute("SELECT acked FROM alerts WHERE id = ?",
+                           (aid,)).fetchone()[0]
+        db.close()
+        check(acked == 1, "alert %d acked = %r" % (aid, acked))
+
+
+def test_ack_and_reload_need_admin(ctx):
+    with Daemon(ctx, access=["{uid: self, roles: [push, read]}"]) as d:
+        c = d.client()
+        r = c.request(upsert("H1", {"key_person": True}, id="a1"))
+        expect_event_ok(r)
+        expect_error(c.request(cmd("ack", alert=r["alerts"][0]["id"])),
+                     "forbidden")
+        expect_error(c.request(cmd("reload")), "forbidden")
+
+
+def rules_copy(ctx):
+    path = os.path.join(ctx.tmp, "four_color.yaml")
+    shutil.copy(os.path.join(ctx.root, "rules", "four_color.yaml"), path)
+    return path
+
+
+def edit(path, old, new):
+    with open(path) as f:
+        text = f.read()
+    check(old in text, "%r not in %s" % (old, path))
+    with open(path, "w") as f:
+        f.write(text.replace(old, new))
+
+
+def test_reload_swaps_and_refuses(ctx):
+    path = rules_copy(ctx)
+    with Daemon(ctx, rules=[path]) as d:
+        c = d.client()
+        # age 78 living alone: yellow under the shipped rules
+        r = c.request(upsert("H1", {"age": 78, "lives_alone": True},
+                             id="r1", ts=1767196800))
+        check(r["alerts"][0]["data"]["to"] == "yellow", "H1: %r" % r)
+        # break the file twice: both problems are reported, nothing swaps
+        edit(path, "when: key_person or mental_risk",
+             "when: key_persn or mental_risk")
+        edit(path, "severity: warning\n        when: petition_active",
+             "severity: loud\n        when: petition_active")
+        r = c.request(cmd("reload"))
+        expect_error(r, "bad_rules")
+        probs = r["error"].get("problems")
+        check(isinstance(probs, list) and len(probs) >= 2,
+              "problems: %r" % r)
+        for p in probs:
+            check(re.match(r"^[^:]+:\d+:\d+: error: ", p), "problem %r" % p)
+        check(any("key_persn" in p and "did you mean 'key_person'" in p
+                  for p in probs), "no suggestion in %r" % probs)
+        # the old rules still run
+        r = c.request(upsert("H2", {"key_person": True}, id="r2",
+                             ts=1767196801))
+        check(r["alerts"][0]["data"]["to"] == "red", "old rules: %r" % r)
+        # fix it and lower the orange age threshold: the next event sees it
+        edit(path, "key_persn", "key_person")
+        edit(path, "severity: loud", "severity: warning")
+        edit(path, "(age >= 80 and lives_alone)", "(age >= 75 and lives_alone)")
+        r = c.request(cmd("reload"))
+        expect_ok(r)
+        check(r.get("generation") == 2, "generation: %r" % r)
+        r = c.request(upsert("H1", {"age": 78}, id="r3", ts=1767196802))
+        expect_event_ok(r)
+        check(r["alerts"] and r["alerts"][0]["data"] ==
+              {"from": "yellow", "to": "orange"}, "after reload: %r" % r)
