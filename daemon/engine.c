@@ -622,6 +622,7 @@ engine_submit(struct engine *e)
 		return;
 	}
 	e->cur = NULL;
+	b->clock = e->clock;
 	ecache_stage(&e->cache, e->store != NULL ? &b->job.ops : NULL,
 	    b->number);
 	b->next = NULL;
@@ -651,6 +652,7 @@ engine_recover(struct engine *e)
 	e->epoch++;
 	e->n_commit_failures++;
 	e->cur = NULL;
+	e->clock = e->committed_clock;	/* refused events moved it */
 	ids_clear(e);
 	ecache_clear(&e->cache);
 	resync(e);	/* if it fails, events are refused until it works */
@@ -689,6 +691,7 @@ engine_reap(struct engine *e, int wait)
 		ids_release(e, b);
 		if (ok) {
 			e->committed = b->number;
+			e->committed_clock = b->clock;
 			e->n_events += b->nevents;
 			e->n_duplicates += b->nduplicates;
 			e->n_alerts += b->nalerts;

@@ -136,6 +136,7 @@ struct batch {
 	struct idnode	*ids;		/* event ids logged by the batch */
 	struct idchunk	*idmem;		/* where they live */
 	uint64_t	 nevents, nduplicates;
+	int64_t		 clock;		/* event clock after the batch */
 };
 typedef void engine_done_fn(void *, struct batch *, int);
 struct engine {
@@ -144,6 +145,7 @@ struct engine {
 	struct ecache	 cache;
 	int		 clock_mode;
 	int64_t		 clock;		/* event clock */
+	int64_t		 committed_clock;	/* as of the last commit */
 	int64_t		 next_seq;
 	int64_t		 next_alert;
 	struct batch	*cur;		/* open, not yet submitted */
