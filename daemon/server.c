@@ -172,6 +172,8 @@ server_pend(struct server *srv, struct client *c, const struct ev_result *res,
 	 * reading the rest; a busy writer lets the batch grow.
 	 */
 	n = srv->eng->cur->npend;
+	if (n % BATCH_EARLY == 0)
+		engine_reap(srv->eng, 0);	/* answer what is done, now */
 	if (n >= BATCH_MAX || (n % BATCH_EARLY == 0 &&
 	    engine_writer_idle(srv->eng)))
 		engine_submit(srv->eng);
