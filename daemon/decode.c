@@ -158,6 +158,17 @@ static const unsigned char json_plain[256] = {
 #undef R16
 };
 
+/* Past one or more digits at s, or NULL if there is none. */
+static const unsigned char *
+skip_digits(const unsigned char *s, const unsigned char *end)
+{
+	if (s == end || *s < '0' || *s > '9')
+		return NULL;
+	while (s < end && *s >= '0' && *s <= '9')
+		s++;
+	return s;
+}
+
 #define JERR(...) do { snprintf(err, errlen, __VA_ARGS__); return -1; } while (0)
 
 /*
@@ -304,23 +315,14 @@ json_check(const char *str, size_t len, char *err, size_t errlen)
 		else
 			while (s < end && *s >= '0' && *s <= '9')
 				s++;
-		if (s < end && *s == '.') {
-			s++;
-			if (s == end || *s < '0' || *s > '9')
-				JERR("bad number at offset %zu",
-				    (size_t)(s - start));
-			while (s < end && *s >= '0' && *s <= '9')
-				s++;
-		}
+		if (s < end && *s == '.' && (s = skip_digits(s + 1, end)) == NULL)
+			JERR("bad fraction in a number");
 		if (s < end && (*s == 'e' || *s == 'E')) {
 			s++;
 			if (s < end && (*s == '+' || *s == '-'))
 				s++;
-			if (s == end || *s < '0' || *s > '9')
-				JERR("bad number at offset %zu",
-				    (size_t)(s - start));
-			while (s < end && *s >= '0' && *s <= '9')
-				s++;
+			if ((s = skip_digits(s, end)) == NULL)
+				JERR("bad exponent in a number");
 		}
 		st = AFTER_VALUE;
 	}
