@@ -83,6 +83,12 @@ bench: all
 	@$(MAKE) -s -C tests/bench all
 	@sh tests/bench/run.sh
 
+# The in-process comparison in instructions (callgrind): repeatable on a
+# machine whose clock is shared.
+bench-instr: all
+	@$(MAKE) -s -C tests/bench all
+	@sh tests/bench/instr.sh
+
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) \
 		$(DESTDIR)$(DATADIR)/rules $(DESTDIR)$(DATADIR)/schema \
@@ -104,4 +110,4 @@ clean:
 	rm -rf build
 
 .SECONDARY:
-.PHONY: all asan units run deps check bench install clean
+.PHONY: all asan units run deps check bench bench-instr install clean
