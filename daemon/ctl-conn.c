@@ -26,17 +26,23 @@ volatile sig_atomic_t ctl_interrupted;
 
 /* Messages and exits. */
 
+static void
+vwarnx(const char *fmt, va_list ap)
+{
+	fflush(stdout);
+	fputs("zhilictl: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+}
+
 void
 ctl_warnx(const char *fmt, ...)
 {
 	va_list ap;
 
-	fflush(stdout);
-	fputs("zhilictl: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vwarnx(fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 }
 
 void
@@ -44,12 +50,9 @@ ctl_die(int code, const char *fmt, ...)
 {
 	va_list ap;
 
-	fflush(stdout);
-	fputs("zhilictl: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vwarnx(fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 	/* What is still allocated dies with the process. */
 	fflush(stderr);
 	_exit(code);

@@ -80,7 +80,6 @@ struct rule {
 	void		*data;
 	char		*alert;		/* alert rule name */
 	struct tmpl	*message;
-	char		 digest[17];	/* of its definition, for reloads */
 };
 
 struct ruleset {

@@ -243,13 +243,6 @@ batch_done(void *arg, struct batch *b, int ok)
 			client_kick(b->pend[i].c);
 }
 
-/* Hand the batch in hand to the writer; answers come when it is back. */
-void
-server_flush(struct server *srv)
-{
-	engine_submit(srv->eng);
-}
-
 /* Wait until every event read so far is committed and answered. */
 void
 server_sync(struct server *srv)

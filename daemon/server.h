@@ -57,7 +57,6 @@ struct server {
 int	 server_init(struct server *, struct ev_loop *, struct conf *,
 	    const char *, struct ruleset *, struct engine *, struct store *);
 void	 server_free(struct server *);
-void	 server_flush(struct server *);
 void	 server_sync(struct server *);
 void	 server_stop(struct server *);
 int	 server_reload(struct server *, struct buf *);

@@ -150,3 +150,25 @@ def test_log_lines_have_priority_prefix(ctx):
         check(not bad, "stderr lines without a <N> prefix: %r" % bad[:3])
     finally:
         d.kill9()
+
+
+def test_watchdog_pings_from_the_loop(ctx):
+    """With WATCHDOG_USEC set, WATCHDOG=1 comes at least every half
+    interval; a WATCHDOG_PID of another process turns it off."""
+    d = Daemon(ctx, env={"WATCHDOG_USEC": "200000"})
+    d.start()
+    try:
+        time.sleep(1.0)
+        n = d.drain_notify().count("WATCHDOG=1")
+        check(n >= 4, "%d WATCHDOG=1 in 1 s with WATCHDOG_USEC=200000" % n)
+    finally:
+        d.stop()
+    d = Daemon(ctx, name="other", env={"WATCHDOG_USEC": "200000",
+                                        "WATCHDOG_PID": "1"})
+    d.start()
+    try:
+        time.sleep(0.6)
+        n = d.drain_notify().count("WATCHDOG=1")
+        check(n == 0, "%d WATCHDOG=1 although WATCHDOG_PID is not ours" % n)
+    finally:
+        d.stop()
