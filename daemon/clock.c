@@ -189,3 +189,45 @@ clock_format(int64_t t, char *buf, size_t len)
 	put2(buf + 23, (int)(a % 3600 / 60));
 	buf[25] = '\0';
 }
+
+/* The first local midnight after t, in the configured zone. */
+int64_t
+clock_next_midnight(int64_t t)
+{
+	long off = zone_offset(t);
+	int64_t local = t + off, days, m;
+
+	days = local >= 0 ? local / 86400 : (local - 86399) / 86400;
+	m = (days + 1) * 86400 - off;
+	/* an offset change during the day (summer time) moves midnight */
+	if ((off = zone_offset(m)) != zone_offset(t))
+		m = (days + 1) * 86400 - off;
+	return m;
+}
+
+/* "90s", "30m", "3h", "365d": a whole number of one unit, in seconds. */
+int
+duration_parse(const char *s, int64_t *out)
+{
+	int64_t v = 0, unit;
+	const char *p = s;
+
+	if (*p < '0' || *p > '9')
+		return -1;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		v = v * 10 + (*p - '0');
+		if (v > 1000000000)
+			return -1;
+	}
+	switch (*p) {
+	case 's':	unit = 1; break;
+	case 'm':	unit = 60; break;
+	case 'h':	unit = 3600; break;
+	case 'd':	unit = 86400; break;
+	default:	return -1;
+	}
+	if (p[1] != '\0' || v == 0)
+		return -1;
+	*out = v * unit;
+	return 0;
+}

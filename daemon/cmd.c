@@ -86,7 +86,8 @@ cmd_stats(struct client *c, const cJSON *req)
 	    "\"duplicates\":%llu,\"errors\":%llu,\"alerts\":%llu,"
 	    "\"commits\":%llu,\"commit_failures\":%llu,\"reloads\":%llu,"
 	    "\"subscribers_dropped\":%llu,\"seq\":%lld,"
-	    "\"entities_cached\":%zu}}\n",
+	    "\"entities_cached\":%zu,\"facts\":%zu,\"timers\":%zu,"
+	    "\"timers_fired\":%llu}}\n",
 	    ZHILID_VERSION, (long long)(clock_wall() - srv->started),
 	    (unsigned long long)e->generation, srv->rs->nrules, srv->nclients,
 	    (unsigned long long)srv->n_lines,
@@ -98,7 +99,9 @@ cmd_stats(struct client *c, const cJSON *req)
 	    (unsigned long long)e->n_commit_failures,
 	    (unsigned long long)srv->n_reloads,
 	    (unsigned long long)srv->n_dropped,
-	    (long long)(e->next_seq - 1), e->cache.count);
+	    (long long)(e->next_seq - 1), e->cache.count,
+	    facts_count(&e->facts), e->timers.n,
+	    (unsigned long long)e->n_timers_fired);
 }
 
 static void
@@ -146,6 +149,7 @@ cmd_get(struct client *c, const cJSON *req)
 	mark = c->out.len;
 	buf_adds(&c->out, "{\"ok\":true,\"entity\":");
 	entity_json(ent, &c->out);
+	engine_entity_json(srv->eng, ent, &c->out);
 	buf_adds(&c->out, ",\"history\":");
 	if (store_history_json(srv->store, k->name, ent->id, HISTORY_LIMIT,
 	    &c->out) != 0) {

@@ -523,6 +523,112 @@ decode_attrs(struct event *ev, const struct kind *k, const cJSON *obj,
 	return E_OK;
 }
 
+static void
+range_text(const struct evfield *f, char *buf, size_t len)
+{
+	char lo[32], hi[32];
+
+	if (f->type == FT_INT) {
+		snprintf(lo, sizeof lo, "%lld", (long long)f->min);
+		snprintf(hi, sizeof hi, "%lld", (long long)f->max);
+	} else {
+		dec_format(f->min, lo, sizeof lo);
+		dec_format(f->max, hi, sizeof hi);
+	}
+	if (f->has_min && f->has_max)
+		snprintf(buf, len, " in %s..%s", lo, hi);
+	else if (f->has_min)
+		snprintf(buf, len, " >= %s", lo);
+	else if (f->has_max)
+		snprintf(buf, len, " <= %s", hi);
+	else
+		buf[0] = '\0';
+}
+
+/* One typed field of a long-form event. */
+static enum errcode
+decode_field(struct event *ev, int i, const cJSON *v, char *msg,
+    size_t msglen)
+{
+	const struct evfield *f = &ev->et->fields[i];
+	char range[80];
+	struct period p;
+	union val *out = &ev->vals[i];
+	size_t j;
+
+	switch (f->type) {
+	case FT_STRING:
+		if (!cJSON_IsString(v) || strlen(v->valuestring) >
+		    MAX_FIELD_BYTES)
+			BAD("%s: %s: expected string, got %s", ev->type,
+			    f->name, cJSON_IsString(v) ? "too long a string" :
+			    json_type_name(v));
+		for (j = 0; j < f->nvalues; j++)
+			if (strcmp(f->values[j], v->valuestring) == 0)
+				break;
+		if (f->enumerated && j == f->nvalues) {
+			struct buf b = { 0 };
+
+			for (j = 0; j < f->nvalues; j++)
+				buf_addf(&b, "%s%s", j ? ", " : "",
+				    f->values[j]);
+			snprintf(msg, msglen, "%s: %s: expected one of %s, got "
+			    "'%.64s'", ev->type, f->name, f->nvalues ?
+			    BUF_DATA(&b) : "(none is declared)", v->valuestring);
+			buf_free(&b);
+			return E_BAD_EVENT;
+		}
+		out->s = v->valuestring;
+		if (f->kslot >= 0)
+			ev->fields[f->kslot] = v->valuestring;
+		break;
+	case FT_INT:
+	case FT_DEC:
+		range_text(f, range, sizeof range);
+		if (f->type == FT_INT ? json_int(v, &out->i) != 0 :
+		    json_dec(v, &out->i) != 0)
+			BAD("%s: %s: expected %s%s, got %s", ev->type, f->name,
+			    f->type == FT_INT ? "an integer" : "a number", range,
+			    cJSON_IsNumber(v) ? (f->type == FT_INT ?
+			    "a fraction" : "an out of range number") :
+			    json_type_name(v));
+		if ((f->has_min && out->i < f->min) ||
+		    (f->has_max && out->i > f->max)) {
+			char num[32];
+
+			if (f->type == FT_INT)
+				snprintf(num, sizeof num, "%lld",
+				    (long long)out->i);
+			else
+				dec_format(out->i, num, sizeof num);
+			BAD("%s: %s: expected %s%s, got %s", ev->type, f->name,
+			    f->type == FT_INT ? "an integer" : "a number", range,
+			    num);
+		}
+		break;
+	case FT_BOOL:
+		if (!cJSON_IsBool(v))
+			BAD("%s: %s: expected bool, got %s", ev->type, f->name,
+			    json_type_name(v));
+		out->i = cJSON_IsTrue(v);
+		break;
+	case FT_PERIOD:
+		if (!cJSON_IsString(v) || period_parse(v->valuestring, &p) != 0
+		    || (f->pkind != PK_ANY && (int)p.kind != f->pkind))
+			BAD("%s: %s: expected %s, got %s%.16s%s", ev->type,
+			    f->name, f->pkind == PERIOD_HALF ? "a half year such "
+			    "as 2026H1" : f->pkind == PERIOD_QUARTER ? "a quarter "
+			    "such as 2026Q1" : "a period such as 2026H1 or 2026Q1",
+			    cJSON_IsString(v) ? "'" : "", cJSON_IsString(v) ?
+			    v->valuestring : json_type_name(v),
+			    cJSON_IsString(v) ? "'" : "");
+		out->i = period_code(&p);
+		break;
+	}
+	ev->present |= 1u << i;
+	return E_OK;
+}
+
 static enum errcode
 decode_event(const struct ruleset *rs, int64_t now, struct request *req,
     char *msg, size_t msglen)
@@ -550,6 +656,7 @@ decode_event(const struct ruleset *rs, int64_t now, struct request *req,
 	}
 	for (i = 0; k != NULL && i < k->nfields; i++)
 		ev->fields[i] = NULL;
+	ev->present = 0;
 	ev->ts = now;
 	for (v = req->root->child; v != NULL; v = v->next) {
 		key = v->string;
@@ -577,6 +684,18 @@ decode_event(const struct ruleset *rs, int64_t now, struct request *req,
 				BAD("repeated key 'ts'");
 			if ((e = decode_ts(v, &ev->ts, ev->type, msg, msglen))
 			    != E_OK)
+				return e;
+			continue;
+		}
+		if (ev->et != NULL && ev->et->typed && (k == NULL ||
+		    !KEY_IS(key, k->name))) {
+			int f = evtype_field(ev->et, key);
+
+			if (f < 0)
+				BAD("%s: unknown field '%s'", ev->type, key);
+			if (ev->present & (1u << f))
+				BAD("repeated key '%s'", key);
+			if ((e = decode_field(ev, f, v, msg, msglen)) != E_OK)
 				return e;
 			continue;
 		}
@@ -613,6 +732,10 @@ decode_event(const struct ruleset *rs, int64_t now, struct request *req,
 	}
 	if (k != NULL && ev->entity == NULL)
 		BAD("%s: missing field '%s'", ev->type, k->name);
+	for (i = 0; ev->et != NULL && i < ev->et->nfields; i++)
+		if (!ev->et->fields[i].optional && !(ev->present & (1u << i)))
+			BAD("%s: missing field '%s'", ev->type,
+			    ev->et->fields[i].name);
 	if (k == NULL && !has_ts)
 		BAD("%s: missing field 'ts'", ev->type);
 	return E_OK;

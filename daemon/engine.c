@@ -228,6 +228,7 @@ engine_new(struct ruleset *rs, struct store *s, int clock_mode,
 	e->nidbuckets = 1024;
 	e->ids = xcalloc(e->nidbuckets, sizeof *e->ids);
 	ecache_init(&e->cache, cache_capacity);
+	e->timers.next_id = 1;
 	if (s != NULL) {
 		if (ecache_attach(&e->cache, s) != 0)
 			log_warnx("database: cannot list entities; every new "
@@ -239,6 +240,31 @@ engine_new(struct ruleset *rs, struct store *s, int clock_mode,
 	} else
 		e->next_seq = e->next_alert = 1;
 	return e;
+}
+
+static void
+load_meta(void *arg, const struct store_row *row)
+{
+	struct engine *e = arg;
+
+	if (row->s[0] != NULL && strcmp(row->s[0], "clock") == 0)
+		e->clock = e->saved_clock = e->committed_clock = row->i[1];
+}
+
+/*
+ * Load what the primitives keep (facts, timers, the event clock) from the
+ * store.  -1 if it cannot be read: the daemon must not run without it.
+ */
+int
+engine_load(struct engine *e)
+{
+	if (e->store == NULL)
+		return 0;
+	if (facts_load(&e->facts, e->store, e->rs) != 0 ||
+	    timers_load(&e->timers, e->store) != 0 ||
+	    store_select(e->store, TB_META, load_meta, e) != 0)
+		return -1;
+	return 0;
 }
 
 static void
@@ -272,6 +298,8 @@ engine_free(struct engine *e)
 	ecache_clear(&e->cache);
 	free(e->cache.buckets);
 	bloom_free(&e->cache.known);
+	facts_clear(&e->facts);
+	timers_clear(&e->timers);
 	buf_free(&e->scratch);
 	buf_free(&e->msg);
 	bloom_free(&e->known_ids);
@@ -298,6 +326,9 @@ engine_set_rules(struct engine *e, struct ruleset *rs)
 	e->rs = rs;
 	e->generation++;
 	ecache_clear(&e->cache);
+	/* facts keep parts by name: read them again under the new rules */
+	if (e->store != NULL && facts_load(&e->facts, e->store, rs) != 0)
+		log_warnx("database: cannot read facts after the reload");
 }
 
 int64_t
@@ -362,54 +393,59 @@ engine_ack(struct engine *e, int64_t id)
 	return 0;
 }
 
-static void
-render(const struct tmpl *t, const struct change *ch, const struct rule *r,
-    const struct klass *from, const struct klass *to, struct buf *b)
+/* The open batch's write operations, or NULL when there is no store. */
+struct buf *
+engine_ops(struct engine *e)
 {
-	const struct entity *ent = ch->ent;
-	const struct kind *k = ent->kind;
-	char num[32];
-	size_t i;
+	return e->store != NULL ? &engine_batch(e)->job.ops : NULL;
+}
 
-	for (i = 0; i < t->n; i++) {
-		const struct tseg *s = &t->segs[i];
-		const union val *v;
+/*
+ * Raise an alert in the open batch: its JSON for the event's answer and
+ * the subscribers, and its row for the store.  seq is the causing event's
+ * (0 for a timer's).
+ */
+void
+engine_alert(struct engine *e, int64_t seq, const struct alert_out *a)
+{
+	struct batch *b = engine_batch(e);
+	struct buf *msg = &e->msg;
+	const struct tmpl *t = a->def != NULL ? a->def->message :
+	    a->rule->message;
+	const char *name = a->def != NULL ? a->def->name : a->rule->alert;
+	const char *sev = severity_name(a->def != NULL ? a->def->severity :
+	    a->severity);
+	const char *eid = a->ev != NULL ? a->ev->id : NULL;
+	struct alert_ref *ref;
+	char period[16];
+	size_t start;
+	int64_t id;
 
-		switch (s->kind) {
-		case TS_TEXT:	buf_adds(b, s->text); break;
-		case TS_ID:	buf_adds(b, ent->id); break;
-		case TS_FROM:	buf_adds(b, from->name); break;
-		case TS_TO:	buf_adds(b, to->name); break;
-		case TS_FROM_LABEL: buf_adds(b, from->label); break;
-		case TS_TO_LABEL: buf_adds(b, to->label); break;
-		case TS_RULE:	buf_adds(b, r->name); break;
-		case TS_EVENT:
-			buf_adds(b, ch->ev->id != NULL ? ch->ev->id : "");
-			break;
-		case TS_FIELD:
-			v = &ent->vals[k->nattrs + (size_t)s->idx];
-			buf_adds(b, v->s != NULL ? v->s : "");
-			break;
-		case TS_ATTR:
-			v = &ent->vals[s->idx];
-			switch (k->attrs[s->idx].type) {
-			case VT_INT:
-				buf_addf(b, "%lld", (long long)v->i);
-				break;
-			case VT_DEC:
-				dec_format(v->i, num, sizeof num);
-				buf_adds(b, num);
-				break;
-			case VT_BOOL:
-				buf_adds(b, v->i ? "是" : "否");
-				break;
-			case VT_STR:
-				buf_adds(b, v->s != NULL ? v->s : "");
-				break;
-			}
-			break;
-		}
+	buf_reset(msg);
+	buf_reserve(msg, 256);
+	if (t != NULL)
+		tmpl_render(t, a, msg);
+	else
+		buf_addf(msg, "%s: %s %s", name, a->kind, a->entity);
+	if (a->period != 0)
+		period_code_format(a->period, period, sizeof period);
+	id = e->next_alert++;
+	start = b->balerts.len;
+	alert_json(&b->balerts, id, name, sev, a->kind, a->entity,
+	    a->period != 0 ? period : NULL, a->ts, BUF_DATA(msg), BUF_LEN(msg),
+	    a->data, eid);
+	if (b->nalerts == b->alerts_cap) {
+		b->alerts_cap = b->alerts_cap ? b->alerts_cap * 2 : 64;
+		b->alerts = xreallocarray(b->alerts, b->alerts_cap,
+		    sizeof *b->alerts);
 	}
+	ref = &b->alerts[b->nalerts++];
+	ref->off = start;
+	ref->len = b->balerts.len - start;
+	if (e->store != NULL)
+		store_op_alert(&b->job.ops, id, name, sev, a->kind, a->entity,
+		    a->period != 0 ? period : NULL, a->ts, seq, BUF_DATA(msg),
+		    BUF_LEN(msg), a->data, eid);
 }
 
 /*
@@ -421,48 +457,208 @@ engine_class_changed(struct change *ch, const struct rule *r,
     const struct klass *from, const struct klass *to)
 {
 	struct engine *e = ch->eng;
-	struct batch *b = engine_batch(e);
 	const struct event *ev = ch->ev;
-	struct buf *msg = &e->msg, *data = &e->scratch;
-	struct alert_ref *ref;
-	size_t start;
-	int64_t id;
+	struct buf *data = &e->scratch;
+	struct alert_out a;
 
 	if (e->store != NULL)
-		store_op_history(&b->job.ops, ch->ent->kind->name, ch->ent->id,
-		    ev->ts, r->name, from->name, to->name, ev->id, ch->seq);
-	buf_reset(msg);
-	buf_reserve(msg, 256);
-	if (r->message != NULL)
-		render(r->message, ch, r, from, to, msg);
-	else
-		buf_addf(msg, "%s %s: %s -> %s", ch->ent->kind->name,
-		    ch->ent->id, from->label, to->label);
+		store_op_history(&engine_batch(e)->job.ops, ch->ent->kind->name,
+		    ch->ent->id, ev->ts, r->name, from->name, to->name, ev->id,
+		    ch->seq);
 	buf_reset(data);
 	buf_adds(data, "{\"from\":");
 	buf_add_json_cstr(data, from->name);
 	buf_adds(data, ",\"to\":");
 	buf_add_json_cstr(data, to->name);
 	buf_addc(data, '}');
-	id = e->next_alert++;
-	start = b->balerts.len;
-	alert_json(&b->balerts, id, r->alert, severity_name(to->severity),
-	    ch->ent->kind->name, ch->ent->id, NULL, ev->ts, BUF_DATA(msg),
-	    BUF_LEN(msg), BUF_DATA(data), ev->id);
+	memset(&a, 0, sizeof a);
+	a.rule = r;
+	a.kind = ch->ent->kind->name;
+	a.entity = ch->ent->id;
+	a.ts = ev->ts;
+	a.ev = ev;
+	a.ent = ch->ent;
+	a.severity = to->severity;
+	a.vars[0] = from->name;
+	a.vars[1] = to->name;
+	a.vars[2] = from->label;
+	a.vars[3] = to->label;
+	a.data = BUF_DATA(data);
+	engine_alert(e, ch->seq, &a);
+}
 
-	if (b->nalerts == b->alerts_cap) {
-		b->alerts_cap = b->alerts_cap ? b->alerts_cap * 2 : 64;
-		b->alerts = xreallocarray(b->alerts, b->alerts_cap,
-		    sizeof *b->alerts);
+/* Tell the rules that follow r of an outcome. */
+void
+engine_follow(const struct rule *r, struct change *ch,
+    const struct outcome *o)
+{
+	size_t i;
+
+	for (i = 0; i < r->nfollow; i++)
+		if (r->follow[i]->prim->follow != NULL)
+			r->follow[i]->prim->follow(r->follow[i], ch, o);
+}
+
+/* An entity for a rule to read (a ranked one, say); NULL if none. */
+struct entity *
+engine_entity(struct engine *e, struct kind *k, const char *id)
+{
+	struct entity *ent;
+	int err = 0;
+
+	ent = ecache_get(&e->cache, e->store, k, id, &err);
+	return ent != NULL && !ent->removed ? ent : NULL;
+}
+
+/*
+ * Fire the timers due strictly before now, in due order, each with its
+ * rule's alert in the open batch.  A rule's fire must leave its timer
+ * alone: the engine cancels it after.  A timer whose rule is gone (a reload
+ * removed it) is dropped with a log line.
+ */
+size_t
+engine_fire(struct engine *e, int64_t now, size_t max)
+{
+	struct timer *t;
+	const struct rule *r;
+	size_t n = 0;
+
+	while (n < max && (t = timers_first(&e->timers)) != NULL &&
+	    t->due < now) {
+		n++;
+		r = ruleset_rule(e->rs, TIMER_RULE(t));
+		if (r != NULL && r->prim->fire != NULL)
+			r->prim->fire(r, e, t);
+		else
+			log_notice("timer of rule %s for %s %s dropped: the "
+			    "rule is no longer loaded", TIMER_RULE(t),
+			    TIMER_KIND(t), TIMER_ENTITY(t));
+		e->n_timers_fired++;
+		timers_cancel(&e->timers, engine_ops(e), t);
 	}
-	ref = &b->alerts[b->nalerts++];
-	ref->off = start;
-	ref->len = b->balerts.len - start;
-	if (e->store != NULL)
-		store_op_alert(&b->job.ops, id, r->alert,
-		    severity_name(to->severity), ch->ent->kind->name,
-		    ch->ent->id, NULL, ev->ts, ch->seq, BUF_DATA(msg),
-		    BUF_LEN(msg), BUF_DATA(data), ev->id);
+	return n;
+}
+
+struct period_list {
+	struct fact	**v;
+	size_t		  n, cap;
+};
+
+static int
+by_period_rule(const void *a, const void *b)
+{
+	const struct fact *const *x = a, *const *y = b;
+
+	if (FACT_PERIOD(*x) != FACT_PERIOD(*y))
+		return FACT_PERIOD(*x) < FACT_PERIOD(*y) ? -1 : 1;
+	return strcmp(FACT_RULE(*x), FACT_RULE(*y));
+}
+
+/*
+ * What the primitives keep about an entity, as more keys of its ENTITY
+ * object: "periods" (per period and rule: group, parts, total or value),
+ * "marks" on it and its pending "deadlines".
+ */
+void
+engine_entity_json(struct engine *e, const struct entity *ent, struct buf *b)
+{
+	const struct kind *k = ent->kind;
+	struct period_list pl = { 0 };
+	const struct rule *r;
+	const struct timer *t;
+	struct fact *f;
+	struct kentry *ke;
+	char per[16], num[40];
+	size_t i, j, n;
+	int32_t last = 0;
+
+	for (f = facts_of(&e->facts, k->name, ent->id); f != NULL;
+	    f = f->enext) {
+		if (pl.n == pl.cap) {
+			pl.cap = pl.cap ? pl.cap * 2 : 8;
+			pl.v = xreallocarray(pl.v, pl.cap, sizeof *pl.v);
+		}
+		pl.v[pl.n++] = f;
+	}
+	if (pl.n > 1)
+		qsort(pl.v, pl.n, sizeof *pl.v, by_period_rule);
+	buf_adds(b, ",\"periods\":{");
+	for (i = 0; i < pl.n; i++) {
+		f = pl.v[i];
+		if (i == 0 || FACT_PERIOD(f) != last) {
+			period_code_format(FACT_PERIOD(f), per, sizeof per);
+			buf_addf(b, "%s\"%s\":{", i ? "}," : "", per);
+			last = FACT_PERIOD(f);
+		} else
+			buf_addc(b, ',');
+		buf_add_json_cstr(b, FACT_RULE(f));
+		buf_adds(b, ":{\"group\":");
+		buf_add_json_cstr(b, f->grp);
+		r = ruleset_rule(e->rs, FACT_RULE(f));
+		if (r != NULL && r->prim == &prim_score) {
+			const char *const *names = score_parts(r, &n);
+
+			buf_adds(b, ",\"parts\":{");
+			for (j = 0; j < n; j++)
+				if (f->mask & (1u << j)) {
+					if (b->p[b->len - 1] != '{')
+						buf_addc(b, ',');
+					buf_add_json_cstr(b, names[j]);
+					dec_format(f->parts[j], num, sizeof num);
+					buf_addf(b, ":%s", num);
+				}
+			buf_addc(b, '}');
+		}
+		if (f->has_value) {
+			if (r != NULL && r->prim == &prim_score)
+				dec_format(f->value, num, sizeof num);
+			else
+				snprintf(num, sizeof num, "%lld",
+				    (long long)f->value);
+			buf_addf(b, ",\"%s\":%s", r != NULL &&
+			    r->prim == &prim_score ? "total" : "value", num);
+		}
+		buf_addc(b, '}');
+	}
+	buf_adds(b, pl.n > 0 ? "}}" : "}");
+	free(pl.v);
+	buf_adds(b, ",\"marks\":{");
+	n = 0;
+	for (i = 0; i < e->facts.marks.nbuckets; i++)
+		for (ke = e->facts.marks.buckets[i]; ke != NULL;
+		    ke = ke->hnext) {
+			const struct mark *m = (const struct mark *)ke;
+
+			if (strcmp(ke->k[1], k->name) != 0 ||
+			    strcmp(ke->k[2], ent->id) != 0)
+				continue;
+			clock_format(m->until, num, sizeof num);
+			buf_addf(b, "%s", n++ ? "," : "");
+			buf_add_json_cstr(b, ke->k[0]);
+			buf_addf(b, ":{\"until\":\"%s\"}", num);
+		}
+	buf_adds(b, "},\"deadlines\":{");
+	n = 0;
+	for (i = 0; i < k->nrules; i++) {
+		r = k->rules[i];
+		if (r->prim != &prim_deadline || (t = timers_find(&e->timers,
+		    r->name, k->name, ent->id, "")) == NULL)
+			continue;
+		clock_format(t->due, num, sizeof num);
+		buf_addf(b, "%s", n++ ? "," : "");
+		buf_add_json_cstr(b, r->name);
+		buf_addf(b, ":\"%s\"", num);
+	}
+	buf_addc(b, '}');
+}
+
+/* When the next timer is due, or -1 if none is armed. */
+int64_t
+engine_next_due(const struct engine *e)
+{
+	const struct timer *t = timers_first(&e->timers);
+
+	return t != NULL ? t->due : -1;
 }
 
 static void
@@ -512,10 +708,12 @@ enum errcode
 engine_apply(struct engine *e, struct event *ev, struct ev_result *res,
     char *msg, size_t msglen)
 {
-	struct kind *k = ev->et != NULL ? ev->et->kind : NULL;
+	const struct evtype *et = ev->et;
+	struct kind *k = et != NULL ? et->kind : NULL;
 	struct entity *ent = NULL;
 	struct batch *b = engine_batch(e);
 	struct change ch;
+	enum errcode rc;
 	int64_t seq;
 	size_t i;
 	int err = 0;
@@ -541,32 +739,48 @@ engine_apply(struct engine *e, struct event *ev, struct ev_result *res,
 		ent = ecache_get(&e->cache, e->store, k, ev->entity, &err);
 		if (err)
 			return unavailable(msg, msglen);
-		if (ev->et->action == EV_REMOVE &&
-		    (ent == NULL || ent->removed)) {
+		if (et->action != EV_UPSERT && (ent == NULL || ent->removed)) {
 			snprintf(msg, msglen, "%s: unknown %s '%s'", ev->type,
 			    k->name, ev->entity);
 			engine_trim(e);	/* it may have been loaded to see */
 			return E_UNKNOWN_ENTITY;
 		}
 	}
+	memset(&ch, 0, sizeof ch);
+	ch.eng = e;
+	ch.ev = ev;
+	ch.ent = ent;
+	/* a rule may refuse the event while nothing is applied yet */
+	for (i = 0; et != NULL && i < et->nrules; i++)
+		if (et->rules[i]->prim->check != NULL &&
+		    (rc = et->rules[i]->prim->check(et->rules[i], &ch, msg,
+		    msglen)) != E_OK) {
+			engine_trim(e);
+			return rc;
+		}
+
 	seq = e->next_seq++;
 	if (e->store != NULL)
 		store_op_event(&b->job.ops, seq, ev->id, ev->type, ev->ts,
 		    ev->line, ev->len);
 	if (ev->id != NULL)
 		ids_add(e, b, ev->id, seq);
-	if (e->clock_mode == CLOCK_EVENT && ev->ts > e->clock)
-		e->clock = ev->ts;
 	res->seq = seq;
 	b->nevents++;
-	if (k == NULL)
-		return E_OK;	/* clock.tick */
+	if (e->clock_mode == CLOCK_EVENT && ev->ts > e->clock) {
+		/* timers the new time passes fire before the event applies */
+		if (ent != NULL)
+			entity_mark_dirty(&e->cache, ent);	/* keep it */
+		engine_fire(e, ev->ts, SIZE_MAX);
+		e->clock = ev->ts;
+	}
+	if (et == NULL) {	/* clock.tick */
+		res->nalerts = b->nalerts - res->first_alert;
+		return E_OK;
+	}
 
-	memset(&ch, 0, sizeof ch);
-	ch.eng = e;
-	ch.ev = ev;
 	ch.seq = seq;
-	if (ev->et->action == EV_UPSERT) {
+	if (et->action == EV_UPSERT) {
 		if (ent == NULL) {
 			ent = ecache_create(&e->cache, k, ev->entity);
 			ent->created = ev->ts;
@@ -577,17 +791,20 @@ engine_apply(struct engine *e, struct event *ev, struct ev_result *res,
 			ent->created = ev->ts;
 			ch.is_new = 1;
 		}
-		apply_fields(ent, ev);
-	} else
+	} else if (et->action == EV_REMOVE)
 		ch.removing = 1;
+	if (ent != NULL && !ch.removing)
+		apply_fields(ent, ev);
 	ch.ent = ent;
-	for (i = 0; i < k->nrules; i++)
-		k->rules[i]->prim->eval(k->rules[i], &ch);
-	if (ch.removing) {
-		entity_reset(ent);
-		ent->removed = 1;
+	for (i = 0; i < et->nrules; i++)
+		et->rules[i]->prim->eval(et->rules[i], &ch);
+	if (ent != NULL) {
+		if (ch.removing) {
+			entity_reset(ent);
+			ent->removed = 1;
+		}
+		entity_mark_dirty(&e->cache, ent);
 	}
-	entity_mark_dirty(&e->cache, ent);
 	res->nalerts = b->nalerts - res->first_alert;
 	return E_OK;
 }
@@ -623,6 +840,10 @@ engine_submit(struct engine *e)
 	}
 	e->cur = NULL;
 	b->clock = e->clock;
+	if (e->store != NULL && e->clock != e->saved_clock) {
+		store_op(&b->job.ops, ST_META, "si", "clock", e->clock);
+		e->saved_clock = e->clock;
+	}
 	ecache_stage(&e->cache, e->store != NULL ? &b->job.ops : NULL,
 	    b->number);
 	b->next = NULL;
@@ -656,6 +877,9 @@ engine_recover(struct engine *e)
 	ids_clear(e);
 	ecache_clear(&e->cache);
 	resync(e);	/* if it fails, events are refused until it works */
+	if (engine_load(e) != 0)
+		e->resync = 1;
+	e->clock = e->committed_clock;
 	if (cur != NULL) {
 		cur->next = NULL;
 		*e->flight_tail = cur;

@@ -9,6 +9,7 @@
 #include <cjson/cJSON.h>
 
 #include "zhilid.h"
+#include "kmap.h"
 #include "rules.h"
 #include "store.h"
 
@@ -79,9 +80,12 @@ struct event {
 	size_t		 fields_cap;
 	struct ev_attr	*attrs;
 	size_t		 nattrs, attrs_cap;
+	union val	 vals[EV_FIELDS_MAX];	/* typed fields, by index */
+	uint32_t	 present;		/* bit i: vals[i] is set */
 	const char	*line;
 	size_t		 len;
 };
+#define EV_HAS(ev, i)	((i) >= 0 && ((ev)->present & (1u << (i))))
 enum { REQ_EVENT, REQ_CMD };
 struct request {
 	int		 what;		/* REQ_EVENT or REQ_CMD */
@@ -94,6 +98,91 @@ enum errcode	 decode_line(const struct ruleset *, int64_t, const char *,
 		    size_t, struct request *, char *, size_t);
 void		 request_clear(struct request *);
 void		 request_free(struct request *);
+
+/*
+ * facts.c: what the stateful primitives keep per entity and period (a
+ * score's parts, a rank's outcome, a band's level), closed periods and
+ * marks, all in memory and written through to the store.
+ */
+#define FACT_PARTS	8
+struct fact {
+	struct kentry	 ke;		/* rule kind entity - period */
+	struct fact	*enext;		/* the entity's facts */
+	const char	*grp;		/* interned, or NULL */
+	int64_t		 value;
+	int		 has_value;
+	int64_t		 ts;
+	uint32_t	 mask;		/* parts present */
+	int64_t		 parts[FACT_PARTS];
+};
+#define FACT_RULE(f)	((f)->ke.k[0])
+#define FACT_KIND(f)	((f)->ke.k[1])
+#define FACT_ENTITY(f)	((f)->ke.k[2])
+#define FACT_PERIOD(f)	((int32_t)(f)->ke.n)
+struct mark {
+	struct kentry	 ke;		/* name kind entity */
+	int64_t		 since, until;
+};
+struct facts {
+	struct kmap	 facts;
+	struct kmap	 ents;		/* kind entity -> chain of facts */
+	struct kmap	 closures;	/* cycle grp - - period */
+	struct kmap	 marks;
+};
+struct fact	*facts_find(struct facts *, const char *, const char *,
+		    const char *, int32_t);
+struct fact	*facts_put(struct facts *, const char *, const char *,
+		    const char *, int32_t);
+void		 fact_set_group(struct fact *, const char *);
+void		 fact_write(const struct fact *, const struct rule *,
+		    struct buf *);
+struct fact	*facts_latest_before(struct facts *, const char *,
+		    const char *, const char *, int32_t);
+struct fact	*facts_of(struct facts *, const char *, const char *);
+void		 facts_each(struct facts *, void (*)(void *, struct fact *),
+		    void *);
+int		 facts_closed(struct facts *, const char *, const char *,
+		    int32_t);
+void		 facts_close(struct facts *, const char *, const char *,
+		    int32_t);
+struct mark	*facts_mark(struct facts *, const char *, const char *,
+		    const char *);
+void		 facts_mark_put(struct facts *, struct buf *, const char *,
+		    const char *, const char *, int64_t, int64_t);
+void		 facts_mark_del(struct facts *, struct buf *, struct mark *);
+int		 facts_load(struct facts *, struct store *,
+		    const struct ruleset *);
+void		 facts_clear(struct facts *);
+size_t		 facts_count(const struct facts *);
+
+/* timer.c: deadlines and expiries, in a heap, written through. */
+struct timer {
+	struct kentry	 ke;		/* rule kind entity tag */
+	int64_t		 due;
+	int64_t		 id;
+	int64_t		 aux;
+	size_t		 slot;		/* in the heap */
+};
+#define TIMER_RULE(t)	((t)->ke.k[0])
+#define TIMER_KIND(t)	((t)->ke.k[1])
+#define TIMER_ENTITY(t)	((t)->ke.k[2])
+#define TIMER_TAG(t)	((t)->ke.k[3])
+struct timers {
+	struct kmap	 map;
+	struct timer	**heap;
+	size_t		 n, cap;
+	int64_t		 next_id;
+	uint64_t	 fired;
+};
+struct timer	*timers_find(struct timers *, const char *, const char *,
+		    const char *, const char *);
+void		 timers_set(struct timers *, struct buf *, const char *,
+		    const char *, const char *, const char *, int64_t,
+		    int64_t);
+void		 timers_cancel(struct timers *, struct buf *, struct timer *);
+struct timer	*timers_first(const struct timers *);
+int		 timers_load(struct timers *, struct store *);
+void		 timers_clear(struct timers *);
 
 /* engine.c */
 struct client;
@@ -164,8 +253,12 @@ struct engine {
 	uint64_t	 generation;
 	struct buf	 scratch;	/* an alert's data */
 	struct buf	 msg;		/* an alert's message */
+	struct facts	 facts;
+	struct timers	 timers;
+	int64_t		 saved_clock;	/* as written to the store */
 	/* counters for stats */
 	uint64_t	 n_events, n_duplicates, n_alerts, n_commits;
+	uint64_t	 n_timers_fired;
 	uint64_t	 n_commit_failures;
 };
 struct change {
@@ -176,7 +269,25 @@ struct change {
 	int		 is_new;
 	int		 removing;
 };
+/* An alert being raised; see engine_alert. */
+#define ALERT_VARS	12
+struct alert_out {
+	const struct rule *rule;
+	const struct alert_def *def;	/* NULL: the rule's own alert */
+	const char	*kind, *entity;
+	int32_t		 period;	/* 0: none */
+	int64_t		 ts;
+	const struct event *ev;		/* NULL for a timer's */
+	const struct entity *ent;	/* for the template, or NULL */
+	int		 severity;	/* when def is NULL */
+	const char	*vars[ALERT_VARS];	/* by index of prim->vars */
+	const char	*data;		/* a JSON object */
+};
+void		 tmpl_render(const struct tmpl *, const struct alert_out *,
+		    struct buf *);
+void		 tmpl_evfield(struct buf *, const struct event *, const char *);
 struct engine	*engine_new(struct ruleset *, struct store *, int, size_t);
+int		 engine_load(struct engine *);
 void		 engine_free(struct engine *);
 void		 engine_on_done(struct engine *, engine_done_fn *, void *);
 void		 engine_set_rules(struct engine *, struct ruleset *);
@@ -197,5 +308,17 @@ void		 engine_alerts_json(const struct batch *,
 		    const struct ev_result *, struct buf *);
 void		 engine_class_changed(struct change *, const struct rule *,
 		    const struct klass *, const struct klass *);
+void		 engine_alert(struct engine *, int64_t,
+		    const struct alert_out *);
+struct buf	*engine_ops(struct engine *);
+int64_t		 engine_seq(const struct engine *);
+struct entity	*engine_entity(struct engine *, struct kind *,
+		    const char *);
+size_t		 engine_fire(struct engine *, int64_t, size_t);
+int64_t		 engine_next_due(const struct engine *);
+void		 engine_entity_json(struct engine *, const struct entity *,
+		    struct buf *);
+void		 engine_follow(const struct rule *, struct change *,
+		    const struct outcome *);
 
 #endif

@@ -87,3 +87,19 @@ intern_put(const char *s)
 		nbuckets = 0;
 	}
 }
+
+/* The shared copy of s if there is one, without a new reference. */
+const char *
+intern_find(const char *s)
+{
+	uint64_t h;
+	struct istr *n;
+
+	if (s == NULL || nbuckets == 0)
+		return NULL;
+	h = bloom_hash(BLOOM_SEED, s);
+	for (n = itab[h & (nbuckets - 1)]; n != NULL; n = n->hnext)
+		if (n->hash == h && strcmp(n->s, s) == 0)
+			return n->s;
+	return NULL;
+}

@@ -91,3 +91,44 @@ period_of(enum period_kind k, int64_t t)
 	p.n = k == PERIOD_HALF ? tm.tm_mon / 6 + 1 : tm.tm_mon / 3 + 1;
 	return p;
 }
+
+/*
+ * A period as one integer, as events and facts carry it: year * 8, plus
+ * 0..1 for halves or 2..5 for quarters.  Codes of one kind order as the
+ * periods do.
+ */
+int32_t
+period_code(const struct period *p)
+{
+	return p->year * 8 + (p->kind == PERIOD_HALF ? 0 : 2) + (p->n - 1);
+}
+
+struct period
+period_decode(int32_t c)
+{
+	struct period p;
+	int r = c % 8;
+
+	p.year = c / 8;
+	p.kind = r < 2 ? PERIOD_HALF : PERIOD_QUARTER;
+	p.n = r < 2 ? r + 1 : r - 1;
+	return p;
+}
+
+/* The code of the period n steps from the one of code c. */
+int32_t
+period_code_step(int32_t c, int n)
+{
+	struct period p = period_decode(c);
+
+	p = period_step(&p, n);
+	return period_code(&p);
+}
+
+void
+period_code_format(int32_t c, char *buf, size_t len)
+{
+	struct period p = period_decode(c);
+
+	period_format(&p, buf, len);
+}

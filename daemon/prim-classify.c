@@ -12,13 +12,8 @@
 #include "rules.h"
 #include "engine.h"
 
-static const char *const severity_names[] = { "info", "warning", "critical" };
-
-const char *
-severity_name(int s)
-{
-	return severity_names[s];
-}
+static const char *const vars[] = { "from", "to", "from_label",
+    "to_label", NULL };
 
 static int
 setup(struct rule *r, const struct ynode *def, const struct ynode *n,
@@ -46,7 +41,6 @@ setup(struct rule *r, const struct ynode *def, const struct ynode *n,
 		struct klass *k = &c->classes[i];
 		char *cause;
 		size_t pos;
-		int s;
 
 		if (e->type != YN_MAP) {
 			errs_add(ld->errs, ld->file, e->line, e->col,
@@ -71,18 +65,8 @@ setup(struct rule *r, const struct ynode *def, const struct ynode *n,
 		k->label = xstrdup(v != NULL && v->type == YN_SCALAR ? v->str :
 		    k->name);
 		k->severity = SEV_INFO;
-		if ((v = ynode_get(e, "severity")) != NULL) {
-			for (s = 0; s < 3; s++)
-				if (v->type == YN_SCALAR &&
-				    strcmp(v->str, severity_names[s]) == 0)
-					break;
-			if (s == 3)
-				errs_add(ld->errs, ld->file, v->line, v->col,
-				    "severity: expected critical, warning or "
-				    "info");
-			else
-				k->severity = s;
-		}
+		if ((v = ynode_get(e, "severity")) != NULL)
+			rules_severity(v, &k->severity, ld);
 		if ((v = ynode_get(e, "when")) == NULL) {
 			if (dflt >= 0)
 				errs_add(ld->errs, ld->file, e->line, e->col,
@@ -123,6 +107,16 @@ setup(struct rule *r, const struct ynode *def, const struct ynode *n,
 	}
 	c->dflt = (size_t)dflt;
 	c->slot = ld->kind->nclass++;
+	/* it runs whenever an entity of its kind changes */
+	for (i = 0; i < ld->rs->nevtypes; i++) {
+		struct evtype *et = ld->rs->evtypes[i];
+
+		if (et->kind == ld->kind && et->action != EV_ALONE) {
+			r->on = xreallocarray(r->on, r->non + 1,
+			    sizeof *r->on);
+			r->on[r->non++] = et;
+		}
+	}
 	(void)def;
 	return ld->errs->n == before ? 0 : -1;
 }
@@ -185,4 +179,10 @@ classify_find(const struct rule *r, const char *name)
 	return c->dflt;
 }
 
-const struct prim prim_classify = { "classify", setup, eval, classify_free };
+const struct prim prim_classify = {
+	.name = "classify",
+	.setup = setup,
+	.eval = eval,
+	.free = classify_free,
+	.vars = vars,
+};

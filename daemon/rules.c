@@ -26,6 +26,11 @@
 
 static const struct prim *const prim_table[] = {
 	&prim_classify,
+	&prim_score,
+	&prim_rank,
+	&prim_streak,
+	&prim_band,
+	&prim_deadline,
 };
 #define NPRIM (sizeof prim_table / sizeof prim_table[0])
 
@@ -114,9 +119,32 @@ ruleset_evtype(const struct ruleset *rs, const char *name)
 	size_t i;
 
 	for (i = 0; i < rs->nevtypes; i++)
-		if (strcmp(rs->evtypes[i].name, name) == 0)
-			return &rs->evtypes[i];
+		if (strcmp(rs->evtypes[i]->name, name) == 0)
+			return rs->evtypes[i];
 	return NULL;
+}
+
+struct rule *
+ruleset_rule(const struct ruleset *rs, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < rs->nrules; i++)
+		if (strcmp(rs->rules[i]->name, name) == 0)
+			return rs->rules[i];
+	return NULL;
+}
+
+/* The index of a typed event's field, or -1. */
+int
+evtype_field(const struct evtype *et, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < et->nfields; i++)
+		if (strcmp(et->fields[i].name, name) == 0)
+			return (int)i;
+	return -1;
 }
 
 static void
@@ -232,12 +260,194 @@ load_fields(struct kind *k, const struct ynode *n, const char *file,
 	}
 }
 
+static const char *const ftype_names[] = { "string", "int", "decimal",
+    "bool", "half_year", "quarter", "period" };
+#define NFTYPES (sizeof ftype_names / sizeof ftype_names[0])
+
+/* Decimal YAML scalar: 0.3, 90, -1.5; 0 or -1 with an error. */
+int
+rules_decimal(const struct ynode *n, int64_t *out, const char *what,
+    struct rule_load *ld)
+{
+	if (n->type != YN_SCALAR || dec_parse(n->str, n->len, out) != 0) {
+		errs_add(ld->errs, ld->file, n->line, n->col, "%s: expected a "
+		    "decimal number", what);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+field_type(struct evfield *f, const struct ynode *n, const char *what,
+    struct rule_load *ld)
+{
+	const char *hint;
+	size_t t;
+
+	for (t = 0; t < NFTYPES; t++)
+		if (n->type == YN_SCALAR && strcmp(n->str, ftype_names[t]) == 0)
+			break;
+	if (t == NFTYPES) {
+		hint = n->type == YN_SCALAR ? did_you_mean(n->str, ftype_names,
+		    NFTYPES) : NULL;
+		errs_add(ld->errs, ld->file, n->line, n->col, "%s: unknown type"
+		    " '%s', expected string, int, decimal, bool, half_year, "
+		    "quarter or period%s%s%s", what, n->type == YN_SCALAR ?
+		    n->str : "", hint ? " (did you mean '" : "", hint ? hint :
+		    "", hint ? "'?)" : "");
+		return -1;
+	}
+	f->type = t <= 3 ? (enum ftype)t : FT_PERIOD;
+	f->pkind = t == 4 ? PERIOD_HALF : t == 5 ? PERIOD_QUARTER : PK_ANY;
+	return 0;
+}
+
+/* One typed field: "name: TYPE" or "name: {type: T, min, max, values}". */
+static void
+load_evfield(struct evtype *et, struct kind *k, const struct ynode *key,
+    const struct ynode *v, struct rule_load *ld)
+{
+	static const char *const keys[] = { "type", "min", "max", "values",
+	    "optional" };
+	struct evfield f;
+	const struct ynode *t, *x;
+	size_t i;
+	int bad = 0;
+
+	memset(&f, 0, sizeof f);
+	f.kslot = -1;
+	if (!valid_name(key->str, 0)) {
+		errs_add(ld->errs, ld->file, key->line, key->col, "fields: bad "
+		    "name '%s' (lower case letters, digits, _)", key->str);
+		return;
+	}
+	for (i = 0; i < sizeof reserved_fields / sizeof reserved_fields[0];
+	    i++)
+		if (strcmp(key->str, reserved_fields[i]) == 0)
+			bad = 1;
+	if (bad || strcmp(key->str, k->name) == 0) {
+		errs_add(ld->errs, ld->file, key->line, key->col, "fields: '%s' "
+		    "is reserved", key->str);
+		return;
+	}
+	if (et->nfields == EV_FIELDS_MAX) {
+		errs_add(ld->errs, ld->file, key->line, key->col, "fields: at "
+		    "most %d fields per event", EV_FIELDS_MAX);
+		return;
+	}
+	if (v->type == YN_MAP) {
+		ynode_check_keys(v, ld->file, keys, 5, "field", ld->errs);
+		if ((t = ynode_get(v, "type")) == NULL) {
+			errs_add(ld->errs, ld->file, v->line, v->col, "%s: "
+			    "missing key 'type'", key->str);
+			return;
+		}
+	} else
+		t = v;
+	if (field_type(&f, t, key->str, ld) != 0)
+		return;
+	if (v->type == YN_MAP) {
+		if ((x = ynode_get(v, "optional")) != NULL &&
+		    ynode_bool(x, &f.optional) != 0)
+			errs_add(ld->errs, ld->file, x->line, x->col, "optional: "
+			    "expected true or false");
+		if ((x = ynode_get(v, "min")) != NULL) {
+			if (f.type != FT_INT && f.type != FT_DEC)
+				errs_add(ld->errs, ld->file, x->line, x->col,
+				    "min: only int and decimal fields have a "
+				    "range");
+			else if (rules_decimal(x, &f.min, "min", ld) == 0)
+				f.has_min = 1;
+		}
+		if ((x = ynode_get(v, "max")) != NULL) {
+			if (f.type != FT_INT && f.type != FT_DEC)
+				errs_add(ld->errs, ld->file, x->line, x->col,
+				    "max: only int and decimal fields have a "
+				    "range");
+			else if (rules_decimal(x, &f.max, "max", ld) == 0)
+				f.has_max = 1;
+		}
+		if ((x = ynode_get(v, "values")) != NULL) {
+			if (f.type != FT_STRING || x->type != YN_SEQ ||
+			    x->n == 0)
+				errs_add(ld->errs, ld->file, x->line, x->col,
+				    "values: only a string field has a list of "
+				    "values, and it may not be empty");
+			else {
+				f.values = xcalloc(x->n, sizeof *f.values);
+				f.enumerated = 1;
+				for (i = 0; i < x->n; i++)
+					if (x->items[i]->type == YN_SCALAR)
+						f.values[f.nvalues++] =
+						    xstrdup(x->items[i]->str);
+			}
+		}
+	}
+	for (i = 0; i < k->nfields; i++)
+		if (strcmp(k->fields[i], key->str) == 0)
+			f.kslot = (int)i;
+	if (f.kslot >= 0 && f.type != FT_STRING)
+		errs_add(ld->errs, ld->file, t->line, t->col, "%s: the kind's "
+		    "field '%s' is a string", key->str, key->str);
+	if (f.type == FT_INT) {
+		f.min /= DEC_ONE;
+		f.max /= DEC_ONE;
+	}
+	f.name = xstrdup(key->str);
+	et->fields = xreallocarray(et->fields, et->nfields + 1,
+	    sizeof *et->fields);
+	et->fields[et->nfields++] = f;
+}
+
+static void
+evtype_free(struct evtype *et)
+{
+	size_t i, j;
+
+	if (et == NULL)
+		return;
+	for (i = 0; i < et->nfields; i++) {
+		for (j = 0; j < et->fields[i].nvalues; j++)
+			free(et->fields[i].values[j]);
+		free(et->fields[i].values);
+		free(et->fields[i].name);
+	}
+	free(et->fields);
+	free(et->rules);
+	free(et->name);
+	free(et);
+}
+
+static struct evtype *
+evtype_add(struct ruleset *rs, const char *name, struct kind *k,
+    enum ev_action a)
+{
+	struct evtype *et = xcalloc(1, sizeof *et);
+
+	et->name = xstrdup(name);
+	et->kind = a == EV_ALONE ? NULL : k;
+	et->action = a;
+	rs->evtypes = xreallocarray(rs->evtypes, rs->nevtypes + 1,
+	    sizeof *rs->evtypes);
+	rs->evtypes[rs->nevtypes++] = et;
+	return et;
+}
+
+/*
+ * events: {NAME: ACTION} or {NAME: {action: ACTION, fields: {...}}}.
+ * ACTION is upsert (create or change), update (change; the entity must
+ * exist), remove, or none (no entity).
+ */
 static void
 load_events(struct ruleset *rs, struct kind *k, const struct ynode *n,
     const char *file, struct errs *errs)
 {
-	static const char *const actions[] = { "upsert", "remove" };
-	size_t i, a;
+	static const char *const actions[] = { "upsert", "remove", "update",
+	    "none" };
+	static const char *const keys[] = { "action", "fields" };
+	struct rule_load ld = { file, k, errs, rs };
+	struct evtype *et;
+	size_t i, j, a;
 
 	if (n->type != YN_MAP) {
 		errs_add(errs, file, n->line, n->col, "events: expected a map of "
@@ -246,33 +456,234 @@ load_events(struct ruleset *rs, struct kind *k, const struct ynode *n,
 	}
 	for (i = 0; i < n->n; i++) {
 		const struct ynode *key = n->items[2 * i];
-		const struct ynode *v = n->items[2 * i + 1];
+		const struct ynode *v = n->items[2 * i + 1], *act, *f;
 
 		if (!valid_name(key->str, 1)) {
 			errs_add(errs, file, key->line, key->col, "events: bad "
 			    "event type '%s'", key->str);
 			continue;
 		}
-		if (ruleset_evtype(rs, key->str) != NULL) {
+		if (ruleset_evtype(rs, key->str) != NULL ||
+		    strcmp(key->str, "clock.tick") == 0) {
 			errs_add(errs, file, key->line, key->col, "events: "
 			    "event type '%s' is already declared", key->str);
 			continue;
 		}
-		for (a = 0; a < 2; a++)
-			if (v->type == YN_SCALAR && strcmp(v->str, actions[a]) == 0)
+		act = v;
+		if (v->type == YN_MAP) {
+			ynode_check_keys(v, file, keys, 2, "event", errs);
+			if ((act = ynode_get(v, "action")) == NULL) {
+				errs_add(errs, file, v->line, v->col, "events.%s:"
+				    " missing key 'action'", key->str);
+				continue;
+			}
+		}
+		for (a = 0; a < 4; a++)
+			if (act->type == YN_SCALAR &&
+			    strcmp(act->str, actions[a]) == 0)
 				break;
-		if (a == 2) {
-			errs_add(errs, file, v->line, v->col, "events.%s: "
-			    "expected action upsert or remove", key->str);
+		if (a == 4 || (v == act && a > 1)) {
+			errs_add(errs, file, act->line, act->col, "events.%s: "
+			    "expected action %s", key->str, v == act ?
+			    "upsert or remove (or a map with action and fields)" :
+			    "upsert, update, remove or none");
 			continue;
 		}
-		rs->evtypes = xreallocarray(rs->evtypes, rs->nevtypes + 1,
-		    sizeof *rs->evtypes);
-		rs->evtypes[rs->nevtypes].name = xstrdup(key->str);
-		rs->evtypes[rs->nevtypes].kind = k;
-		rs->evtypes[rs->nevtypes].action = (enum ev_action)a;
-		rs->nevtypes++;
+		et = evtype_add(rs, key->str, k, (enum ev_action)a);
+		if (v->type != YN_MAP)
+			continue;
+		et->typed = 1;
+		if ((f = ynode_get(v, "fields")) == NULL)
+			continue;
+		if (f->type != YN_MAP) {
+			errs_add(errs, file, f->line, f->col, "events.%s.fields: "
+			    "expected a map of name: type", key->str);
+			continue;
+		}
+		for (j = 0; j < f->n; j++) {
+			if (evtype_field(et, f->items[2 * j]->str) >= 0) {
+				errs_add(errs, file, f->items[2 * j]->line,
+				    f->items[2 * j]->col, "fields: '%s' is "
+				    "declared twice", f->items[2 * j]->str);
+				continue;
+			}
+			load_evfield(et, k, f->items[2 * j],
+			    f->items[2 * j + 1], &ld);
+		}
 	}
+}
+
+/*
+ * period.close {cycle, scope, period}: closes a period of a ranking cycle
+ * for one group.  Built in, so that any rule file may rank; rank rules add
+ * their cycles to the allowed values of `cycle`.
+ */
+static void
+builtin_events(struct ruleset *rs)
+{
+	static const char *const names[] = { "cycle", "scope", "period" };
+	struct evtype *et = evtype_add(rs, PERIOD_CLOSE, NULL, EV_ALONE);
+	size_t i;
+
+	et->typed = 1;
+	et->fields = xcalloc(3, sizeof *et->fields);
+	for (i = 0; i < 3; i++) {
+		et->fields[i].name = xstrdup(names[i]);
+		et->fields[i].kslot = -1;
+		et->fields[i].type = i == 2 ? FT_PERIOD : FT_STRING;
+		et->fields[i].pkind = PK_ANY;
+		et->fields[i].enumerated = i == 0;	/* the cycles of ranks */
+	}
+	et->nfields = 3;
+}
+
+static const char *const severity_names[] = { "info", "warning",
+    "critical" };
+
+const char *
+severity_name(int s)
+{
+	return severity_names[s];
+}
+
+int
+rules_severity(const struct ynode *v, int *out, struct rule_load *ld)
+{
+	int s;
+
+	for (s = 0; s < 3; s++)
+		if (v->type == YN_SCALAR && strcmp(v->str, severity_names[s]) == 0) {
+			*out = s;
+			return 0;
+		}
+	errs_add(ld->errs, ld->file, v->line, v->col, "severity: expected "
+	    "critical, warning or info");
+	return -1;
+}
+
+/* The event type named by scalar n, or NULL with an error. */
+struct evtype *
+rules_on(struct rule *r, const struct ynode *n, struct rule_load *ld)
+{
+	const char *names[64], *hint;
+	struct evtype *et = NULL;
+	size_t i;
+
+	if (n->type == YN_SCALAR)
+		for (i = 0; i < ld->rs->nevtypes; i++)
+			if (strcmp(ld->rs->evtypes[i]->name, n->str) == 0)
+				et = ld->rs->evtypes[i];
+	if (et == NULL) {
+		for (i = 0; i < ld->rs->nevtypes && i < 64; i++)
+			names[i] = ld->rs->evtypes[i]->name;
+		hint = n->type == YN_SCALAR ? did_you_mean(n->str, names, i) :
+		    NULL;
+		errs_add(ld->errs, ld->file, n->line, n->col, "unknown event "
+		    "type '%s'%s%s%s", n->type == YN_SCALAR ? n->str : "",
+		    hint ? " (did you mean '" : "", hint ? hint : "",
+		    hint ? "'?)" : "");
+		return NULL;
+	}
+	for (i = 0; i < r->non; i++)
+		if (r->on[i] == et)
+			return et;
+	r->on = xreallocarray(r->on, r->non + 1, sizeof *r->on);
+	r->on[r->non++] = et;
+	return et;
+}
+
+/*
+ * The index of the field called name in a typed event, which must have
+ * one of the types in the mask (1 << ftype); -1 with an error at n.
+ */
+int
+rules_field(const struct evtype *et, const struct ynode *n, const char *name,
+    int types, struct rule_load *ld)
+{
+	int i;
+
+	if (!et->typed || (i = evtype_field(et, name)) < 0) {
+		errs_add(ld->errs, ld->file, n->line, n->col, "event %s has no "
+		    "field '%s'", et->name, name);
+		return -1;
+	}
+	if (!(types & (1 << et->fields[i].type))) {
+		static const char *const tn[] = { "a string", "an int",
+		    "a decimal", "a bool", "a period" };
+		struct buf want = { 0 };
+		int t, nt = 0;
+
+		for (t = 0; t <= FT_PERIOD; t++)
+			if (types & (1 << t))
+				buf_addf(&want, "%s%s", nt++ ? " or " : "", tn[t]);
+		errs_add(ld->errs, ld->file, n->line, n->col, "field '%s' of %s "
+		    "is %s, expected %s", name, et->name,
+		    tn[et->fields[i].type], BUF_DATA(&want));
+		buf_free(&want);
+		return -1;
+	}
+	return i;
+}
+
+/* An earlier rule of primitive p named by scalar n, or NULL with an error. */
+struct rule *
+rules_ref(const struct ynode *n, const char *what, const struct prim *p,
+    struct rule_load *ld)
+{
+	struct rule *r;
+
+	if (n->type != YN_SCALAR || (r = ruleset_rule(ld->rs, n->str)) == NULL) {
+		errs_add(ld->errs, ld->file, n->line, n->col, "%s: unknown rule "
+		    "'%s' (a rule may only name rules defined before it)", what,
+		    n->type == YN_SCALAR ? n->str : "");
+		return NULL;
+	}
+	if (r->prim != p) {
+		errs_add(ld->errs, ld->file, n->line, n->col, "%s: rule '%s' is "
+		    "a %s rule, expected %s", what, r->name, r->prim->name,
+		    p->name);
+		return NULL;
+	}
+	return r;
+}
+
+/*
+ * An alert definition {alert, severity, message} from map n; name_dflt
+ * and sev_dflt stand in for missing keys.
+ */
+int
+rules_alert_def(struct alert_def *ad, const struct ynode *n,
+    const char *name_dflt, const struct rule *r, int sev_dflt,
+    struct rule_load *ld)
+{
+	const struct ynode *v;
+	size_t before = ld->errs->n;
+
+	memset(ad, 0, sizeof *ad);
+	ad->severity = sev_dflt;
+	if (n != NULL && (v = ynode_get(n, "alert")) != NULL) {
+		if (v->type != YN_SCALAR || !valid_name(v->str, 1))
+			errs_add(ld->errs, ld->file, v->line, v->col, "alert: bad "
+			    "alert name");
+		else
+			ad->name = xstrdup(v->str);
+	}
+	if (ad->name == NULL && name_dflt != NULL)
+		ad->name = xstrdup(name_dflt);
+	if (n != NULL && (v = ynode_get(n, "severity")) != NULL)
+		rules_severity(v, &ad->severity, ld);
+	if (n != NULL && (v = ynode_get(n, "message")) != NULL)
+		ad->message = tmpl_compile(v, ld->file, r, r->prim->vars,
+		    ld->errs);
+	return ld->errs->n == before ? 0 : -1;
+}
+
+void
+alert_def_free(struct alert_def *ad)
+{
+	free(ad->name);
+	tmpl_free(ad->message);
+	memset(ad, 0, sizeof *ad);
 }
 
 static void
@@ -284,6 +695,8 @@ rule_free(struct rule *r)
 		r->prim->free(r->data);
 	tmpl_free(r->message);
 	free(r->alert);
+	free(r->on);
+	free(r->follow);
 	free(r->name);
 	free(r->file);
 	free(r);
@@ -293,9 +706,9 @@ static void
 load_rule(struct ruleset *rs, struct kind *k, const struct ynode *key,
     const struct ynode *def, const char *file, struct errs *errs)
 {
-	const char *keys[NPRIM + 2];
+	const char *keys[NPRIM + 3];
 	const struct ynode *body = NULL, *v;
-	struct rule_load ld = { file, k, errs };
+	struct rule_load ld = { file, k, errs, rs };
 	struct rule *r;
 	size_t i, before = errs->n;
 
@@ -320,7 +733,8 @@ load_rule(struct ruleset *rs, struct kind *k, const struct ynode *key,
 		keys[i] = prim_table[i]->name;
 	keys[NPRIM] = "alert";
 	keys[NPRIM + 1] = "message";
-	ynode_check_keys(def, file, keys, NPRIM + 2, "rule", errs);
+	keys[NPRIM + 2] = "severity";
+	ynode_check_keys(def, file, keys, NPRIM + 3, "rule", errs);
 
 	r = xcalloc(1, sizeof *r);
 	r->name = xstrdup(key->str);
@@ -341,7 +755,8 @@ load_rule(struct ruleset *rs, struct kind *k, const struct ynode *key,
 	}
 	if (body == NULL) {
 		errs_add(errs, file, def->line, def->col, "rules.%s: no "
-		    "primitive (expected one of: classify)", key->str);
+		    "primitive (expected one of: classify, score, rank, "
+		    "streak, band, deadline)", key->str);
 		rule_free(r);
 		return;
 	}
@@ -351,11 +766,15 @@ load_rule(struct ruleset *rs, struct kind *k, const struct ynode *key,
 			    "name");
 		else
 			r->alert = xstrdup(v->str);
-	} else
+	} else if (r->prim == &prim_classify)
 		r->alert = xasprintf("%s.changed", r->name);
+	else
+		r->alert = xstrdup(r->name);
+	if ((v = ynode_get(def, "severity")) != NULL)
+		rules_severity(v, &r->severity, &ld);
 	r->prim->setup(r, def, body, &ld);
 	if ((v = ynode_get(def, "message")) != NULL)
-		r->message = tmpl_compile(v, file, k, errs);
+		r->message = tmpl_compile(v, file, r, r->prim->vars, errs);
 	if (errs->n != before) {
 		rule_free(r);
 		return;
@@ -364,6 +783,22 @@ load_rule(struct ruleset *rs, struct kind *k, const struct ynode *key,
 	rs->rules[rs->nrules++] = r;
 	k->rules = xreallocarray(k->rules, k->nrules + 1, sizeof *k->rules);
 	k->rules[k->nrules++] = r;
+	for (i = 0; i < r->non; i++) {
+		struct evtype *et = r->on[i];
+
+		et->rules = xreallocarray(et->rules, et->nrules + 1,
+		    sizeof *et->rules);
+		et->rules[et->nrules++] = r;
+	}
+}
+
+/* A rule that follows another: r gets told of src's outcomes. */
+void
+rules_follow(struct rule *src, struct rule *r)
+{
+	src->follow = xreallocarray(src->follow, src->nfollow + 1,
+	    sizeof *src->follow);
+	src->follow[src->nfollow++] = r;
 }
 
 static const char *const file_keys[] = { "kind", "fields", "attributes",
@@ -427,6 +862,7 @@ ruleset_load(char *const *files, size_t nfiles, struct errs *errs)
 	size_t i, j, before = errs->n;
 
 	/* stage 1: read; stage 2: declarations across files */
+	builtin_events(rs);
 	for (i = 0; i < nfiles; i++) {
 		rs->files = xreallocarray(rs->files, rs->nfiles + 1,
 		    sizeof *rs->files);
@@ -500,7 +936,7 @@ ruleset_free(struct ruleset *rs)
 		free(k);
 	}
 	for (i = 0; i < rs->nevtypes; i++)
-		free(rs->evtypes[i].name);
+		evtype_free(rs->evtypes[i]);
 	for (i = 0; i < rs->nfiles; i++)
 		free(rs->files[i]);
 	free(rs->files);

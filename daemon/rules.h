@@ -29,18 +29,44 @@ struct kind {
 	size_t		  nclass;	/* class slots of classify rules */
 };
 
-enum ev_action { EV_UPSERT, EV_REMOVE };
-
+/*
+ * An event type.  The short form (household.upsert: upsert) takes the
+ * kind's fields and an attrs object; the long form declares typed fields,
+ * checked by the decoder, whose values primitives read by index.
+ */
+enum ev_action { EV_UPSERT, EV_REMOVE, EV_UPDATE, EV_ALONE };
+enum ftype { FT_STRING, FT_INT, FT_DEC, FT_BOOL, FT_PERIOD };
+#define PK_ANY		(-1)
+#define EV_FIELDS_MAX	32
+struct evfield {
+	char		*name;
+	enum ftype	 type;
+	int		 pkind;		/* FT_PERIOD: a period_kind or PK_ANY */
+	int64_t		 min, max;	/* FT_INT, FT_DEC (millionths) */
+	int		 has_min, has_max;
+	char		**values;	/* FT_STRING: the allowed values */
+	size_t		 nvalues;
+	int		 enumerated;	/* only those values are allowed */
+	int		 optional;
+	int		 kslot;		/* the kind's field it sets, or -1 */
+};
 struct evtype {
 	char		*name;
-	struct kind	*kind;
+	struct kind	*kind;		/* NULL: no entity (period.close) */
 	enum ev_action	 action;
+	int		 typed;		/* the long form */
+	struct evfield	*fields;
+	size_t		 nfields;
+	struct rule	**rules;	/* that run on it, in load order */
+	size_t		 nrules;
 };
+#define PERIOD_CLOSE	"period.close"
+int		 evtype_field(const struct evtype *, const char *);
 
 /* template.c */
 enum tseg_kind {
-	TS_TEXT, TS_ID, TS_FIELD, TS_ATTR, TS_FROM, TS_TO, TS_FROM_LABEL,
-	TS_TO_LABEL, TS_RULE, TS_EVENT
+	TS_TEXT, TS_ID, TS_FIELD, TS_ATTR, TS_EVFIELD, TS_VAR, TS_RULE,
+	TS_EVENT, TS_PERIOD, TS_TS
 };
 struct tseg {
 	enum tseg_kind	 kind;
@@ -51,24 +77,62 @@ struct tmpl {
 	struct tseg	*segs;
 	size_t		 n;
 };
+struct rule;
 struct tmpl	*tmpl_compile(const struct ynode *, const char *,
-		    const struct kind *, struct errs *);
+		    const struct rule *, const char *const *, struct errs *);
 void		 tmpl_free(struct tmpl *);
 
 struct change;
+struct engine;
+struct timer;
+struct fact;
+struct ruleset;
 struct rule_load {
 	const char	*file;
 	struct kind	*kind;
 	struct errs	*errs;
+	struct ruleset	*rs;
 };
 
-/* A rule primitive: one row of prim_table[] (Suricata sigmatch_table[]). */
+/*
+ * What a rule hands to the rules that follow it (rank to streak, score to
+ * band): the entity, its period and group, and a value.
+ */
+struct outcome {
+	const char	*kind, *entity;
+	const char	*grp;
+	int32_t		 period;
+	int64_t		 value;		/* millionths */
+	int64_t		 ts;
+};
+
+/*
+ * A rule primitive: one row of prim_table[] (Suricata sigmatch_table[]).
+ * setup compiles the YAML; check may refuse an event before anything is
+ * applied (conflict, bad_event); eval applies it; follow takes another
+ * rule's outcome; fire runs one of the rule's timers.  vars names the
+ * template placeholders the primitive fills, NULL-terminated.
+ */
 struct prim {
 	const char	*name;
 	int		 (*setup)(struct rule *, const struct ynode *,
 			    const struct ynode *, struct rule_load *);
+	int		 (*check)(const struct rule *, struct change *, char *,
+			    size_t);
 	void		 (*eval)(const struct rule *, struct change *);
+	void		 (*follow)(const struct rule *, struct change *,
+			    const struct outcome *);
+	void		 (*fire)(const struct rule *, struct engine *,
+			    const struct timer *);
 	void		 (*free)(void *);
+	const char *const *vars;
+};
+
+/* An alert a rule raises: its name, severity and message template. */
+struct alert_def {
+	char		*name;
+	int		 severity;
+	struct tmpl	*message;
 };
 
 struct rule {
@@ -79,13 +143,18 @@ struct rule {
 	const struct prim *prim;
 	void		*data;
 	char		*alert;		/* alert rule name */
+	int		 severity;
 	struct tmpl	*message;
+	struct rule	**follow;	/* rules fed by this one's outcomes */
+	size_t		 nfollow;
+	struct evtype	**on;		/* event types it runs on */
+	size_t		 non;
 };
 
 struct ruleset {
 	struct kind	**kinds;
 	size_t		  nkinds;
-	struct evtype	 *evtypes;
+	struct evtype	**evtypes;
 	size_t		  nevtypes;
 	struct rule	**rules;
 	size_t		  nrules;
@@ -98,6 +167,22 @@ struct ruleset		*ruleset_load(char *const *, size_t, struct errs *);
 void			 ruleset_free(struct ruleset *);
 const struct evtype	*ruleset_evtype(const struct ruleset *, const char *);
 struct kind		*ruleset_kind(const struct ruleset *, const char *);
+struct rule		*ruleset_rule(const struct ruleset *, const char *);
+struct evtype		*rules_on(struct rule *, const struct ynode *,
+			    struct rule_load *);
+int			 rules_field(const struct evtype *, const struct ynode *,
+			    const char *, int, struct rule_load *);
+int			 rules_alert_def(struct alert_def *,
+			    const struct ynode *, const char *, const struct rule *,
+			    int, struct rule_load *);
+void			 alert_def_free(struct alert_def *);
+int			 rules_severity(const struct ynode *, int *,
+			    struct rule_load *);
+int			 rules_decimal(const struct ynode *, int64_t *,
+			    const char *, struct rule_load *);
+void			 rules_follow(struct rule *, struct rule *);
+struct rule		*rules_ref(const struct ynode *, const char *,
+			    const struct prim *, struct rule_load *);
 const char		*severity_name(int);
 int			 rules_resolve(void *, const char *, enum vtype *,
 			    int *);
@@ -118,6 +203,18 @@ struct classify {
 	size_t		 slot;
 };
 extern const struct prim prim_classify;
+extern const struct prim prim_score, prim_rank, prim_streak, prim_band,
+    prim_deadline;
+
+/* prim-score.c, for the rules that read a score */
+int		 score_total(const struct rule *, const struct fact *,
+		    int64_t *);
+const char	*score_group(const struct rule *);
+int		 score_period_kind(const struct rule *);
+const char *const *score_parts(const struct rule *, size_t *);
+void		 score_check_cycle(struct rule *, const char *);
+/* prim-rank.c, for streak */
+const char	*rank_cycle(const struct rule *);
 const struct klass *classify_class(const struct rule *, size_t);
 size_t		 classify_find(const struct rule *, const char *);
 

@@ -24,6 +24,7 @@
 #include "store.h"
 
 #define BATCH_MAX	8192	/* events per transaction at most */
+#define FIRE_MAX	4096	/* rule timers fired per loop iteration */
 #define BATCH_EARLY	1024	/* ... and at least, to start an idle writer */
 #define DRAIN_SECONDS	5.0	/* time to write answers when stopping */
 
@@ -281,11 +282,45 @@ server_sweep(struct server *srv)
 	}
 }
 
+/* Wakes the loop when a rule timer comes due; the work is in commit_cb. */
+static void
+due_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+}
+
+/*
+ * With the wall clock, fire the rule timers that came due, a bounded
+ * number per loop iteration so that a million deadlines at once make many
+ * batches rather than one huge one, and set the wakeup for the next.
+ */
+static void
+fire_due(struct server *srv)
+{
+	int64_t now = clock_wall(), due;
+
+	if (srv->conf->clock != CLOCK_WALL || srv->stopping)
+		return;
+	if (engine_fire(srv->eng, now, FIRE_MAX) == FIRE_MAX) {
+		ev_timer_stop(srv->loop, &srv->due);
+		ev_timer_set(&srv->due, 0., 0.);
+		ev_timer_start(srv->loop, &srv->due);
+		return;
+	}
+	if ((due = engine_next_due(srv->eng)) < 0)
+		return;
+	/* a timer fires once the clock is strictly past its second */
+	ev_timer_stop(srv->loop, &srv->due);
+	ev_timer_set(&srv->due, (double)(due + 1 - now) -
+	    (ev_now(srv->loop) - (double)now) + 0.001, 0.);
+	ev_timer_start(srv->loop, &srv->due);
+}
+
 static void
 commit_cb(struct ev_loop *loop, ev_prepare *w, int revents)
 {
 	struct server *srv = container_of(w, struct server, commit);
 
+	fire_due(srv);
 	engine_submit(srv->eng);
 	engine_reap(srv->eng, 0);
 	server_sweep(srv);
@@ -439,6 +474,7 @@ server_init(struct server *srv, struct ev_loop *loop, struct conf *conf,
 	ev_io_start(loop, &srv->lw);
 	ev_prepare_init(&srv->commit, commit_cb);
 	ev_prepare_start(loop, &srv->commit);
+	ev_timer_init(&srv->due, due_cb, 0., 0.);
 	ev_async_init(&srv->async, async_cb);
 	ev_async_start(loop, &srv->async);
 	engine_on_done(eng, batch_done, srv);
@@ -477,6 +513,7 @@ server_free(struct server *srv)
 	ev_signal_stop(srv->loop, &srv->sighup);
 	ev_timer_stop(srv->loop, &srv->watchdog);
 	ev_timer_stop(srv->loop, &srv->drain);
+	ev_timer_stop(srv->loop, &srv->due);
 	if (srv->lfd != -1)
 		close(srv->lfd);
 	if (srv->reserve_fd != -1)

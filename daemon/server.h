@@ -44,6 +44,7 @@ struct server {
 	ev_prepare	 commit;
 	ev_async	 async;		/* the writer finished a batch */
 	ev_timer	 watchdog, drain;
+	ev_timer	 due;		/* the next rule timer (wall clock) */
 	ev_tstamp	 drain_deadline;
 	struct client	 clients;	/* sentinel */
 	unsigned	 nclients;

@@ -42,10 +42,12 @@ static void	*writer_main(void *);
 enum {
 	/* the writer's connection */
 	W_BEGIN, W_COMMIT, W_ROLLBACK, W_EVENT, W_ENTITY, W_HISTORY, W_ALERT,
-	W_ACK,
+	W_ACK, W_FACT, W_CLOSE, W_MARK_PUT, W_MARK_DEL, W_TIMER_PUT,
+	W_TIMER_DEL, W_META,
 	/* the reader's */
 	R_EV_FIND, R_ENT_LOAD, R_HIST, R_ALERTS, R_ALERTS_RULE, R_MAX_SEQ,
-	R_MAX_ALERT, R_ENT_COUNT, R_ENT_KEYS, R_ID_COUNT, R_IDS, NQ
+	R_MAX_ALERT, R_ENT_COUNT, R_ENT_KEYS, R_ID_COUNT, R_IDS, R_FACTS,
+	R_CLOSURES, R_MARKS, R_TIMERS, R_META, NQ
 };
 #define NW	R_EV_FIND
 
@@ -65,6 +67,20 @@ static const char *const sql_table[NQ] = {
 	    "period, ts, seq, message, data, event) "
 	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
 	[W_ACK] = "UPDATE alerts SET acked = 1 WHERE id = ?1",
+	[W_FACT] = "INSERT OR REPLACE INTO facts "
+	    "(rule, kind, entity, period, grp, value, parts, ts) "
+	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+	[W_CLOSE] = "INSERT INTO closures (cycle, grp, period, ts, seq) "
+	    "VALUES (?1, ?2, ?3, ?4, ?5)",
+	[W_MARK_PUT] = "INSERT OR REPLACE INTO marks "
+	    "(name, kind, entity, since, until) VALUES (?1, ?2, ?3, ?4, ?5)",
+	[W_MARK_DEL] = "DELETE FROM marks WHERE name = ?1 AND kind = ?2 AND "
+	    "entity = ?3",
+	[W_TIMER_PUT] = "INSERT OR REPLACE INTO timers "
+	    "(id, due, rule, kind, entity, tag, aux) "
+	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+	[W_TIMER_DEL] = "DELETE FROM timers WHERE id = ?1",
+	[W_META] = "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
 	[R_EV_FIND] = "SELECT seq FROM events WHERE eid = ?1",
 	[R_ENT_LOAD] = "SELECT state, removed, created FROM entities "
 	    "WHERE kind = ?1 AND id = ?2",
@@ -84,10 +100,23 @@ static const char *const sql_table[NQ] = {
 	[R_ENT_KEYS] = "SELECT kind, id FROM entities",
 	[R_ID_COUNT] = "SELECT count(eid) FROM events",
 	[R_IDS] = "SELECT eid FROM events WHERE eid IS NOT NULL",
+	[R_FACTS] = "SELECT rule, kind, entity, period, grp, parts, value, ts, "
+	    "value IS NULL FROM facts",
+	[R_CLOSURES] = "SELECT cycle, grp, period, ts, seq FROM closures",
+	[R_MARKS] = "SELECT name, kind, entity, since, until FROM marks",
+	[R_TIMERS] = "SELECT rule, kind, entity, tag, id, due, aux FROM timers "
+	    "ORDER BY id",
+	[R_META] = "SELECT key, value FROM meta",
 };
 
+/* The public statement and table numbers, in the order of store.h. */
+static const int stmt_map[] = { W_FACT, W_CLOSE, W_MARK_PUT, W_MARK_DEL,
+    W_TIMER_PUT, W_TIMER_DEL, W_META };
+static const int table_map[] = { R_FACTS, R_CLOSURES, R_MARKS, R_TIMERS,
+    R_META };
+
 /* Operation codes of a job's buffer. */
-enum { OP_EVENT = 1, OP_ENTITY, OP_HISTORY, OP_ALERT, OP_ACK };
+enum { OP_EVENT = 1, OP_ENTITY, OP_HISTORY, OP_ALERT, OP_ACK, OP_STMT };
 
 struct store {
 	sqlite3		*wdb;		/* the writer thread's */
@@ -453,6 +482,30 @@ store_op_ack(struct buf *b, int64_t id)
 	put_i64(b, id);
 }
 
+/*
+ * A write through one of the statements of store.h: fmt has one letter per
+ * parameter, 's' a string (NULL binds NULL) and 'i' an int64_t.
+ */
+void
+store_op(struct buf *b, enum store_stmt st, const char *fmt, ...)
+{
+	va_list ap;
+	const char *f;
+
+	buf_addc(b, OP_STMT);
+	buf_addc(b, (char)st);
+	buf_addc(b, (char)strlen(fmt));
+	va_start(ap, fmt);
+	for (f = fmt; *f != '\0'; f++) {
+		buf_addc(b, *f);
+		if (*f == 's')
+			put_cstr(b, va_arg(ap, const char *));
+		else
+			put_i64(b, va_arg(ap, int64_t));
+	}
+	va_end(ap);
+}
+
 struct cursor {
 	const char	*p, *end;
 };
@@ -498,6 +551,7 @@ exec_ops(struct store *s, const struct buf *ops)
 {
 	struct cursor c = { BUF_DATA(ops), BUF_DATA(ops) + BUF_LEN(ops) };
 	sqlite3_stmt *st;
+	int64_t v;
 
 	while (c.p < c.end) {
 		switch (*c.p++) {
@@ -538,7 +592,10 @@ exec_ops(struct store *s, const struct buf *ops)
 			bind_next(st, 5, &c);
 			bind_next(st, 6, &c);
 			sqlite3_bind_int64(st, 7, get_i64(&c));
-			sqlite3_bind_int64(st, 8, get_i64(&c));
+			if ((v = get_i64(&c)) > 0)	/* a timer's: none */
+				sqlite3_bind_int64(st, 8, v);
+			else
+				sqlite3_bind_null(st, 8);
 			bind_next(st, 9, &c);
 			bind_next(st, 10, &c);
 			bind_next(st, 11, &c);
@@ -547,6 +604,18 @@ exec_ops(struct store *s, const struct buf *ops)
 			st = s->q[W_ACK];
 			sqlite3_bind_int64(st, 1, get_i64(&c));
 			break;
+		case OP_STMT: {
+			int i, n;
+
+			st = s->q[stmt_map[(unsigned char)*c.p++]];
+			n = (unsigned char)*c.p++;
+			for (i = 1; i <= n; i++)
+				if (*c.p++ == 's')
+					bind_next(st, i, &c);
+				else
+					sqlite3_bind_int64(st, i, get_i64(&c));
+			break;
+		}
 		default:
 			log_warnx("database: corrupt job");
 			return -1;
@@ -769,6 +838,35 @@ store_history_json(struct store *s, const char *kind, const char *entity,
 	buf_addc(out, ']');
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
+	return 0;
+}
+
+/*
+ * Call fn(arg, row) for every row of one of the tables of store.h: text
+ * columns first, then integer ones, in the order of its query.
+ */
+int
+store_select(struct store *s, enum store_table t,
+    void (*fn)(void *, const struct store_row *), void *arg)
+{
+	sqlite3_stmt *st = s->q[table_map[t]];
+	struct store_row row;
+	int rc, i, n;
+
+	n = sqlite3_column_count(st);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		memset(&row, 0, sizeof row);
+		for (i = 0; i < n && i < STORE_ROW_MAX; i++) {
+			if (sqlite3_column_type(st, i) == SQLITE_TEXT)
+				row.s[i] = (const char *)sqlite3_column_text(st,
+				    i);
+			row.i[i] = sqlite3_column_int64(st, i);
+		}
+		fn(arg, &row);
+	}
+	if (rc != SQLITE_DONE)
+		return read_error(s, st);
+	sqlite3_reset(st);
 	return 0;
 }
 

@@ -40,6 +40,16 @@ void	 store_op_alert(struct buf *, int64_t, const char *, const char *,
 	    const char *, const char *, const char *, int64_t, int64_t,
 	    const char *, size_t, const char *, const char *);
 void	 store_op_ack(struct buf *, int64_t);
+enum store_stmt {
+	ST_FACT,	/* rule kind entity period grp | value parts | ts */
+	ST_CLOSE,	/* cycle grp period ts seq */
+	ST_MARK_PUT,	/* name kind entity since until */
+	ST_MARK_DEL,	/* name kind entity */
+	ST_TIMER_PUT,	/* id due rule kind entity tag aux */
+	ST_TIMER_DEL,	/* id */
+	ST_META		/* key value */
+};
+void	 store_op(struct buf *, enum store_stmt, const char *, ...);
 
 /* reads, on the loop thread; they see committed jobs only */
 int64_t	 store_max_seq(struct store *);
@@ -55,6 +65,14 @@ int	 store_entity_load(struct store *, const char *, const char *,
 	    char **, int *, int64_t *);
 int	 store_history_json(struct store *, const char *, const char *, int,
 	    struct buf *);
+enum store_table { TB_FACTS, TB_CLOSURES, TB_MARKS, TB_TIMERS, TB_META };
+#define STORE_ROW_MAX	12
+struct store_row {
+	const char	*s[STORE_ROW_MAX];	/* text columns, else NULL */
+	int64_t		 i[STORE_ROW_MAX];	/* every column as an integer */
+};
+int	 store_select(struct store *, enum store_table,
+	    void (*)(void *, const struct store_row *), void *);
 int	 store_alerts_json(struct store *, int64_t, int64_t, const char *,
 	    struct buf *, int64_t *);
 

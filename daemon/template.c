@@ -8,18 +8,17 @@
 
 #include "zhilid.h"
 #include "rules.h"
+#include "engine.h"
 
 static const struct {
 	const char	*name;
 	enum tseg_kind	 kind;
 } tmpl_vars[] = {
 	{ "id",		TS_ID },
-	{ "from",	TS_FROM },
-	{ "to",		TS_TO },
-	{ "from_label",	TS_FROM_LABEL },
-	{ "to_label",	TS_TO_LABEL },
 	{ "rule",	TS_RULE },
 	{ "event",	TS_EVENT },
+	{ "period",	TS_PERIOD },
+	{ "ts",		TS_TS },
 };
 #define NVARS (sizeof tmpl_vars / sizeof tmpl_vars[0])
 
@@ -34,10 +33,16 @@ seg_add(struct tmpl *t, enum tseg_kind kind, const char *text, size_t n,
 	t->n++;
 }
 
+/*
+ * A placeholder is, in this order: a built-in name, the entity kind's name
+ * (its id), a variable of the primitive, an attribute or field of the
+ * kind, or a field of an event the rule runs on.
+ */
 static int
-resolve(const struct kind *k, const char *name, enum tseg_kind *kind,
-    int *idx)
+resolve(const struct rule *r, const char *const *vars, const char *name,
+    enum tseg_kind *kind, int *idx)
 {
+	const struct kind *k = r->kind;
 	size_t i;
 
 	for (i = 0; i < NVARS; i++)
@@ -49,6 +54,12 @@ resolve(const struct kind *k, const char *name, enum tseg_kind *kind,
 		*kind = TS_ID;
 		return 0;
 	}
+	for (i = 0; vars != NULL && vars[i] != NULL; i++)
+		if (strcmp(name, vars[i]) == 0) {
+			*kind = TS_VAR;
+			*idx = (int)i;
+			return 0;
+		}
 	for (i = 0; i < k->nattrs; i++)
 		if (strcmp(name, k->attrs[i].name) == 0) {
 			*kind = TS_ATTR;
@@ -61,17 +72,43 @@ resolve(const struct kind *k, const char *name, enum tseg_kind *kind,
 			*idx = (int)i;
 			return 0;
 		}
+	for (i = 0; i < r->non; i++)
+		if (evtype_field(r->on[i], name) >= 0) {
+			*kind = TS_EVFIELD;
+			return 0;
+		}
 	return -1;
 }
 
+#define MAX_NAMES	128
+
+static size_t
+all_names(const struct rule *r, const char *const *vars, const char **names)
+{
+	const struct kind *k = r->kind;
+	size_t n = 0, i, j;
+
+	for (i = 0; i < NVARS; i++)
+		names[n++] = tmpl_vars[i].name;
+	names[n++] = k->name;
+	for (i = 0; vars != NULL && vars[i] != NULL && n < MAX_NAMES; i++)
+		names[n++] = vars[i];
+	for (i = 0; i < k->nattrs + k->nfields && n < MAX_NAMES; i++)
+		names[n++] = k->names[i];
+	for (i = 0; i < r->non; i++)
+		for (j = 0; j < r->on[i]->nfields && n < MAX_NAMES; j++)
+			names[n++] = r->on[i]->fields[j].name;
+	return n;
+}
+
 struct tmpl *
-tmpl_compile(const struct ynode *n, const char *file, const struct kind *k,
-    struct errs *errs)
+tmpl_compile(const struct ynode *n, const char *file, const struct rule *r,
+    const char *const *vars, struct errs *errs)
 {
 	struct tmpl *t;
 	struct buf text = { 0 };
-	const char *s, *end, *names[NVARS + 65];
-	size_t nnames = 0, i, before = errs->n;
+	const char *s, *end, *names[MAX_NAMES];
+	size_t nnames, before = errs->n;
 	enum tseg_kind kind;
 	int idx = 0;
 
@@ -80,11 +117,7 @@ tmpl_compile(const struct ynode *n, const char *file, const struct kind *k,
 		    "string, got %s", ynode_type_name(n));
 		return NULL;
 	}
-	for (i = 0; i < NVARS; i++)
-		names[nnames++] = tmpl_vars[i].name;
-	names[nnames++] = k->name;
-	for (i = 0; i < k->nattrs + k->nfields && nnames < NVARS + 64; i++)
-		names[nnames++] = k->names[i];
+	nnames = all_names(r, vars, names);
 	t = xcalloc(1, sizeof *t);
 	for (s = n->str; *s != '\0'; s++) {
 		if ((s[0] == '{' && s[1] == '{') || (s[0] == '}' && s[1] == '}')) {
@@ -106,7 +139,7 @@ tmpl_compile(const struct ynode *n, const char *file, const struct kind *k,
 			break;
 		}
 		char *name = xstrndup(s + 1, (size_t)(end - s - 1));
-		if (resolve(k, name, &kind, &idx) != 0) {
+		if (resolve(r, vars, name, &kind, &idx) != 0) {
 			const char *hint = did_you_mean(name, names, nnames);
 
 			errs_add(errs, file, n->line, n->col, "message: unknown "
@@ -118,7 +151,8 @@ tmpl_compile(const struct ynode *n, const char *file, const struct kind *k,
 				seg_add(t, TS_TEXT, BUF_DATA(&text),
 				    BUF_LEN(&text), 0);
 			buf_reset(&text);
-			seg_add(t, kind, NULL, 0, idx);
+			seg_add(t, kind, kind == TS_EVFIELD ? name : NULL,
+			    kind == TS_EVFIELD ? strlen(name) : 0, idx);
 		}
 		free(name);
 		s = end;
@@ -144,4 +178,105 @@ tmpl_free(struct tmpl *t)
 		free(t->segs[i].text);
 	free(t->segs);
 	free(t);
+}
+
+static void
+add_val(struct buf *b, enum vtype t, const union val *v)
+{
+	char num[32];
+
+	switch (t) {
+	case VT_INT:
+		buf_add_int(b, v->i);
+		break;
+	case VT_DEC:
+		dec_format(v->i, num, sizeof num);
+		buf_adds(b, num);
+		break;
+	case VT_BOOL:
+		buf_adds(b, v->i ? "是" : "否");
+		break;
+	case VT_STR:
+		buf_adds(b, v->s != NULL ? v->s : "");
+		break;
+	}
+}
+
+/* An event field's value as text ("" if the event lacks it). */
+void
+tmpl_evfield(struct buf *b, const struct event *ev, const char *name)
+{
+	const struct evfield *f;
+	char num[32];
+	int i;
+
+	if (ev == NULL || ev->et == NULL || (i = evtype_field(ev->et, name)) < 0
+	    || !(ev->present & (1u << i)))
+		return;
+	f = &ev->et->fields[i];
+	switch (f->type) {
+	case FT_STRING:	buf_adds(b, ev->vals[i].s); break;
+	case FT_INT:	add_val(b, VT_INT, &ev->vals[i]); break;
+	case FT_DEC:	add_val(b, VT_DEC, &ev->vals[i]); break;
+	case FT_BOOL:	add_val(b, VT_BOOL, &ev->vals[i]); break;
+	case FT_PERIOD:
+		period_code_format((int32_t)ev->vals[i].i, num, sizeof num);
+		buf_adds(b, num);
+		break;
+	}
+}
+
+void
+tmpl_render(const struct tmpl *t, const struct alert_out *a, struct buf *b)
+{
+	const struct entity *ent = a->ent;
+	const struct kind *k = a->rule->kind;
+	char num[40];
+	size_t i;
+
+	for (i = 0; i < t->n; i++) {
+		const struct tseg *s = &t->segs[i];
+
+		switch (s->kind) {
+		case TS_TEXT:	buf_adds(b, s->text); break;
+		case TS_ID:
+			buf_adds(b, ent != NULL ? ent->id : a->entity);
+			break;
+		case TS_RULE:	buf_adds(b, a->rule->name); break;
+		case TS_EVENT:
+			if (a->ev != NULL && a->ev->id != NULL)
+				buf_adds(b, a->ev->id);
+			break;
+		case TS_PERIOD:
+			if (a->period != 0) {
+				period_code_format(a->period, num, sizeof num);
+				buf_adds(b, num);
+			}
+			break;
+		case TS_TS:
+			clock_format(a->ts, num, sizeof num);
+			buf_adds(b, num);
+			break;
+		case TS_VAR:
+			if (a->vars[s->idx] != NULL)
+				buf_adds(b, a->vars[s->idx]);
+			break;
+		case TS_FIELD:
+			if (ent != NULL && ent->kind == k &&
+			    ent->vals[k->nattrs + (size_t)s->idx].s != NULL)
+				buf_adds(b, ent->vals[k->nattrs +
+				    (size_t)s->idx].s);
+			else
+				tmpl_evfield(b, a->ev, k->fields[s->idx]);
+			break;
+		case TS_ATTR:
+			if (ent != NULL && ent->kind == k)
+				add_val(b, k->attrs[s->idx].type,
+				    &ent->vals[s->idx]);
+			break;
+		case TS_EVFIELD:
+			tmpl_evfield(b, a->ev, s->text);
+			break;
+		}
+	}
 }

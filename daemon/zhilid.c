@@ -98,6 +98,15 @@ main(int argc, char **argv)
 		return 1;
 	}
 	eng = engine_new(rs, store, conf->clock, (size_t)conf->entity_cache);
+	if (engine_load(eng) != 0) {
+		log_warnx("%s: cannot read the rules' state (facts, timers)",
+		    conf->database);
+		engine_free(eng);
+		store_close(store);
+		ruleset_free(rs);
+		conf_free(conf);
+		return 1;
+	}
 	loop = ev_default_loop(EVFLAG_AUTO);
 	if (server_init(&srv, loop, conf, conf_path, rs, eng, store) != 0) {
 		server_free(&srv);

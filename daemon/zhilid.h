@@ -144,6 +144,7 @@ void		 alert_json(struct buf *, int64_t, const char *, const char *,
 /* intern.c */
 const char	*intern_get(const char *);
 void		 intern_put(const char *);
+const char	*intern_find(const char *);
 
 /* period.c */
 enum period_kind { PERIOD_HALF, PERIOD_QUARTER };
@@ -158,6 +159,10 @@ long		 period_index(const struct period *);
 struct period	 period_step(const struct period *, int);
 int		 period_cmp(const struct period *, const struct period *);
 struct period	 period_of(enum period_kind, int64_t);
+int32_t		 period_code(const struct period *);
+struct period	 period_decode(int32_t);
+int32_t		 period_code_step(int32_t, int);
+void		 period_code_format(int32_t, char *, size_t);
 
 /* clock.c */
 #define TS_MAX	253402300799LL		/* 9999-12-31T23:59:59Z */
@@ -165,5 +170,7 @@ int		 clock_set_zone(const char *);
 int64_t		 clock_wall(void);
 int		 clock_parse(const char *, int64_t *);
 void		 clock_format(int64_t, char *, size_t);
+int64_t		 clock_next_midnight(int64_t);
+int		 duration_parse(const char *, int64_t *);
 
 #endif /* ZHILID_H */

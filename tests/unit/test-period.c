@@ -78,7 +78,67 @@ test_period_of_local_time(void)
 	CHECK_STR(fmt(period_of(PERIOD_QUARTER, 1782835200)), "2026Q3");
 }
 
+static void
+test_codes(void)
+{
+	struct period h = P("2025H2"), q = P("2025Q4");
+	char buf[16];
+	int32_t c;
+
+	/* codes round-trip, step across years and order within a kind */
+	c = period_code(&h);
+	period_code_format(c, buf, sizeof buf);
+	CHECK_STR(buf, "2025H2");
+	period_code_format(period_code_step(c, 1), buf, sizeof buf);
+	CHECK_STR(buf, "2026H1");
+	period_code_format(period_code_step(c, -3), buf, sizeof buf);
+	CHECK_STR(buf, "2024H1");
+	CHECK(period_code_step(c, 1) > c);
+	c = period_code(&q);
+	period_code_format(period_code_step(c, 1), buf, sizeof buf);
+	CHECK_STR(buf, "2026Q1");
+	CHECK(period_code_step(c, 1) > c);
+	CHECK(period_decode(c).kind == PERIOD_QUARTER);
+	CHECK(period_decode(period_code(&h)).kind == PERIOD_HALF);
+	CHECK(period_code(&h) != 0);	/* 0 means "no period" */
+}
+
+static void
+test_durations(void)
+{
+	int64_t d = 0;
+
+	CHECK(duration_parse("3h", &d) == 0 && d == 10800);
+	CHECK(duration_parse("365d", &d) == 0 && d == 31536000);
+	CHECK(duration_parse("90s", &d) == 0 && d == 90);
+	CHECK(duration_parse("30m", &d) == 0 && d == 1800);
+	CHECK(duration_parse("0h", &d) != 0);
+	CHECK(duration_parse("3 h", &d) != 0);
+	CHECK(duration_parse("3hours", &d) != 0);
+	CHECK(duration_parse("h", &d) != 0);
+	CHECK(duration_parse("1y", &d) != 0);
+	CHECK(duration_parse("-3h", &d) != 0);
+	CHECK(duration_parse("99999999999d", &d) != 0);
+}
+
+static void
+test_next_midnight(void)
+{
+	clock_set_zone("Asia/Shanghai");
+	/* 2026-03-05T23:59:00+08:00 -> 2026-03-06T00:00:00+08:00 */
+	CHECK(clock_next_midnight(1772726340) == 1772726400);
+	/* exactly midnight: the next one */
+	CHECK(clock_next_midnight(1772726400) == 1772726400 + 86400);
+	/* 2026-03-05T00:00:01+08:00 */
+	CHECK(clock_next_midnight(1772640001) == 1772726400);
+	/* 2026-03-05T07:59:59+08:00 is the day before in UTC */
+	CHECK(clock_next_midnight(1772668799) == 1772726400);
+}
+
 static const struct unit_test tests[] = {
+	{ "codes", test_codes },
+	{ "durations", test_durations },
+	{ "next_midnight", test_next_midnight },
 	{ "parse", test_parse },
 	{ "steps_cross_years", test_steps_cross_years },
 	{ "order", test_order },
