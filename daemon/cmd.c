@@ -232,9 +232,11 @@ cmd_reload(struct client *c, const cJSON *req)
 
 	if (server_reload(srv, &problems) == 0) {
 		buf_addf(&c->out, "{\"ok\":true,\"generation\":%llu,"
-		    "\"digest\":\"%s\",\"rules\":%zu,\"files\":%zu}\n",
+		    "\"digest\":\"%s\",\"rules\":%zu,\"files\":%zu",
 		    (unsigned long long)srv->eng->generation, srv->rs->digest,
 		    srv->rs->nrules, srv->rs->nfiles);
+		buf_add(&c->out, BUF_DATA(&srv->diff), BUF_LEN(&srv->diff));
+		buf_adds(&c->out, "}\n");
 		buf_free(&problems);
 		return;
 	}

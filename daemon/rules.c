@@ -63,6 +63,90 @@ fnv1a(uint64_t h, const void *p, size_t n)
 	return h;
 }
 
+/* A digest of a YAML subtree: its structure and its scalars. */
+static uint64_t
+ynode_digest(uint64_t h, const struct ynode *n)
+{
+	size_t i, m;
+
+	h = fnv1a(h, &n->type, sizeof n->type);
+	if (n->type == YN_SCALAR)
+		return fnv1a(h, n->str, n->len + 1);
+	m = n->type == YN_MAP ? 2 * n->n : n->n;
+	for (i = 0; i < m; i++)
+		h = ynode_digest(h, n->items[i]);
+	return fnv1a(h, "}", 1);
+}
+
+/*
+ * What a rule means: its definition, and the declarations it is compiled
+ * against (the kind's attributes and fields, the fields of its events).
+ */
+static uint64_t
+rule_digest(const struct rule *r, const struct ynode *def)
+{
+	uint64_t h = ynode_digest(0xcbf29ce484222325ULL, def);
+	const struct kind *k = r->kind;
+	size_t i, j;
+
+	h = fnv1a(h, k->name, strlen(k->name) + 1);
+	for (i = 0; i < k->nattrs; i++) {
+		h = fnv1a(h, k->attrs[i].name, strlen(k->attrs[i].name) + 1);
+		h = fnv1a(h, &k->attrs[i].type, sizeof k->attrs[i].type);
+	}
+	for (i = 0; i < k->nfields; i++)
+		h = fnv1a(h, k->fields[i], strlen(k->fields[i]) + 1);
+	for (i = 0; i < r->non; i++) {
+		const struct evtype *et = r->on[i];
+
+		h = fnv1a(h, et->name, strlen(et->name) + 1);
+		h = fnv1a(h, &et->action, sizeof et->action);
+		for (j = 0; j < et->nfields; j++) {
+			const struct evfield *f = &et->fields[j];
+
+			h = fnv1a(h, f->name, strlen(f->name) + 1);
+			h = fnv1a(h, &f->type, sizeof f->type);
+			h = fnv1a(h, &f->pkind, sizeof f->pkind);
+			h = fnv1a(h, &f->min, sizeof f->min);
+			h = fnv1a(h, &f->max, sizeof f->max);
+		}
+	}
+	return h;
+}
+
+static void
+diff_list(struct buf *b, const char *key, const struct ruleset *a,
+    const struct ruleset *z, int what)
+{
+	const struct rule *r, *o;
+	size_t i, n = 0;
+
+	buf_addf(b, ",\"%s\":[", key);
+	for (i = 0; i < z->nrules; i++) {
+		r = z->rules[i];
+		o = a != NULL ? ruleset_rule(a, r->name) : NULL;
+		if ((what == 0 && o == NULL) ||
+		    (what == 1 && o != NULL && o->digest != r->digest)) {
+			buf_addf(b, "%s", n++ ? "," : "");
+			buf_add_json_cstr(b, r->name);
+		}
+	}
+	buf_addc(b, ']');
+}
+
+/*
+ * The rules a reload from old to new adds, removes and changes, as JSON
+ * keys ,"added":[...],"removed":[...],"changed":[...].
+ */
+void
+ruleset_diff(const struct ruleset *old, const struct ruleset *new,
+    struct buf *b)
+{
+	diff_list(b, "added", old, new, 0);
+	diff_list(b, "removed", new, old, 0);
+	diff_list(b, "changed", old, new, 1);
+}
+
 /* Expression names of a kind: attributes, then fields (strings). */
 int
 rules_resolve(void *arg, const char *name, enum vtype *t, int *slot)
@@ -779,6 +863,7 @@ load_rule(struct ruleset *rs, struct kind *k, const struct ynode *key,
 		rule_free(r);
 		return;
 	}
+	r->digest = rule_digest(r, def);
 	rs->rules = xreallocarray(rs->rules, rs->nrules + 1, sizeof *rs->rules);
 	rs->rules[rs->nrules++] = r;
 	k->rules = xreallocarray(k->rules, k->nrules + 1, sizeof *k->rules);

@@ -149,6 +149,7 @@ struct rule {
 	size_t		 nfollow;
 	struct evtype	**on;		/* event types it runs on */
 	size_t		 non;
+	uint64_t	 digest;	/* of its definition and declarations */
 };
 
 struct ruleset {
@@ -165,6 +166,8 @@ struct ruleset {
 
 struct ruleset		*ruleset_load(char *const *, size_t, struct errs *);
 void			 ruleset_free(struct ruleset *);
+void			 ruleset_diff(const struct ruleset *,
+			    const struct ruleset *, struct buf *);
 const struct evtype	*ruleset_evtype(const struct ruleset *, const char *);
 struct kind		*ruleset_kind(const struct ruleset *, const char *);
 struct rule		*ruleset_rule(const struct ruleset *, const char *);

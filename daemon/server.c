@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -346,9 +347,12 @@ server_reload(struct server *srv, struct buf *problems)
 	struct errs errs = { 0 };
 	struct conf *c;
 	struct ruleset *rs = NULL;
+	struct timespec now;
 	size_t i;
 
-	notify_send("RELOADING=1");
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	notify_send("RELOADING=1\nMONOTONIC_USEC=%llu", (unsigned long long)
+	    now.tv_sec * 1000000ULL + (unsigned long long)now.tv_nsec / 1000);
 	if ((c = conf_load(srv->conf_path, &errs)) != NULL) {
 		rs = ruleset_load(c->rules, c->nrules, &errs);
 		conf_free(c);
@@ -368,13 +372,15 @@ server_reload(struct server *srv, struct buf *problems)
 		return -1;
 	}
 	server_sync(srv);	/* no batch spans two generations */
+	buf_reset(&srv->diff);
+	ruleset_diff(srv->rs, rs, &srv->diff);
 	engine_set_rules(srv->eng, rs);
 	ruleset_free(srv->rs);
 	srv->rs = rs;
 	srv->n_reloads++;
 	log_info("rules reloaded: generation %llu, %zu rules from %zu files, "
-	    "digest %s", (unsigned long long)srv->eng->generation, rs->nrules,
-	    rs->nfiles, rs->digest);
+	    "digest %s; %s", (unsigned long long)srv->eng->generation,
+	    rs->nrules, rs->nfiles, rs->digest, BUF_DATA(&srv->diff) + 1);
 	notify_send("READY=1");
 	status(srv);
 	return 0;
@@ -519,5 +525,6 @@ server_free(struct server *srv)
 	if (srv->reserve_fd != -1)
 		close(srv->reserve_fd);
 	request_free(&srv->req);
+	buf_free(&srv->diff);
 	free(srv->conf_path);
 }

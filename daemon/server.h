@@ -52,6 +52,7 @@ struct server {
 	int		 stopping;
 	int64_t		 started;
 	uint64_t	 n_lines, n_errors, n_reloads, n_dropped;
+	struct buf	 diff;		/* of the last reload: JSON keys */
 };
 
 /* server.c */

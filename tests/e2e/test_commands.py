@@ -91,3 +91,40 @@ def test_reload_swaps_and_refuses(ctx):
         expect_event_ok(r)
         check(r["alerts"] and r["alerts"][0]["data"] ==
               {"from": "yellow", "to": "orange"}, "after reload: %r" % r)
+
+
+def test_reload_reports_rule_changes(ctx):
+    """A reload answers with which rules it added, removed and changed:
+    changed means the definition or what it is compiled against changed,
+    so an untouched file reloads as no change at all."""
+    import shutil
+    rdir = os.path.join(ctx.tmp, "rules")
+    os.makedirs(rdir)
+    for f in ("four_color.yaml", "secretary.yaml"):
+        shutil.copy(os.path.join(ctx.root, "rules", f), rdir)
+    sec = os.path.join(rdir, "secretary.yaml")
+    with Daemon(ctx, rules=[os.path.join(rdir, "*.yaml")]) as d:
+        c = d.client()
+        r = expect_ok(c.request(cmd("reload")))
+        check(r.get("generation") == 2 and r.get("added") == [] and
+              r.get("removed") == [] and r.get("changed") == [],
+              "an unchanged reload: %r" % r)
+        check(re.match(r"^[0-9a-f]{16}$", r.get("digest", "")),
+              "digest: %r" % r)
+        digest = r["digest"]
+        edit(sec, "street: 0.3, community: 0.5", "street: 0.5, community: 0.3")
+        shutil.copy(os.path.join(ctx.root, "rules", "work_order.yaml"), rdir)
+        r = expect_ok(c.request(cmd("reload")))
+        check(r.get("changed") == ["secretary.total"],
+              "changed after a weight edit: %r" % r)
+        check(r.get("added") == ["work_order.unclaimed",
+                                 "work_order.overdue"],
+              "added with work_order.yaml: %r" % r)
+        check(r.get("removed") == [] and r.get("digest") != digest,
+              "removed/digest: %r" % r)
+        os.unlink(os.path.join(rdir, "work_order.yaml"))
+        r = expect_ok(c.request(cmd("reload")))
+        check(r.get("removed") == ["work_order.unclaimed",
+                                   "work_order.overdue"] and
+              r.get("changed") == [] and r.get("generation") == 4,
+              "removed: %r" % r)

@@ -119,10 +119,15 @@ def test_sighup_keeps_serving(ctx):
               {"from": "orange", "to": "yellow"}, "after SIGHUP: %s"
               % short(r))
         lines = d.drain_notify()
-        if "RELOADING=1" in lines:
-            check(lines.index("RELOADING=1") < len(lines) - 1 and
-                  "READY=1" in lines[lines.index("RELOADING=1"):],
-                  "RELOADING=1 not followed by READY=1: %s" % lines)
+        check("RELOADING=1" in lines, "no RELOADING=1: %s" % lines)
+        i = lines.index("RELOADING=1")
+        check(i + 1 < len(lines) and
+              re.match(r"^MONOTONIC_USEC=[0-9]+$", lines[i + 1]),
+              "RELOADING=1 without MONOTONIC_USEC: %s" % lines)
+        check("READY=1" in lines[i:],
+              "RELOADING=1 not followed by READY=1: %s" % lines)
+        check(any(l.startswith("STATUS=generation ") for l in lines[i:]),
+              "no STATUS with the generation: %s" % lines)
         d.stop()
     finally:
         d.kill9()
