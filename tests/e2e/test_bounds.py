@@ -85,3 +85,62 @@ def test_refused_removes_keep_the_cache_bounded(ctx):
         cached = stats(c)["entities_cached"]
         check(cached <= 200, "entities_cached %d with entity_cache 100"
               % cached)
+
+
+def test_million_events_from_a_client_that_does_not_read(ctx):
+    """1,000,000 pipelined events from a client that reads nothing for a
+    while: the daemon stops reading from it, its RSS stays under 128 MiB,
+    other clients are served meanwhile, and once it reads, every event is
+    answered in order (100,000 under ASan, whose RSS means nothing)."""
+    import json
+    import threading
+    asan = is_asan(ctx.zhilid)
+    n = 100000 if asan else 1000000
+    with Daemon(ctx, clock="wall", durability="normal") as d:
+        other = d.client(timeout=60)
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.connect(d.sock_path)
+        sent = [0]
+
+        def writer():
+            tmpl = ('{"type":"household.upsert","id":"m-%d","household":'
+                    '"M%d","community":"C1","grid":"G1","attrs":{"age":%d}}'
+                    '\n')
+            buf = []
+            for i in range(n):
+                buf.append(tmpl % (i, i, i % 100))
+                if len(buf) == 2000:
+                    s.sendall("".join(buf).encode())
+                    sent[0] += len(buf)
+                    buf = []
+            if buf:
+                s.sendall("".join(buf).encode())
+                sent[0] += len(buf)
+
+        t = threading.Thread(target=writer, daemon=True)
+        t.start()
+        time.sleep(3)
+        stalled = sent[0]
+        check(stalled < n, "the daemon read all %d events of a client that "
+              "reads nothing" % n)
+        peak = rss_kib(d.proc.pid)
+        expect_ok(other.request(cmd("ping")), "another client, meanwhile")
+        # now read everything, watching the daemon's memory
+        f = s.makefile("rb")
+        s.settimeout(120)
+        for i in range(n):
+            line = f.readline()
+            if i % 50000 == 0:
+                peak = max(peak, rss_kib(d.proc.pid))
+            r = json.loads(line)
+            if r.get("ok") is not True or r.get("seq") is None:
+                check(False, "answer %d: %s" % (i, line[:200]))
+        t.join(60)
+        peak = max(peak, rss_kib(d.proc.pid))
+        import sys
+        sys.stderr.write("%d events, stalled at %d sent, peak RSS %d KiB\n"
+                         % (n, stalled, peak))
+        check(asan or peak < 128 * 1024, "peak RSS %d KiB" % peak)
+        r = other.request(cmd("stats"))
+        check(r["stats"]["events"] == n, "events: %r" % r["stats"])
+        s.close()
