@@ -99,6 +99,7 @@ install: all
 	install -m 644 schema/*.sql $(DESTDIR)$(DATADIR)/schema/
 	sed -e 's|/usr/local/sbin|$(SBINDIR)|g' contrib/zhilid.service \
 		> $(DESTDIR)$(UNITDIR)/zhilid.service
+	install -m 644 contrib/zhilid.socket $(DESTDIR)$(UNITDIR)/zhilid.socket
 	install -d $(DESTDIR)$(PREFIX)/lib/sysusers.d $(DESTDIR)$(PREFIX)/lib/tmpfiles.d
 	install -m 644 contrib/zhilid.sysusers $(DESTDIR)$(PREFIX)/lib/sysusers.d/zhilid.conf
 	install -m 644 contrib/zhilid.tmpfiles $(DESTDIR)$(PREFIX)/lib/tmpfiles.d/zhilid.conf

@@ -28,7 +28,8 @@ echo "PASS contrib.install"
 
 missing=
 for f in usr/sbin/zhilid usr/bin/zhilictl usr/share/zhilid/rules/four_color.yaml \
-	usr/lib/systemd/system/zhilid.service etc/zhilid/zhilid.conf; do
+	usr/lib/systemd/system/zhilid.service usr/lib/systemd/system/zhilid.socket \
+	etc/zhilid/zhilid.conf; do
 	[ -f "$dest/$f" ] || missing="$missing /$f"
 done
 for f in usr/sbin/zhilid usr/bin/zhilictl; do

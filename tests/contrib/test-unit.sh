@@ -40,6 +40,20 @@ else
 		echo "PASS contrib.unit-verify"
 	fi
 
+	# the socket unit beside it: systemd-analyze checks the pair
+	cp "$root/contrib/zhilid.socket" "$tmp/zhilid.socket"
+	out=$(cd "$tmp" && systemd-analyze verify "$tmp/zhilid.socket" 2>&1)
+	rc=$?
+	ours=$(printf '%s\n' "$out" | grep -i zhilid)
+	if ! grep -q '^ListenStream=/run/zhilid/zhilid.sock$' "$tmp/zhilid.socket" ||
+	    ! grep -q '^socket: /run/zhilid/zhilid.sock' "$root/contrib/zhilid.conf.system"; then
+		echo "FAIL contrib.socket-verify: the socket unit and the system config name different sockets"
+	elif [ $rc -ne 0 ] || [ -n "$ours" ]; then
+		echo "FAIL contrib.socket-verify: rc $rc:" "$(oneline "$out")"
+	else
+		echo "PASS contrib.socket-verify"
+	fi
+
 	out=$(systemd-analyze security --offline=true --no-pager \
 		"$tmp/zhilid.service" 2>&1)
 	fig=$(printf '%s\n' "$out" |
