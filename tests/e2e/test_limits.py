@@ -1,12 +1,15 @@
 """Bounded input and output: limits.max_line_bytes, limits.max_clients and
 limits.max_output_bytes."""
 
+import json
 import socket
+import subprocess
 import threading
 import time
 
 from harness import (PING, T0, Client, Daemon, check, dumps, expect_error,
-                     expect_event_ok, expect_ok, fail, get, short, upsert)
+                     expect_event_ok, expect_ok, fail, get, short, upsert,
+                     cmd)
 
 
 def padded_ping(n):
@@ -246,3 +249,65 @@ def test_memory_bounded(ctx):
               "that reads nothing" % sent)
         expect_ok(c.request(PING))
         s.close()
+
+
+def test_idle_timeout(ctx):
+    """limits.idle_timeout closes connections that say nothing for that
+    long; a connection that keeps talking, or a subscriber, stays."""
+    with Daemon(ctx, limits={"idle_timeout": 1}) as d:
+        idle = d.client()
+        busy = d.client()
+        sub = d.client()
+        expect_ok(sub.request(cmd("subscribe")))
+        expect_ok(idle.request(PING))
+        for _ in range(6):
+            time.sleep(0.4)
+            expect_ok(busy.request(PING), "a talking client")
+        idle.expect_eof(timeout=5)
+        expect_ok(busy.request(PING))
+        # the subscriber is still there: it gets the next alert
+        expect_ok(busy.request(upsert("I1", {"key_person": True}, id="i1",
+                                      ts=1767196800)))
+        r = sub.recv(timeout=5)
+        check(isinstance(r, dict) and r.get("alert", {}).get("entity") ==
+              "I1", "subscriber after the idle timeout: %r" % r)
+        check("idle timeout" in d.stderr_text(), "no log line for the "
+              "idle client")
+
+
+def test_out_of_file_descriptors(ctx):
+    """With its file descriptors exhausted the daemon refuses new clients
+    with `unavailable` (through the fd it keeps in reserve) instead of
+    spinning on accept, and accepts again once some are closed."""
+    with Daemon(ctx, limits={"max_clients": 1000}) as d:
+        subprocess.run(["prlimit", "--pid", str(d.proc.pid),
+                        "--nofile=48:48"], check=True)
+        held = []
+        refused = 0
+        for _ in range(80):
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.connect(d.sock_path)
+            s.settimeout(5)
+            try:
+                s.sendall(b'{"cmd":"ping"}\n')
+            except OSError:
+                pass    # refused and closed already: read its answer
+            line = s.makefile("rb").readline()
+            r = json.loads(line) if line else None
+            if r and r.get("ok"):
+                held.append(s)
+            else:
+                check(r is not None and r["error"]["code"] == "unavailable",
+                      "a refused client's answer: %r" % line)
+                refused += 1
+                s.close()
+        check(len(held) > 20 and refused > 0,
+              "held %d, refused %d with 48 fds" % (len(held), refused))
+        check("out of file descriptors" in d.stderr_text(), "no log line")
+        for s in held[:10]:
+            s.close()
+        time.sleep(0.3)
+        c = d.client()
+        expect_ok(c.request(PING), "a new client once fds are free again")
+        for s in held[10:]:
+            s.close()
