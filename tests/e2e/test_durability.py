@@ -326,3 +326,89 @@ def test_sigterm_mid_pipeline(ctx):
               "%d alerts for %d events" % (len(al), n))
     finally:
         d.kill9()
+
+
+def test_crash_loop_several_clients(ctx):
+    """20 cycles: three clients pipeline everything they have (resending
+    what may not have been applied), the daemon is killed with SIGKILL at
+    a random moment, and restarted.  In the end every acknowledged event
+    and its alert are stored as acknowledged, and no event has raised its
+    alert twice."""
+    import random
+    import time
+    rnd = random.Random(20261123)
+    per_client, clients, cycles = 1000, 3, 20
+    events = [[upsert("K%d-%d" % (c, i), {"key_person": True},
+                      id="k%d-%d" % (c, i), ts=T0 + i)
+               for i in range(per_client)] for c in range(clients)]
+    acked = {}          # event id -> (seq, alert)
+    answered = [0] * clients
+    lock = threading.Lock()
+
+    def push(d, c):
+        answered[c] = 0
+        try:
+            cl = d.client(timeout=10)
+            data = b"".join(dumps(o).encode() + b"\n" for o in events[c])
+            cl.sock.sendall(data)
+            for o in events[c]:
+                r = cl.recv()
+                answered[c] += 1
+                if not isinstance(r, dict) or r.get("ok") is not True:
+                    continue
+                with lock:
+                    if r.get("duplicate"):
+                        check(o["id"] in acked or r["seq"] > 0,
+                              "duplicate of %s" % o["id"])
+                        if o["id"] in acked:
+                            check(r["seq"] == acked[o["id"]][0],
+                                  "%s: seq %d, first acked as %d" %
+                                  (o["id"], r["seq"], acked[o["id"]][0]))
+                    else:
+                        check(o["id"] not in acked, "%s applied twice"
+                              % o["id"])
+                        check(len(r["alerts"]) == 1, short(r))
+                        acked[o["id"]] = (r["seq"], r["alerts"][0])
+        except Exception:   # the daemon died under us: expected
+            pass
+
+    mid = 0             # cycles whose kill came with events unacknowledged
+    with Daemon(ctx, durability="full") as d:
+        for cycle in range(cycles):
+            ts = [threading.Thread(target=push, args=(d, c), daemon=True)
+                  for c in range(clients)]
+            for t in ts:
+                t.start()
+            time.sleep(rnd.uniform(0.0, 0.15))
+            d.kill9()
+            for t in ts:
+                t.join(30)
+            if 0 < sum(answered) < clients * per_client:
+                mid += 1
+            d.start()
+        import sys
+        sys.stderr.write("%d of %d kills mid-stream, %d events acknowledged "
+                         "before the last round\n" % (mid, cycles, len(acked)))
+        check(mid >= 3, "only %d kills came mid-stream" % mid)
+        # a last round without a kill: everything is applied by now
+        ts = [threading.Thread(target=push, args=(d, c), daemon=True)
+              for c in range(clients)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(120)
+        c = d.client(timeout=60)
+        stored = all_alerts(c)
+        per_event = {}
+        for a in stored:
+            per_event.setdefault(a["event"], []).append(a)
+        twice = [e for e, v in per_event.items() if len(v) > 1]
+        check(not twice, "alerts raised twice: %s" % twice[:5])
+        want = clients * per_client
+        check(len(stored) == want and len(per_event) == want,
+              "stored %d alerts for %d events, want %d" % (
+                  len(stored), len(per_event), want))
+        for eid, (seq, alert) in acked.items():
+            check(per_event.get(eid) == [alert], "acknowledged alert of %s: "
+                  "%s, stored %s" % (eid, short(alert),
+                                     short(per_event.get(eid))))
