@@ -1,7 +1,8 @@
 /*
  * ctl.h: zhilictl's internal header, shared by zhilictl.c and its
  * ctl-*.c files. zhilictl uses no daemon header: it knows the daemon only
- * through the socket protocol (DESIGN.md section 2).
+ * through the socket protocol (DESIGN.md section 2), except `zhilictl
+ * test` (ctl-test.c), which runs the engine in process.
  */
 
 #ifndef ZHILID_CTL_H
@@ -67,5 +68,8 @@ void	 ctl_flush(void);
 
 /* ctl-push.c */
 int	 ctl_push(const char *);
+
+/* ctl-test.c */
+int	 ctl_test(int, char **);
 
 #endif

@@ -736,7 +736,7 @@ decode_event(const struct ruleset *rs, int64_t now, struct request *req,
 		if (!ev->et->fields[i].optional && !(ev->present & (1u << i)))
 			BAD("%s: missing field '%s'", ev->type,
 			    ev->et->fields[i].name);
-	if (k == NULL && !has_ts)
+	if (ev->et == NULL && !has_ts)	/* clock.tick: ts is what it says */
 		BAD("%s: missing field 'ts'", ev->type);
 	return E_OK;
 }

@@ -1,8 +1,10 @@
 /*
  * zhilictl: the command-line client of zhilid. It speaks the socket
  * protocol of DESIGN.md section 2 (newline-delimited JSON over a Unix
- * stream socket) and nothing else, so it is self-contained: libyaml to find
- * the socket in the config, cJSON for the wire, no daemon headers.
+ * stream socket): libyaml to find the socket in the config, cJSON for the
+ * wire.  The one exception is `zhilictl test` (ctl-test.c), which runs
+ * rule unit tests through the daemon's own engine, in process, with no
+ * daemon and no socket.
  *
  * This file holds the command line, finding the socket, and the commands
  * other than push; ctl-conn.c the wire, ctl-push.c the pipelined push.
@@ -47,6 +49,10 @@ static const char usage_text[] =
 "  stats                print the daemon's counters as `key value` lines\n"
 "  reload               reload the rules; print the generation or the problems\n"
 "  ack ID               acknowledge an alert\n"
+"  test FILE...         run rule unit tests in process, no daemon needed:\n"
+"                       prints PASS/FAIL per test and a diff for each\n"
+"                       failure; exit 1 if any failed, 2 if a test file or\n"
+"                       its rules do not load (see README.md)\n"
 "\n"
 "options:\n"
 "  -c, --config CONF    read the socket path from CONF's `socket:` key\n"
@@ -58,7 +64,8 @@ static const char usage_text[] =
 "\n"
 "exit status:\n"
 "  0  success\n"
-"  1  the daemon answered with an error (push: any line was rejected)\n"
+"  1  the daemon answered with an error (push: any line was rejected;\n"
+"     test: any test failed)\n"
 "  2  usage error: bad arguments, unreadable config or input file\n"
 "  3  cannot connect, connection lost, or protocol error\n";
 
@@ -600,6 +607,7 @@ static const struct cmd_entry {
 	{ "stats",	cmd_stats },
 	{ "reload",	cmd_reload },
 	{ "ack",	cmd_ack },
+	{ "test",	ctl_test },
 };
 
 int
@@ -652,7 +660,9 @@ main(int argc, char **argv)
 			cmd = &cmd_table[j];
 	if (cmd == NULL)
 		usage_error("unknown command '%s'", args[0]);
-	ctl_opt.path = socket_path();
+	/* every command but test talks to a daemon */
+	if (strcmp(cmd->name, "test") != 0)
+		ctl_opt.path = socket_path();
 	rc = cmd->exec(n, args);
 	if (fflush(stdout) == EOF || ferror(stdout)) {
 		fprintf(stderr, "zhilictl: stdout: %s\n", strerror(errno));

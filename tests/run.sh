@@ -19,6 +19,8 @@ run_layer() {
 	done
 	[ -f tests/rules-bad/run.sh ] &&
 		sh tests/rules-bad/run.sh "$v/zhilid" 2>&1 | sed "s/^\(PASS\|FAIL\) /\1 [$tag] /"
+	[ -f tests/rules/run.sh ] &&
+		sh tests/rules/run.sh "$v" 2>&1 | sed "s/^\(PASS\|FAIL\) /\1 [$tag] /"
 	for s in tests/contrib/*.sh; do
 		[ -f "$s" ] || continue
 		sh "$s" "$v" 2>&1 | sed "s/^\(PASS\|FAIL\) /\1 [$tag] /"
