@@ -30,6 +30,8 @@ static int	parse_database(struct conf *, const struct ynode *,
 		    const char *, struct errs *);
 static int	parse_rules(struct conf *, const struct ynode *, const char *,
 		    struct errs *);
+static int	parse_tests(struct conf *, const struct ynode *, const char *,
+		    struct errs *);
 static int	parse_clock(struct conf *, const struct ynode *, const char *,
 		    struct errs *);
 static int	parse_timezone(struct conf *, const struct ynode *,
@@ -45,6 +47,7 @@ static const struct conf_key conf_table[] = {
 	{ "socket",	parse_socket },
 	{ "database",	parse_database },
 	{ "rules",	parse_rules },
+	{ "tests",	parse_tests },
 	{ "clock",	parse_clock },
 	{ "timezone",	parse_timezone },
 	{ "durability",	parse_durability },
@@ -134,15 +137,19 @@ parse_database(struct conf *c, const struct ynode *n, const char *file,
 }
 
 static void
-add_rule_file(struct conf *c, const char *path)
+add_file(char ***v, size_t *n, const char *path)
 {
-	c->rules = xreallocarray(c->rules, c->nrules + 1, sizeof *c->rules);
-	c->rules[c->nrules++] = xstrdup(path);
+	*v = xreallocarray(*v, *n + 1, sizeof **v);
+	(*v)[(*n)++] = xstrdup(path);
 }
 
+/*
+ * A file or glob, or a list of them, relative to the config's folder: a
+ * named file must exist, a glob may match nothing.
+ */
 static int
-parse_rules(struct conf *c, const struct ynode *n, const char *file,
-    struct errs *errs)
+parse_files(struct conf *c, const struct ynode *n, const char *file,
+    const char *key, char ***v, size_t *nv, struct errs *errs)
 {
 	const struct ynode *const *items = (const struct ynode *const *)&n;
 	size_t i, j, count = 1;
@@ -156,7 +163,7 @@ parse_rules(struct conf *c, const struct ynode *n, const char *file,
 		count = n->n;
 	}
 	for (i = 0; i < count; i++) {
-		const char *s = scalar(items[i], file, "rules", errs);
+		const char *s = scalar(items[i], file, key, errs);
 
 		if (s == NULL) {
 			rc = -1;
@@ -166,22 +173,37 @@ parse_rules(struct conf *c, const struct ynode *n, const char *file,
 		if (strpbrk(s, "*?[") == NULL) {
 			if (stat(pat, &st) != 0) {
 				errs_add(errs, file, items[i]->line,
-				    items[i]->col, "rules: %s: %s", s,
+				    items[i]->col, "%s: %s: %s", key, s,
 				    strerror(errno));
 				rc = -1;
 			} else
-				add_rule_file(c, pat);
+				add_file(v, nv, pat);
 			free(pat);
 			continue;
 		}
 		memset(&g, 0, sizeof g);
 		if (glob(pat, 0, NULL, &g) == 0)
 			for (j = 0; j < g.gl_pathc; j++)
-				add_rule_file(c, g.gl_pathv[j]);
+				add_file(v, nv, g.gl_pathv[j]);
 		globfree(&g);
 		free(pat);
 	}
 	return rc;
+}
+
+static int
+parse_rules(struct conf *c, const struct ynode *n, const char *file,
+    struct errs *errs)
+{
+	return parse_files(c, n, file, "rules", &c->rules, &c->nrules, errs);
+}
+
+/* Rule unit tests that zhilid -t and every reload run (ruletest.c). */
+static int
+parse_tests(struct conf *c, const struct ynode *n, const char *file,
+    struct errs *errs)
+{
+	return parse_files(c, n, file, "tests", &c->tests, &c->ntests, errs);
 }
 
 static int
@@ -520,6 +542,9 @@ conf_free(struct conf *c)
 		return;
 	for (i = 0; i < c->nrules; i++)
 		free(c->rules[i]);
+	for (i = 0; i < c->ntests; i++)
+		free(c->tests[i]);
+	free(c->tests);
 	for (i = 0; i < c->naccess; i++)
 		free(c->access[i].name);
 	free(c->access);

@@ -24,6 +24,8 @@ struct conf {
 	char			*database;	/* absolute */
 	char			**rules;	/* absolute, globs expanded */
 	size_t			 nrules;
+	char			**tests;	/* rule unit tests, likewise */
+	size_t			 ntests;
 	int			 clock;
 	char			*timezone;
 	int			 durability;

@@ -349,12 +349,20 @@ server_reload(struct server *srv, struct buf *problems)
 	struct ruleset *rs = NULL;
 	struct timespec now;
 	size_t i;
+	int passed = 0;
 
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	notify_send("RELOADING=1\nMONOTONIC_USEC=%llu", (unsigned long long)
 	    now.tv_sec * 1000000ULL + (unsigned long long)now.tv_nsec / 1000);
 	if ((c = conf_load(srv->conf_path, &errs)) != NULL) {
 		rs = ruleset_load(c->rules, c->nrules, &errs);
+		/* the rules' own unit tests must pass too */
+		if (rs != NULL && ruletest_all(c->tests, c->ntests, &errs,
+		    &passed) != 0) {
+			ruleset_free(rs);
+			rs = NULL;
+		}
+		clock_set_zone(srv->conf->timezone);
 		conf_free(c);
 	}
 	if (rs == NULL) {

@@ -49,7 +49,7 @@ main(int argc, char **argv)
 	struct server srv;
 	struct ev_loop *loop;
 	char *cause = NULL;
-	int ch, check = 0, verbose = 0;
+	int ch, check = 0, verbose = 0, passed;
 
 	while ((ch = getopt(argc, argv, "c:tvVh")) != -1) {
 		switch (ch) {
@@ -80,9 +80,18 @@ main(int argc, char **argv)
 		conf_free(conf);
 		return report(&errs);
 	}
+	if (ruletest_all(conf->tests, conf->ntests, &errs, &passed) != 0) {
+		ruleset_free(rs);
+		conf_free(conf);
+		return report(&errs);
+	}
+	clock_set_zone(conf->timezone);		/* the tests set theirs */
 	if (check) {
-		printf("configuration ok: %zu rule files, %zu rules\n",
-		    rs->nfiles, rs->nrules);
+		printf("configuration ok: %zu rule files, %zu rules", rs->nfiles,
+		    rs->nrules);
+		if (conf->ntests > 0)
+			printf(", %d rule tests passed", passed);
+		printf("\n");
 		ruleset_free(rs);
 		conf_free(conf);
 		return 0;

@@ -164,6 +164,12 @@ struct period	 period_decode(int32_t);
 int32_t		 period_code_step(int32_t, int);
 void		 period_code_format(int32_t, char *, size_t);
 
+/* ruletest.c */
+#include <stdio.h>
+int		 ruletest_file(const char *, FILE *, FILE *, struct errs *,
+		    int *, int *);
+int		 ruletest_all(char *const *, size_t, struct errs *, int *);
+
 /* clock.c */
 #define TS_MAX	253402300799LL		/* 9999-12-31T23:59:59Z */
 int		 clock_set_zone(const char *);

@@ -128,3 +128,47 @@ def test_reload_reports_rule_changes(ctx):
                                    "work_order.overdue"] and
               r.get("changed") == [] and r.get("generation") == 4,
               "removed: %r" % r)
+
+
+def test_rule_tests_guard_check_and_reload(ctx):
+    """The config's `tests` run with zhilid -t and with every reload: a
+    rule edit that breaks one is refused like a syntax error, with the
+    failed test at its FILE:LINE:COL, and the old rules keep running."""
+    import shutil
+    from harness import run_zhilid
+    rdir = os.path.join(ctx.tmp, "rules")
+    tdir = os.path.join(ctx.tmp, "tests")
+    os.makedirs(rdir)
+    os.makedirs(tdir)
+    shutil.copy(os.path.join(ctx.root, "rules", "four_color.yaml"), rdir)
+    with open(os.path.join(tdir, "t.yaml"), "w") as f:
+        f.write("rules: [../rules/four_color.yaml]\n"
+                "tests:\n"
+                "  - name: eighty living alone is orange\n"
+                "    steps:\n"
+                "      - event: {type: household.upsert, household: H1, "
+                "community: C, grid: G, ts: 1767196800, "
+                "attrs: {age: 80, lives_alone: true}}\n"
+                "        alerts:\n"
+                "          - {rule: four_color.changed, data: {to: orange}}\n")
+    rules = os.path.join(rdir, "four_color.yaml")
+    d = Daemon(ctx, rules=[rules],
+               conf_extra="tests: [%s]\n" % os.path.join(tdir, "*.yaml"))
+    rc, out = run_zhilid(ctx, ["-t", "-c", d.conf_path])
+    check(rc == 0 and "1 rule tests passed" in out, "zhilid -t: %r" % out)
+    with d:
+        c = d.client()
+        edit(rules, "(age >= 80 and lives_alone)", "(age >= 85 and lives_alone)")
+        rc, out = run_zhilid(ctx, ["-t", "-c", d.conf_path])
+        check(rc == 1 and re.search(r"t\.yaml:\d+:\d+: error: test 'eighty "
+                                    r"living alone is orange' failed", out),
+              "zhilid -t with a failing rule test: %r" % out)
+        r = c.request(cmd("reload"))
+        expect_error(r, "bad_rules")
+        probs = r["error"]["problems"]
+        check(len(probs) == 1 and "test 'eighty living alone is orange' "
+              "failed" in probs[0], "problems: %r" % probs)
+        # the old rules run: 80 living alone is still orange
+        r = c.request(upsert("H1", {"age": 80, "lives_alone": True},
+                             id="g1", ts=1767196800))
+        check(r["alerts"][0]["data"]["to"] == "orange", "old rules: %r" % r)
