@@ -79,6 +79,9 @@ static const struct limit_key limit_table[] = {
 
 static const char *const role_names[] = { "push", "read", "admin" };
 
+#define PEER_GROUPS_MAX	256	/* more than that: the primary group only */
+static int	peer_groups(uid_t, gid_t, gid_t *, int);
+
 static char *
 conf_path(const struct conf *c, const char *p)
 {
@@ -442,9 +445,12 @@ conf_resolve_access(struct conf *c, int quiet)
 unsigned
 conf_roles(const struct conf *c, uid_t uid, gid_t gid)
 {
+	gid_t groups[PEER_GROUPS_MAX];
+	int ngroups = 0, g;
 	unsigned roles = 0;
 	size_t i;
 
+	groups[ngroups++] = gid;
 	for (i = 0; i < c->naccess; i++) {
 		const struct access_rule *a = &c->access[i];
 
@@ -453,11 +459,35 @@ conf_roles(const struct conf *c, uid_t uid, gid_t gid)
 		if ((a->who == ACCESS_UID || a->who == ACCESS_USER) &&
 		    a->id == uid)
 			roles |= a->roles;
-		if ((a->who == ACCESS_GID || a->who == ACCESS_GROUP) &&
-		    a->id == gid)
-			roles |= a->roles;
+		if (a->who != ACCESS_GID && a->who != ACCESS_GROUP)
+			continue;
+		if (ngroups == 1)
+			ngroups = peer_groups(uid, gid, groups,
+			    PEER_GROUPS_MAX);
+		for (g = 0; g < ngroups; g++)
+			if (a->id == groups[g])
+				roles |= a->roles;
 	}
 	return roles;
+}
+
+/*
+ * The peer's groups: SO_PEERCRED gives only its primary gid, but an
+ * operator adds users to group zhilid as a supplementary group
+ * (usermod -aG), so the user's groups from the group database count too.
+ */
+static int
+peer_groups(uid_t uid, gid_t gid, gid_t *groups, int max)
+{
+	struct passwd *pw;
+	int n = max;
+
+	if ((pw = getpwuid(uid)) == NULL ||
+	    getgrouplist(pw->pw_name, gid, groups, &n) == -1) {
+		groups[0] = gid;
+		return 1;
+	}
+	return n;
 }
 
 struct conf *

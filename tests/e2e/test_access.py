@@ -156,3 +156,32 @@ time.sleep(30)
         finally:
             holder.kill()
             holder.wait()
+
+
+def test_supplementary_group(ctx):
+    """A group entry also matches a user who is in that group as a
+    supplementary group (usermod -aG, as contrib/zhilid.sysusers tells
+    operators to do), not only as the primary one SO_PEERCRED reports."""
+    if os.geteuid() != 0:
+        print("    (not root: cannot switch users; nothing to test)")
+        return
+    import shutil
+    if shutil.which("groupadd") is None:
+        print("    (no groupadd: nothing to test)")
+        return
+    open_dir(ctx)
+    group = "zhtest%d" % os.getpid()
+    subprocess.run(["groupadd", group], check=True)
+    try:
+        subprocess.run(["usermod", "-aG", group, "nobody"], check=True)
+        access = ["{uid: self, roles: [push, read, admin]}",
+                  "{group: %s, roles: [read]}" % group]
+        with Daemon(ctx, access=access) as d:
+            got = [code(r) for r in as_user(65534, 0, d.sock_path,
+                                             [PING, cmd("reload")])]
+            check(got == ["ok", "forbidden"],
+                  "nobody, a supplementary member of %s: %r" % (group, got))
+            got = [code(r) for r in as_user(65533, 0, d.sock_path, [PING])]
+            check(got == ["forbidden"], "uid 65533, not a member: %r" % got)
+    finally:
+        subprocess.run(["groupdel", group])
