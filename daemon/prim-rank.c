@@ -3,7 +3,8 @@
  * a group, the entities of the group whose score (the `by` rule) is
  * complete for the period are ranked by total; the bottom (or top)
  * fraction, k = n x fraction rounded as configured, is everyone at or
- * beyond the k-th total (ties at the boundary are in, unless `ties: out`).
+ * beyond the k-th total (ties at the boundary are in; with `ties: out`
+ * they are out when they do not all fit in k).
  * Each of them gets the rule's alert and an outcome fact (its position),
  * which the rules that follow (streak) read.  Entities with parts missing
  * get the `incomplete` alert and are not ranked.  The closure is recorded:
@@ -382,20 +383,29 @@ eval(const struct rule *r, struct change *ch)
 			    / DEC_ONE);
 			break;
 		}
+		/*
+		 * The k-th total is the edge: with ties in, everyone at it
+		 * is in; with ties out, they are in only if they all fit in
+		 * k, else everyone at the edge is out.
+		 */
 		in = 0;
 		if (k > 0) {
 			edge = c.v[k - 1].total;
-			while (in < c.n && (c.v[in].total < edge ||
-			    (rk->ties_in && c.v[in].total == edge)))
+			while (in < c.n && c.v[in].total <= edge)
 				in++;
+			if (!rk->ties_in && in > k)
+				while (in > 0 && c.v[in - 1].total == edge)
+					in--;
 		}
 		position = 1;
 		for (i = 0; i < in; i++) {
+			struct ranked x = c.v[i];
+
 			if (i > 0 && c.v[i].total != c.v[i - 1].total)
 				position = i + 1;
 			if (rk->top)
-				c.v[i].total = -c.v[i].total;
-			raise_one(r, ch, &c.v[i], position, c.n, k);
+				x.total = -x.total;
+			raise_one(r, ch, &x, position, c.n, k);
 		}
 	}
 	if (rk->has_incomplete && c.ninc > 0) {
