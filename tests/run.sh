@@ -34,6 +34,9 @@ export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:halt_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 {
 	run_layer build
+	[ -f tests/schema/run.py ] &&
+		python3 tests/schema/run.py --zhilid build/zhilid --zhilictl build/zhilictl 2>&1 |
+		sed "s/^\(PASS\|FAIL\) /\1 [build] /"
 	run_layer build/asan
 } 2>&1 | tee "$log"
 

@@ -329,6 +329,24 @@ class Client:
             self.sock.sendall(data)
         except OSError as e:
             fail("send: %s%s" % (e, self._why()))
+        self._record("", data)
+
+    def _record(self, suffix, data):
+        """ZHILID_RECORD_LINES=PATH: append every complete line sent to
+        PATH, and from request() each request line answered ok:true to
+        PATH.ok and each {"request","response"} pair to PATH.resp (for
+        tests/schema/run.py)."""
+        path = os.environ.get("ZHILID_RECORD_LINES")
+        if not path:
+            return
+        if suffix == "":
+            part = getattr(self, "_rec_part", b"") + bytes(data)
+            data, _, self._rec_part = part.rpartition(b"\n")
+            if not data:
+                return
+            data += b"\n"
+        with open(path + suffix, "ab") as f:
+            f.write(data)
 
     def send_line(self, data):
         if isinstance(data, str):
@@ -389,7 +407,18 @@ class Client:
             self.send_line(obj)
         else:
             self.send(obj)
-        return self.recv(timeout)
+        r = self.recv(timeout)
+        if os.environ.get("ZHILID_RECORD_LINES"):
+            line = obj if isinstance(obj, (str, bytes, bytearray)) else \
+                dumps(obj)
+            if isinstance(line, str):
+                line = line.encode("utf-8")
+            if r.get("ok") is True:
+                self._record(".ok", bytes(line) + b"\n")
+            self._record(".resp", (dumps({
+                "request": bytes(line).decode("utf-8", "replace"),
+                "response": r}) + "\n").encode("utf-8"))
+        return r
 
     def expect_eof(self, timeout=None):
         """Wait until the daemon closes the connection; returns the bytes
