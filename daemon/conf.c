@@ -554,6 +554,13 @@ conf_load(const char *path, struct errs *errs)
 	if (ynode_get(d->root, "rules") == NULL)
 		errs_add(errs, path, d->root->line, d->root->col,
 		    "configuration: missing key 'rules'");
+	else if (c->nrules == 0 && errs->n == before) {
+		const struct ynode *n = ynode_get(d->root, "rules");
+
+		/* a typo in a glob must not start a daemon with no rules */
+		errs_add(errs, d->file, n->line, n->col, "rules: no rule file "
+		    "matches");
+	}
 done:
 	ydoc_free(d);
 	if (errs->n != before) {

@@ -18,7 +18,7 @@
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: zhilid [-tv] [-c config]\n"
+	fprintf(stderr, "usage: zhilid [-tvV] [-c config]\n"
 	    "  -c config  configuration file (default ./zhilid.conf)\n"
 	    "  -t         check the configuration and rule files, then exit\n"
 	    "  -v         verbose (debug) logging\n"
