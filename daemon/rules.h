@@ -65,8 +65,8 @@ int		 evtype_field(const struct evtype *, const char *);
 
 /* template.c */
 enum tseg_kind {
-	TS_TEXT, TS_ID, TS_FIELD, TS_ATTR, TS_EVFIELD, TS_VAR, TS_RULE,
-	TS_EVENT, TS_PERIOD, TS_TS
+	TS_TEXT, TS_ID, TS_KINDID, TS_FIELD, TS_ATTR, TS_EVFIELD, TS_VAR,
+	TS_RULE, TS_EVENT, TS_PERIOD, TS_TS
 };
 struct tseg {
 	enum tseg_kind	 kind;

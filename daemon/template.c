@@ -34,8 +34,10 @@ seg_add(struct tmpl *t, enum tseg_kind kind, const char *text, size_t n,
 }
 
 /*
- * A placeholder is, in this order: a built-in name, the entity kind's name
- * (its id), a variable of the primitive, an attribute or field of the
+ * A placeholder is, in this order: a built-in name ({id} is the alert's
+ * entity), the rule's kind's name (the id of the entity of that kind the
+ * alert is about: a mark on a community names its secretary), a variable
+ * of the primitive, an attribute or field of the
  * kind, or a field of an event the rule runs on.
  */
 static int
@@ -51,7 +53,7 @@ resolve(const struct rule *r, const char *const *vars, const char *name,
 			return 0;
 		}
 	if (strcmp(name, k->name) == 0) {
-		*kind = TS_ID;
+		*kind = TS_KINDID;
 		return 0;
 	}
 	for (i = 0; vars != NULL && vars[i] != NULL; i++)
@@ -239,8 +241,12 @@ tmpl_render(const struct tmpl *t, const struct alert_out *a, struct buf *b)
 
 		switch (s->kind) {
 		case TS_TEXT:	buf_adds(b, s->text); break;
-		case TS_ID:
-			buf_adds(b, ent != NULL ? ent->id : a->entity);
+		case TS_ID:		/* the alert's entity */
+			buf_adds(b, a->entity);
+			break;
+		case TS_KINDID:		/* the id of the rule's kind */
+			buf_adds(b, ent != NULL && ent->kind == k ? ent->id :
+			    a->entity);
 			break;
 		case TS_RULE:	buf_adds(b, a->rule->name); break;
 		case TS_EVENT:
