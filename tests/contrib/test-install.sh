@@ -29,7 +29,9 @@ echo "PASS contrib.install"
 missing=
 for f in usr/sbin/zhilid usr/bin/zhilictl usr/share/zhilid/rules/four_color.yaml \
 	usr/lib/systemd/system/zhilid.service usr/lib/systemd/system/zhilid.socket \
-	etc/zhilid/zhilid.conf; do
+	usr/share/man/man8/zhilid.8 usr/share/man/man1/zhilictl.1 \
+	usr/share/man/man5/zhilid.conf.5 usr/share/man/man5/zhilid.rules.5 \
+	usr/share/zhilid/schema/rules.schema.json etc/zhilid/zhilid.conf; do
 	[ -f "$dest/$f" ] || missing="$missing /$f"
 done
 for f in usr/sbin/zhilid usr/bin/zhilictl; do
