@@ -13,6 +13,7 @@ SBINDIR	?= $(PREFIX)/sbin
 DATADIR	?= $(PREFIX)/share/zhilid
 SYSCONFDIR ?= /etc
 UNITDIR	?= $(PREFIX)/lib/systemd/system
+MANDIR	?= $(PREFIX)/share/man
 
 CC	?= cc
 PKGS	 = yaml-0.1 sqlite3 libcjson
@@ -96,13 +97,21 @@ install: all
 	install -m 755 build/zhilid $(DESTDIR)$(SBINDIR)/zhilid
 	install -m 755 build/zhilictl $(DESTDIR)$(BINDIR)/zhilictl
 	install -m 644 rules/*.yaml $(DESTDIR)$(DATADIR)/rules/
-	install -m 644 schema/*.sql $(DESTDIR)$(DATADIR)/schema/
+	install -m 644 schema/*.sql schema/*.json $(DESTDIR)$(DATADIR)/schema/
 	sed -e 's|/usr/local/sbin|$(SBINDIR)|g' contrib/zhilid.service \
 		> $(DESTDIR)$(UNITDIR)/zhilid.service
 	install -m 644 contrib/zhilid.socket $(DESTDIR)$(UNITDIR)/zhilid.socket
 	install -d $(DESTDIR)$(PREFIX)/lib/sysusers.d $(DESTDIR)$(PREFIX)/lib/tmpfiles.d
 	install -m 644 contrib/zhilid.sysusers $(DESTDIR)$(PREFIX)/lib/sysusers.d/zhilid.conf
 	install -m 644 contrib/zhilid.tmpfiles $(DESTDIR)$(PREFIX)/lib/tmpfiles.d/zhilid.conf
+	install -d $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 \
+		$(DESTDIR)$(MANDIR)/man8
+	install -m 644 contrib/man/zhilictl.1 $(DESTDIR)$(MANDIR)/man1/
+	install -m 644 contrib/man/zhilid.conf.5 contrib/man/zhilid.rules.5 \
+		$(DESTDIR)$(MANDIR)/man5/
+	sed -e 's|/usr/local|$(PREFIX)|g' contrib/man/zhilid.8 \
+		> $(DESTDIR)$(MANDIR)/man8/zhilid.8
+	chmod 644 $(DESTDIR)$(MANDIR)/man8/zhilid.8
 	test -f $(DESTDIR)$(SYSCONFDIR)/zhilid/zhilid.conf || \
 		sed -e 's|/usr/local/share/zhilid|$(DATADIR)|g' \
 		contrib/zhilid.conf.system > $(DESTDIR)$(SYSCONFDIR)/zhilid/zhilid.conf
