@@ -523,6 +523,8 @@ engine_fire(struct engine *e, int64_t now, size_t max)
 	const struct rule *r;
 	size_t n = 0;
 
+	if (e->resync && resync(e) != 0)
+		return 0;	/* alert ids unknown: wait until readable */
 	while (n < max && (t = timers_first(&e->timers)) != NULL &&
 	    t->due < now) {
 		n++;
