@@ -242,6 +242,12 @@ setup(struct rule *r, const struct ynode *def, const struct ynode *body,
 		static const char *const akeys[] = { "alert", "severity",
 		    "message" };
 
+		if (v->type != YN_MAP) {
+			errs_add(ld->errs, ld->file, v->line, v->col,
+			    "downgrade: expected a map of alert, severity, "
+			    "message");
+			return -1;
+		}
 		ynode_check_keys(v, ld->file, akeys, 3, "downgrade", ld->errs);
 		rules_alert_def(&bd->downgrade, v, NULL, r, SEV_WARNING, ld);
 		bd->has_downgrade = bd->downgrade.name != NULL;
