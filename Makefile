@@ -4,7 +4,8 @@
 #   make run        install missing packages, build, run on ./zhilid.conf
 #   make check      unit, rule, end-to-end and conformance tests, on the
 #                   release build and again under ASan+UBSan
-#   make bench      the benchmarks of README.md (not part of check)
+#   make bench      the benchmarks of README.md (not part of check);
+#                   bench-close and bench-deadlines run one of them alone
 #   make install    PREFIX=/usr/local DESTDIR=
 
 PREFIX	?= /usr/local
@@ -26,6 +27,7 @@ WARN	 = -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
 	   -Wmissing-prototypes -Wpointer-arith -Wno-unused-parameter
 CPPFLAGS += -D_GNU_SOURCE -Idaemon -Ibuild/gen $(PKG_CFLAGS)
 CFLAGS	?= -O2 -g
+.DEFAULT_GOAL := all
 SANFLAGS = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
 	   -fno-sanitize-recover=undefined
 
@@ -77,12 +79,23 @@ run: deps all
 deps:
 	@sh contrib/install-deps.sh
 
-check: all units asan
+check: all units asan fuzz-build
 	@sh tests/run.sh
 
 bench: all
 	@$(MAKE) -s -C tests/bench all
 	@sh tests/bench/run.sh
+	@sh tests/bench/close.sh
+	@sh tests/bench/deadlines.sh
+
+# A period close of 100,000 secretaries; 1,000,000 pending deadlines.
+bench-close: all
+	@$(MAKE) -s -C tests/bench all
+	@sh tests/bench/close.sh
+
+bench-deadlines: all
+	@$(MAKE) -s -C tests/bench all
+	@sh tests/bench/deadlines.sh
 
 # The in-process comparison in instructions (callgrind): repeatable on a
 # machine whose clock is shared.
@@ -120,4 +133,8 @@ clean:
 	rm -rf build
 
 .SECONDARY:
-.PHONY: all asan units run deps check bench bench-instr install clean
+.PHONY: all asan units run deps check bench bench-close bench-deadlines \
+	bench-instr install clean
+
+# libFuzzer targets (clang): make fuzz, and fuzz-check (run by make check).
+-include tests/fuzz/fuzz.mk

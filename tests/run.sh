@@ -38,6 +38,8 @@ export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 		python3 tests/schema/run.py --zhilid build/zhilid --zhilictl build/zhilictl 2>&1 |
 		sed "s/^\(PASS\|FAIL\) /\1 [build] /"
 	run_layer build/asan
+	# each fuzz target for 30 s under ASan, after its regression inputs
+	MAKEFLAGS= make -s fuzz-check
 } 2>&1 | tee "$log"
 
 passed=$(grep -c '^PASS ' "$log")
