@@ -379,7 +379,13 @@ def test_crash_loop_several_clients(ctx):
                   for c in range(clients)]
             for t in ts:
                 t.start()
-            time.sleep(rnd.uniform(0.0, 0.15))
+            # kill once the clients have had a random share of their
+            # answers: mid-stream whatever the machine's speed
+            target = rnd.randint(1, clients * per_client - 1)
+            deadline = time.monotonic() + 30
+            while (sum(answered) < target and time.monotonic() < deadline
+                   and any(t.is_alive() for t in ts)):
+                time.sleep(0.001)
             d.kill9()
             for t in ts:
                 t.join(30)
