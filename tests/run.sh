@@ -7,7 +7,8 @@ set -u
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+rec=$(mktemp -d)	# what the e2e tests send, for the schema checks
+trap 'rm -rf "$log" "$rec"' EXIT
 
 run_layer() {
 	# $1: variant dir (build or build/asan)
@@ -26,6 +27,7 @@ run_layer() {
 		sh "$s" "$v" 2>&1 | sed "s/^\(PASS\|FAIL\) /\1 [$tag] /"
 	done
 	[ -f tests/e2e/run.py ] &&
+		env ${2:+ZHILID_RECORD_LINES=$2} \
 		python3 tests/e2e/run.py --zhilid "$v/zhilid" --zhilictl "$v/zhilictl" 2>&1 |
 		sed "s/^\(PASS\|FAIL\) /\1 [$tag] /"
 }
@@ -33,9 +35,11 @@ run_layer() {
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:halt_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 {
-	run_layer build
+	run_layer build "$rec/e2e"
+	# every line the e2e tests got accepted, against schema/*.json
 	[ -f tests/schema/run.py ] &&
-		python3 tests/schema/run.py --zhilid build/zhilid --zhilictl build/zhilictl 2>&1 |
+		python3 tests/schema/run.py --zhilid build/zhilid --zhilictl build/zhilictl \
+		    --records "$rec" 2>&1 |
 		sed "s/^\(PASS\|FAIL\) /\1 [build] /"
 	run_layer build/asan
 	# each fuzz target for 30 s under ASan, after its regression inputs

@@ -484,6 +484,14 @@ def pipeline(client, objs):
     finally:
         t.join(5)
     check(not err, "writing the pipeline failed: %s" % (err[:1],))
+    if os.environ.get("ZHILID_RECORD_LINES"):
+        for o, r in zip(objs, out):
+            if isinstance(r, dict) and r.get("ok") is True:
+                line = o if isinstance(o, bytes) else dumps(o).encode()
+                client._record(".ok", line + b"\n")
+                client._record(".resp", (dumps({
+                    "request": line.decode("utf-8", "replace"),
+                    "response": r}) + "\n").encode("utf-8"))
     return out
 
 
