@@ -11,7 +11,7 @@
 #      the subscriber). Each order arms two deadlines, the claim one and
 #      the end-of-day one, which must stay pending: the time zone is
 #      Asia/Shanghai unless the orders' local midnight there would come
-#      before the bench ends (it runs between about 21:00 and 03:00
+#      less than 10 minutes after `due` (a start between 23:49 and 03:00
 #      there), and then the Etc/GMT zone in which `due` is about noon;
 #   3. load pushes the orders (4 connections, window 1000): events/s;
 #   4. the daemon's RSS is read with 2N deadlines pending;
