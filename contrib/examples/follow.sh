@@ -49,9 +49,9 @@ function str(key,   s, out, c, i) {	# the JSON string after "key":
 		c = substr(s, i, 1)
 		if (c == "\\") {	# \" \\ \/ unescaped, \n \t ... a space
 			c = substr(s, ++i, 1)
-			if (c == "u")
-				c = "\\u"	# \uXXXX left as it is
-			else if (c != "\"" && c != "\\" && c != "/")
+			if (c == "u")	# zhilid escapes only control bytes:
+				i += 4	# \u00XX becomes a space too
+			if (c != "\"" && c != "\\" && c != "/")
 				c = " "
 		}
 		out = out c
