@@ -56,27 +56,16 @@ expected=$(awk -F'"' '
 bench_conf event Asia/Shanghai "$root/rules/secretary.yaml" 67108864
 bench_start
 
-echo "bench: loading over $conns connections, window $window" >&2
-if ! "$bench/load" -s "$tmp/zhilid.sock" -c "$conns" -w "$window" \
-	"$events" >"$tmp/load.out"; then
-	cat "$tmp/load.out"
-	bench_fail load
-fi
+bench_load
 rss_scored=$(bench_mem VmRSS)
 
 echo "bench: closing J1 2026H1" >&2
-if ! "$bench/probe" -s "$tmp/zhilid.sock" close \
-	"{\"type\":\"period.close\",\"id\":\"close-J1-2026H1\",\"cycle\":\"secretary\",\"scope\":\"J1\",\"period\":\"2026H1\",\"ts\":$close_ts}" \
-	>"$tmp/close.out"; then
-	cat "$tmp/close.out"
-	bench_fail "period.close"
-fi
+bench_step period.close "$tmp/close.out" "$bench/probe" -s "$tmp/zhilid.sock" \
+    close "{\"type\":\"period.close\",\"id\":\"close-J1-2026H1\",\"cycle\":\"secretary\",\"scope\":\"J1\",\"period\":\"2026H1\",\"ts\":$close_ts}"
 rss=$(bench_mem VmRSS)
 hwm=$(bench_mem VmHWM)
-if ! "$bench/probe" -s "$tmp/zhilid.sock" alerts >"$tmp/alerts.out"; then
-	cat "$tmp/alerts.out"
-	bench_fail "reading the alerts"
-fi
+bench_step "reading the alerts" "$tmp/alerts.out" \
+    "$bench/probe" -s "$tmp/zhilid.sock" alerts
 bench_stop
 
 l=$tmp/load.out c=$tmp/close.out a=$tmp/alerts.out

@@ -57,12 +57,7 @@ echo "bench: generating $n work_order.created events at ts $ts, claim deadlines 
 bench_conf wall "$tz" "$root/rules/work_order.yaml" 67108864
 bench_start
 
-echo "bench: loading over $conns connections, window $window" >&2
-if ! "$bench/load" -s "$tmp/zhilid.sock" -c "$conns" -w "$window" \
-	"$events" >"$tmp/load.out"; then
-	cat "$tmp/load.out"
-	bench_fail load
-fi
+bench_load
 rss_pending=$(bench_mem VmRSS)
 left=$((due + 1 - $(date +%s)))
 if [ $left -le 0 ]; then
@@ -73,17 +68,12 @@ fi
 sub=
 [ "${BENCH_DL_SUBSCRIBE:-0}" = 1 ] && sub=-S
 echo "bench: waiting ${left} s for the deadlines to come due" >&2
-if ! "$bench/probe" -s "$tmp/zhilid.sock" $sub -d "$due" -T $((left + 300)) \
-	fire "$n" >"$tmp/fire.out"; then
-	cat "$tmp/fire.out"
-	bench_fail "firing"
-fi
+bench_step firing "$tmp/fire.out" "$bench/probe" -s "$tmp/zhilid.sock" \
+    $sub -d "$due" -T $((left + 300)) fire "$n"
 rss=$(bench_mem VmRSS)
 hwm=$(bench_mem VmHWM)
-if ! "$bench/probe" -s "$tmp/zhilid.sock" alerts >"$tmp/alerts.out"; then
-	cat "$tmp/alerts.out"
-	bench_fail "reading the alerts"
-fi
+bench_step "reading the alerts" "$tmp/alerts.out" \
+    "$bench/probe" -s "$tmp/zhilid.sock" alerts
 bench_stop
 
 l=$tmp/load.out f=$tmp/fire.out a=$tmp/alerts.out

@@ -92,3 +92,21 @@ bench_mem() {
 
 # kv FILE KEY: the value of a `key value` line of FILE.
 kv() { sed -n "s/^$2 //p" "$1"; }
+
+# Run a command with its output in a file; if it fails, show the file and
+# stop.  Usage: bench_step WHAT OUT COMMAND...
+bench_step() {
+	_what=$1 _out=$2
+	shift 2
+	if ! "$@" >"$_out"; then
+		cat "$_out"
+		bench_fail "$_what"
+	fi
+}
+
+# Push $events over $conns connections, $window lines in flight each.
+bench_load() {
+	echo "bench: loading over $conns connections, window $window" >&2
+	bench_step load "$tmp/load.out" "$bench/load" -s "$tmp/zhilid.sock" \
+	    -c "$conns" -w "$window" "$events"
+}

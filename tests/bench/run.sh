@@ -31,12 +31,7 @@ echo "bench: generating $n events (seed $seed)" >&2
 bench_conf wall Asia/Shanghai "$root/rules/four_color.yaml" 1048576
 bench_start
 
-echo "bench: loading over $conns connections, window $window" >&2
-if ! "$bench/load" -s "$tmp/zhilid.sock" -c "$conns" -w "$window" \
-	"$events" >"$tmp/load.out"; then
-	cat "$tmp/load.out"
-	bench_fail load
-fi
+bench_load
 hwm=$(bench_mem VmHWM)
 bench_stop
 
