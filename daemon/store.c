@@ -626,12 +626,24 @@ exec_ops(struct store *s, const struct buf *ops)
 	return 0;
 }
 
+/*
+ * Commit a run of jobs of one epoch in one transaction: the jobs that
+ * queued while the writer was busy share a commit, so the pages every
+ * commit rewrites (the tails of the tables and of their indexes) reach
+ * the WAL once for all of them.  On failure all of them fail, which the
+ * engine handles as for one.
+ */
 static int
-commit_job(struct store *s, struct wjob *j)
+commit_jobs(struct store *s, struct wjob *first, struct wjob *end)
 {
+	struct wjob *j;
+
 	if (run(s, s->q[W_BEGIN]) != 0)
 		goto fail;
-	if (exec_ops(s, &j->ops) != 0 || run(s, s->q[W_COMMIT]) != 0)
+	for (j = first; j != end; j = j->next)
+		if (exec_ops(s, &j->ops) != 0)
+			goto fail;
+	if (run(s, s->q[W_COMMIT]) != 0)
 		goto fail;
 	return 0;
 fail:
@@ -645,29 +657,38 @@ static void *
 writer_main(void *arg)
 {
 	struct store *s = arg;
-	struct wjob *j;
+	struct wjob *first, *end, *j, *next;
+	int rc;
 
 	for (;;) {
 		pthread_mutex_lock(&s->mu);
 		while (s->queue == NULL && !s->stop)
 			pthread_cond_wait(&s->cv, &s->mu);
-		if ((j = s->queue) == NULL) {
+		if ((first = s->queue) == NULL) {
 			pthread_mutex_unlock(&s->mu);
 			break;
 		}
-		if ((s->queue = j->next) == NULL)
+		/* take every queued job of the first one's epoch */
+		for (end = first; end != NULL && end->epoch == first->epoch;
+		    end = end->next)
+			;
+		if ((s->queue = end) == NULL)
 			s->queue_tail = &s->queue;
 		pthread_mutex_unlock(&s->mu);
 
-		if (j->epoch <= s->bad_epoch)
-			j->rc = -1;	/* built on a job that failed */
-		else if ((j->rc = commit_job(s, j)) != 0)
-			s->bad_epoch = j->epoch;
+		if (first->epoch <= s->bad_epoch)
+			rc = -1;	/* built on a job that failed */
+		else if ((rc = commit_jobs(s, first, end)) != 0)
+			s->bad_epoch = first->epoch;
 
 		pthread_mutex_lock(&s->mu);
-		j->next = NULL;
-		*s->done_tail = j;
-		s->done_tail = &j->next;
+		for (j = first; j != end; j = next) {
+			next = j->next;
+			j->rc = rc;
+			j->next = NULL;
+			*s->done_tail = j;
+			s->done_tail = &j->next;
+		}
 		if (s->queue == NULL)
 			__atomic_store_n(&s->busy, 0, __ATOMIC_RELAXED);
 		pthread_cond_signal(&s->donecv);
