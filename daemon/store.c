@@ -121,6 +121,8 @@ enum { OP_EVENT = 1, OP_ENTITY, OP_HISTORY, OP_ALERT, OP_ACK, OP_STMT };
 struct store {
 	sqlite3		*wdb;		/* the writer thread's */
 	sqlite3		*rdb;		/* the loop thread's */
+	sqlite3		*cdb;		/* the checkpointer's, until it starts */
+	struct ckpt	*ckpt;
 	sqlite3_stmt	*q[NQ];
 	char		*path;
 	pthread_t	 thread;
@@ -267,18 +269,24 @@ store_open(const char *path, int durability, char **cause)
 	    cause) != 0)
 		goto fail;
 	/*
-	 * 16 MiB of pages for the writer; a WAL of up to 64 MiB between
-	 * checkpoints, so that a page written many times in a row reaches
-	 * the database file once.  The reader needs little: the engine's
-	 * filters spare it most look-ups.
+	 * 16 MiB of pages for the writer.  Checkpoints are checkpoint.c's,
+	 * on a connection of their own, which syncs like the writer's; until
+	 * it starts, SQLite's automatic one stands (migrations, zhilid -t).
+	 * The reader needs little: the engine's filters spare it most
+	 * look-ups.
 	 */
 	if (exec_sql(s->wdb, path, "PRAGMA cache_size = -16384; "
-	    "PRAGMA wal_autocheckpoint = 4096; PRAGMA temp_store = MEMORY",
-	    cause) != 0)
+	    "PRAGMA temp_store = MEMORY", cause) != 0)
 		goto fail;
 	if (open_db(path, &s->rdb, cause) != 0)
 		goto fail;
 	if (exec_sql(s->rdb, path, "PRAGMA cache_size = -4096", cause) != 0)
+		goto fail;
+	if (open_db(path, &s->cdb, cause) != 0)
+		goto fail;
+	if (exec_sql(s->cdb, path, durability == DURABILITY_FULL ?
+	    "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL",
+	    cause) != 0)
 		goto fail;
 	for (i = 0; i < NQ; i++) {
 		if (sqlite3_prepare_v3(i < NW ? s->wdb : s->rdb, sql_table[i],
@@ -301,6 +309,8 @@ store_start(struct store *s, void (*wake)(void *), void *arg)
 {
 	s->wake = wake;
 	s->wake_arg = arg;
+	s->ckpt = ckpt_start(s->wdb, s->cdb);
+	s->cdb = NULL;
 	if (pthread_create(&s->thread, NULL, writer_main, s) != 0)
 		fatalx("cannot start the writer thread");
 	s->started = 1;
@@ -315,18 +325,20 @@ store_close(struct store *s)
 
 	if (s == NULL)
 		return;
-	if (s->rdb != NULL)
-		if (s->started) {
+	if (s->started) {
 		pthread_mutex_lock(&s->mu);
 		s->stop = 1;
 		pthread_cond_signal(&s->cv);
 		pthread_mutex_unlock(&s->mu);
 		pthread_join(s->thread, NULL);
 	}
+	ckpt_stop(s->ckpt);
 	while ((j = store_done(s, 0)) != NULL)
 		;	/* owners free their jobs; here none should be left */
 	for (i = 0; i < NQ; i++)
 		sqlite3_finalize(s->q[i]);
+	if (s->cdb != NULL)
+		sqlite3_close(s->cdb);
 	if (s->rdb != NULL)
 		sqlite3_close(s->rdb);
 	if (s->wdb != NULL)

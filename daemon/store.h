@@ -76,4 +76,10 @@ int	 store_select(struct store *, enum store_table,
 int	 store_alerts_json(struct store *, int64_t, int64_t, const char *,
 	    struct buf *, int64_t *);
 
+/* checkpoint.c, for store.c */
+struct sqlite3;
+struct ckpt;
+struct ckpt	*ckpt_start(struct sqlite3 *, struct sqlite3 *);
+void		 ckpt_stop(struct ckpt *);
+
 #endif
