@@ -79,12 +79,16 @@ cmd_stats(struct client *c, const cJSON *req)
 {
 	struct server *srv = c->srv;
 	struct engine *e = srv->eng;
+	uint64_t commits = 0, syncs = 0;
 
+	if (e->store != NULL)
+		store_counts(e->store, &commits, &syncs);
 	buf_addf(&c->out, "{\"ok\":true,\"stats\":{"
 	    "\"version\":\"%s\",\"uptime\":%lld,\"generation\":%llu,"
 	    "\"rules\":%zu,\"clients\":%u,\"lines\":%llu,\"events\":%llu,"
 	    "\"duplicates\":%llu,\"errors\":%llu,\"alerts\":%llu,"
-	    "\"commits\":%llu,\"commit_failures\":%llu,\"reloads\":%llu,"
+	    "\"batches\":%llu,\"commits\":%llu,\"syncs\":%llu,"
+	    "\"commit_failures\":%llu,\"reloads\":%llu,"
 	    "\"subscribers_dropped\":%llu,\"seq\":%lld,"
 	    "\"entities_cached\":%zu,\"facts\":%zu,\"timers\":%zu,"
 	    "\"timers_fired\":%llu}}\n",
@@ -95,7 +99,8 @@ cmd_stats(struct client *c, const cJSON *req)
 	    (unsigned long long)e->n_duplicates,
 	    (unsigned long long)srv->n_errors,
 	    (unsigned long long)e->n_alerts,
-	    (unsigned long long)e->n_commits,
+	    (unsigned long long)e->n_batches, (unsigned long long)commits,
+	    (unsigned long long)syncs,
 	    (unsigned long long)e->n_commit_failures,
 	    (unsigned long long)srv->n_reloads,
 	    (unsigned long long)srv->n_dropped,

@@ -921,7 +921,7 @@ engine_reap(struct engine *e, int wait)
 			e->n_events += b->nevents;
 			e->n_duplicates += b->nduplicates;
 			e->n_alerts += b->nalerts;
-			e->n_commits++;
+			e->n_batches++;
 		} else if (b->job.epoch == e->epoch) {
 			log_warnx("database: a batch of %llu events could not "
 			    "be committed; its events and those after it are "

@@ -257,7 +257,7 @@ struct engine {
 	struct timers	 timers;
 	int64_t		 saved_clock;	/* as written to the store */
 	/* counters for stats */
-	uint64_t	 n_events, n_duplicates, n_alerts, n_commits;
+	uint64_t	 n_events, n_duplicates, n_alerts, n_batches;
 	uint64_t	 n_timers_fired;
 	uint64_t	 n_commit_failures;
 };

@@ -27,6 +27,7 @@ void		 store_start(struct store *, void (*)(void *), void *);
 void		 store_submit(struct store *, struct wjob *);
 struct wjob	*store_done(struct store *, int);
 unsigned	 store_inflight(struct store *);
+void		 store_counts(struct store *, uint64_t *, uint64_t *);
 int		 store_idle(struct store *);
 
 /* write operations, appended to a job */

@@ -51,9 +51,10 @@ access:
 CONF
 }
 
-# bench_start: starts the daemon on $tmp/zhilid.conf, sets pid, and waits
-# for its socket.
+# bench_start: flushes the page cache's dirty pages, starts the daemon on
+# $tmp/zhilid.conf, sets pid, and waits for its socket.
 bench_start() {
+	sync	# not to measure the write-back of what came before
 	"$zhilid" -c "$tmp/zhilid.conf" 2>"$tmp/zhilid.log" &
 	pid=$!
 	i=0

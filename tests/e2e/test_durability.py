@@ -4,6 +4,7 @@ alert appears twice; SIGTERM exits 0 and removes the socket; a second daemon
 on a live socket refuses to start; a stale socket file is replaced."""
 
 import os
+import signal
 import socket
 import stat
 import threading
@@ -418,6 +419,84 @@ def test_crash_loop_several_clients(ctx):
             check(per_event.get(eid) == [alert], "acknowledged alert of %s: "
                   "%s, stored %s" % (eid, short(alert),
                                      short(per_event.get(eid))))
+
+
+def test_ack_follows_wal_sync(ctx):
+    """durability full: every acknowledgement is written after a sync of
+    the WAL that began after the acknowledged event's frames were written.
+    strace, attached to all of the daemon's threads, gives the order of
+    the WAL writes, the syncs and the answers; one event is in flight at a
+    time, so the last WAL write before an answer is its commit's."""
+    import re
+    import shutil
+    import subprocess
+    import time
+    strace = shutil.which("strace")
+    check(strace is not None, "strace is needed (contrib/install-deps.sh)")
+    with Daemon(ctx, durability="full") as d:
+        c = d.client(timeout=30)
+        expect_event_ok(c.request(upsert("S-0", {"age": 71}, id="s-0",
+                                         ts=T0)))
+        trace = os.path.join(ctx.tmp, "strace.out")
+        errf = open(os.path.join(ctx.tmp, "strace.err"), "w+")
+        p = subprocess.Popen([strace, "-f", "-y", "-s", "40", "-e",
+                              "trace=pwrite64,write,writev,sendmsg,"
+                              "fdatasync,fsync", "-o", trace, "-p",
+                              str(d.proc.pid)], stderr=errf)
+        try:
+            deadline = time.monotonic() + 10
+            while True:
+                errf.seek(0)
+                if "attached" in errf.read():
+                    break
+                check(time.monotonic() < deadline and p.poll() is None,
+                      "strace did not attach")
+                time.sleep(0.05)
+            n = 20
+            for i in range(1, n + 1):
+                expect_event_ok(c.request(upsert(
+                    "S-%d" % i, {"age": 60 + i}, id="s-%d" % i, ts=T0 + i)))
+        finally:
+            p.send_signal(signal.SIGINT)
+            p.wait(10)
+            errf.close()
+        with open(trace) as f:
+            lines = f.read().splitlines()
+    # Events in trace order: ("write"|"sync_start"|"sync_end"|"ack", i).
+    seq = []
+    for ln in lines:
+        body = re.sub(r"^\d+\s+", "", ln)  # the thread id
+        resumed = body.startswith("<... ")
+        if resumed:
+            name = body[5:].split(" ", 1)[0]
+        else:
+            name = body.split("(", 1)[0]
+        wal = "-wal>" in body
+        if name in ("fdatasync", "fsync") and (wal or resumed):
+            if not resumed:
+                seq.append("sync_start")
+            if resumed or "unfinished" not in body:
+                seq.append("sync_end")
+        elif name == "pwrite64" and wal and not resumed:
+            seq.append("wal_write")
+        elif name in ("write", "writev", "sendmsg") and not resumed and \
+                "socket:" in body and '\\"seq\\":' in body:
+            seq.append("ack")
+    acks = [i for i, e in enumerate(seq) if e == "ack"]
+    check(len(acks) == n, "%d answers in the trace, want %d: %s"
+          % (len(acks), n, seq[:40]))
+    prev = 0
+    for a in acks:
+        window = seq[prev:a]
+        check("wal_write" in window, "no WAL write before answer: %s"
+              % window)
+        last_write = max(i for i, e in enumerate(window) if e == "wal_write")
+        after = window[last_write:]
+        check("sync_start" in after and "sync_end" in
+              after[after.index("sync_start"):],
+              "an answer was written before the WAL was synced after its "
+              "commit: %s" % window[-12:])
+        prev = a + 1
 
 
 def test_wal_bounded_under_load(ctx):
