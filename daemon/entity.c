@@ -419,7 +419,7 @@ vals_json(const struct entity *e, int all, struct buf *b)
 		buf_addc(b, ':');
 		switch (k->attrs[i].type) {
 		case VT_INT:
-			buf_addf(b, "%lld", (long long)v->i);
+			buf_add_int(b, v->i);
 			break;
 		case VT_DEC:
 			/* stored as text so that no float touches it */

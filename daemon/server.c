@@ -230,8 +230,9 @@ batch_done(void *arg, struct batch *b, int ok)
 			buf_adds(o, "{\"ok\":true}\n");
 			continue;
 		}
-		buf_addf(o, "{\"ok\":true,\"seq\":%lld,",
-		    (long long)p->res.seq);
+		buf_adds(o, "{\"ok\":true,\"seq\":");
+		buf_add_int(o, p->res.seq);
+		buf_addc(o, ',');
 		if (p->res.duplicate)
 			buf_adds(o, "\"duplicate\":true,");
 		buf_adds(o, "\"alerts\":[");
