@@ -22,8 +22,14 @@
  * grows, nothing is lost.  Closing the last connection (store_close)
  * checkpoints the rest.
  */
+#include <sys/resource.h>
+#include <sys/syscall.h>
+
+#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
@@ -31,6 +37,7 @@
 #include "store.h"
 
 #define CKPT_FRAMES	4096	/* 64 MiB of 16 KiB pages */
+#define CKPT_NICE	10
 
 enum { CK_IDLE, CK_WANTED, CK_RUNNING, CK_DONE };
 
@@ -64,6 +71,15 @@ static void *
 ckpt_main(void *arg)
 {
 	struct ckpt *ck = arg;
+
+	/*
+	 * Copying can wait; the loop and the writer cannot.  At a lower
+	 * priority the copying takes the time the other threads leave.
+	 */
+	if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid),
+	    CKPT_NICE) == -1)
+		log_debug("database: checkpoint thread priority: %s",
+		    strerror(errno));
 
 	pthread_mutex_lock(&ck->mu);
 	for (;;) {

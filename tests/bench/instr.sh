@@ -1,8 +1,9 @@
 #!/bin/sh
-# The in-process comparison counted in instructions, not seconds: callgrind
+# The benchmarks counted in instructions, not seconds: callgrind
 # gives the same counts run after run, where a shared virtual machine's
 # clock does not.  Prints instructions per event for the engine (decode and
-# evaluate) and for the cJSON reference, over the same generated lines.
+# evaluate) and for the cJSON reference, over the same generated lines;
+# then the same lines through the daemon's socket, per thread (below).
 #   sh tests/bench/instr.sh [N]      N lines (default 20000)
 set -eu
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -28,4 +29,45 @@ callgrind_annotate --inclusive=yes "$tmp/cg" 2>/dev/null | awk -v n="$n" '
 		printf "instr_engine_per_event %.0f\n", eng / (3 * n)
 		printf "instr_reference_per_event %.0f\n", ref / (3 * n)
 		if (eng > 0) printf "instr_reference_over_engine %.2f\n", ref / eng
+	}'
+
+# The daemon itself, through its socket: N events pushed over 4
+# connections into build/zhilid under callgrind (durability full), and the
+# instructions per event of the loop thread (decode, evaluate, answer)
+# and of the writer thread (SQLite).  The checkpointer and the syncer
+# spend their time in the kernel, which callgrind does not count.
+zhilid=${BENCH_ZHILID:-$root/build/zhilid}
+[ -x "$bench/load" ] && [ -x "$zhilid" ] ||
+	{ echo "instr: $bench/load or $zhilid not built" >&2; exit 1; }
+cat >"$tmp/zhilid.conf" <<CONF
+socket: $tmp/zhilid.sock
+database: $tmp/zhilid.db
+rules: [$root/rules/four_color.yaml]
+clock: wall
+timezone: Asia/Shanghai
+durability: full
+access:
+  - {uid: self, roles: [push, read, admin]}
+CONF
+valgrind --tool=callgrind --callgrind-out-file="$tmp/cgd" "$zhilid" \
+	-c "$tmp/zhilid.conf" 2>"$tmp/dlog" &
+pid=$!
+i=0
+until [ -S "$tmp/zhilid.sock" ]; do
+	kill -0 "$pid" 2>/dev/null && [ $i -lt 300 ] ||
+		{ echo "instr: zhilid did not come up" >&2; tail "$tmp/dlog" >&2; exit 1; }
+	sleep 0.1
+	i=$((i + 1))
+done
+"$bench/load" -s "$tmp/zhilid.sock" -c 4 -w 1000 "$tmp/events" >/dev/null
+kill -TERM "$pid"
+wait "$pid" || true
+callgrind_annotate --inclusive=yes "$tmp/cgd" 2>/dev/null | awk -v n="$n" '
+	/PROGRAM TOTALS/ { gsub(",", "", $1); total = $1 }
+	/\?\?\?:ev_run \[/ { gsub(",", "", $1); loop = $1 }
+	/store\.c:writer_main \[/ { gsub(",", "", $1); writer = $1 }
+	END {
+		printf "instr_daemon_per_event %.0f\n", total / n
+		printf "instr_daemon_loop_per_event %.0f\n", loop / n
+		printf "instr_daemon_writer_per_event %.0f\n", writer / n
 	}'
