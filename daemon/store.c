@@ -15,13 +15,14 @@
  * transaction whose frames are all in the WAL with valid checksums, so
  * the guarantee is the one synchronous=FULL gives: every acknowledged
  * event survives power loss.  A WAL that cannot be synced is fatal: what
- * reached the disk is then unknown, and the restart's recovery finds out.  A job is a
- * buffer of serialised write operations that the loop thread built; it
- * holds everything the writer binds, so the threads share no other data.
- * If a job fails, the writer refuses every later job of the same epoch
- * (they were computed on top of it) until the loop thread starts a new
- * epoch.  The loop thread reads through a second connection, which sees
- * committed jobs only.  Statements are prepared once.  Schema migrations
+ * reached the disk is then unknown, and the restart's recovery finds out.
+ *
+ * A job is a buffer of serialised write operations that the loop thread
+ * built; it holds everything the writer binds, so the threads share no
+ * other data.  If a job fails, the writer refuses every later job of the
+ * same epoch (they were computed on top of it) until the loop thread
+ * starts a new epoch.  The loop thread reads through a second connection,
+ * which sees committed jobs only; checkpoint.c has a third.  Statements are prepared once.  Schema migrations
  * from schema/ are compiled in and applied at open; a database written by
  * a newer zhilid, or one that is not zhilid's, is refused.
  */
@@ -756,11 +757,10 @@ writer_main(void *arg)
 			j->rc = rc;
 		pthread_mutex_lock(&s->mu);
 		if (s->sync_wal) {
-			*s->synq_tail = first;
-			s->synq_tail = &first->next;
 			for (j = first; j->next != end; j = j->next)
 				;
 			j->next = NULL;
+			*s->synq_tail = first;
 			s->synq_tail = &j->next;
 			pthread_cond_signal(&s->syncv);
 		} else

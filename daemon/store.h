@@ -1,9 +1,12 @@
 /*
  * store.c: SQLite storage of events, entities, history and alerts.
  *
- * Two connections: the loop thread reads through one; a writer thread
- * owns the other and commits jobs, each a batch of write operations
- * serialised into a buffer, one transaction per job, in order.
+ * The loop thread reads through one connection; a writer thread owns
+ * another and commits jobs, each a batch of write operations serialised
+ * into a buffer, in order, the jobs that queued together in one
+ * transaction; with durability full a syncer thread syncs the WAL before
+ * the jobs come back; checkpoint.c copies the WAL into the database on a
+ * third connection.
  */
 #ifndef STORE_H
 #define STORE_H
