@@ -7,15 +7,11 @@
 #   sh tests/bench/instr.sh [N]      N lines (default 20000)
 set -eu
 root=$(cd "$(dirname "$0")/../.." && pwd)
-bench=$root/tests/bench
 n=${1:-20000}
 command -v valgrind >/dev/null 2>&1 ||
 	{ echo "instr: valgrind not found (apt-get install valgrind)" >&2; exit 1; }
-for p in gen inproc; do
-	[ -x "$bench/$p" ] || { echo "instr: $bench/$p not built: make bench" >&2; exit 1; }
-done
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+. "$root/tests/bench/lib.sh"
+bench_need gen inproc load
 "$bench/gen" "$n" > "$tmp/events"
 (cd "$bench" && valgrind --tool=callgrind --callgrind-out-file="$tmp/cg" \
 	./inproc "$tmp/events" > /dev/null 2> "$tmp/log")
@@ -36,32 +32,11 @@ callgrind_annotate --inclusive=yes "$tmp/cg" 2>/dev/null | awk -v n="$n" '
 # instructions per event of the loop thread (decode, evaluate, answer)
 # and of the writer thread (SQLite).  The checkpointer and the syncer
 # spend their time in the kernel, which callgrind does not count.
-zhilid=${BENCH_ZHILID:-$root/build/zhilid}
-[ -x "$bench/load" ] && [ -x "$zhilid" ] ||
-	{ echo "instr: $bench/load or $zhilid not built" >&2; exit 1; }
-cat >"$tmp/zhilid.conf" <<CONF
-socket: $tmp/zhilid.sock
-database: $tmp/zhilid.db
-rules: [$root/rules/four_color.yaml]
-clock: wall
-timezone: Asia/Shanghai
-durability: full
-access:
-  - {uid: self, roles: [push, read, admin]}
-CONF
-valgrind --tool=callgrind --callgrind-out-file="$tmp/cgd" "$zhilid" \
-	-c "$tmp/zhilid.conf" 2>"$tmp/dlog" &
-pid=$!
-i=0
-until [ -S "$tmp/zhilid.sock" ]; do
-	kill -0 "$pid" 2>/dev/null && [ $i -lt 300 ] ||
-		{ echo "instr: zhilid did not come up" >&2; tail "$tmp/dlog" >&2; exit 1; }
-	sleep 0.1
-	i=$((i + 1))
-done
-"$bench/load" -s "$tmp/zhilid.sock" -c 4 -w 1000 "$tmp/events" >/dev/null
-kill -TERM "$pid"
-wait "$pid" || true
+events=$tmp/events
+bench_conf wall Asia/Shanghai "$root/rules/four_color.yaml" 1048576
+bench_start valgrind --tool=callgrind --callgrind-out-file="$tmp/cgd"
+"$bench/load" -s "$tmp/zhilid.sock" -c 4 -w 1000 "$events" >/dev/null
+bench_stop
 callgrind_annotate --inclusive=yes "$tmp/cgd" 2>/dev/null | awk -v n="$n" '
 	/PROGRAM TOTALS/ { gsub(",", "", $1); total = $1 }
 	/\?\?\?:ev_run \[/ { gsub(",", "", $1); loop = $1 }

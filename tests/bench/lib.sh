@@ -51,11 +51,12 @@ access:
 CONF
 }
 
-# bench_start: flushes the page cache's dirty pages, starts the daemon on
-# $tmp/zhilid.conf, sets pid, and waits for its socket.
+# bench_start [WRAPPER...]: flushes the page cache's dirty pages, starts
+# the daemon on $tmp/zhilid.conf (under WRAPPER, such as valgrind, if
+# given), sets pid, and waits for its socket.
 bench_start() {
 	sync	# not to measure the write-back of what came before
-	"$zhilid" -c "$tmp/zhilid.conf" 2>"$tmp/zhilid.log" &
+	"$@" "$zhilid" -c "$tmp/zhilid.conf" 2>"$tmp/zhilid.log" &
 	pid=$!
 	i=0
 	until [ -S "$tmp/zhilid.sock" ]; do

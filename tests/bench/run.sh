@@ -44,10 +44,10 @@ printf 'e2e_p50_ms %s\n' "$(val p50_ms)"
 printf 'e2e_p99_ms %s\n' "$(val p99_ms)"
 printf 'e2e_alerts %s\n' "$(val alerts)"
 printf 'zhilid_peak_rss_mib %s\n' "$hwm"
-stat() { sed -n "s/.*\"$1\":\([0-9]*\).*/\1/p" "$tmp/stats.json"; }
+counter() { sed -n "s/.*\"$1\":\([0-9]*\).*/\1/p" "$tmp/stats.json"; }
 for k in commits syncs; do
-	printf 'zhilid_%s %s (%s events each)\n' "$k" "$(stat $k)" \
-	    "$(awk -v n="$n" -v c="$(stat $k)" 'BEGIN { printf "%.0f", c ? n / c : 0 }')"
+	printf 'zhilid_%s %s (%s events each)\n' "$k" "$(counter $k)" \
+	    "$(awk -v n="$n" -v c="$(counter $k)" 'BEGIN { printf "%.0f", c ? n / c : 0 }')"
 done
 printf 'zhilid_written_mib %s\n' "$wrote"
 

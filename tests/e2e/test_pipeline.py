@@ -105,6 +105,14 @@ def test_pipeline_10000(ctx):
         check(s1["commits"] - s0["commits"] < n_events,
               "one commit per event (%d commits for %d events): no group "
               "commit" % (s1["commits"] - s0["commits"], n_events))
+        # Batches that queued together share a transaction; with
+        # durability full every commit is followed by a WAL sync, one
+        # sync covering the commits made meanwhile.
+        commits = s1["commits"] - s0["commits"]
+        batches = s1["batches"] - s0["batches"]
+        syncs = s1["syncs"] - s0["syncs"]
+        check(0 < commits <= batches and 0 < syncs <= commits,
+              "%d batches, %d commits, %d syncs" % (batches, commits, syncs))
         # The final state of a few households.
         for h in sorted(records)[:50]:
             r = c.request(get(h))
