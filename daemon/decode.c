@@ -1,7 +1,6 @@
 /*
- * From a socket line to a typed request.  A strict RFC 8259 check runs
- * first (cJSON alone accepts "01", "1.", raw control characters and invalid
- * UTF-8), then cJSON builds the tree, then the fields of an event are
+ * From a socket line to a typed request.  json.c reads the line (strict
+ * RFC 8259, a tree of cJSON nodes), then the fields of an event are
  * checked against the kind its type declares.  Error text names the field
  * and the problem; nothing here touches state.
  */
@@ -17,82 +16,6 @@
 #define MAX_ID_BYTES	256
 #define MAX_FIELD_BYTES	4096
 
-/*
- * cJSON allocates every node with malloc.  Request trees live only until
- * the next line is decoded, so they come from a bump arena instead, reset
- * per line: parsing a line allocates nothing once the arena has grown to
- * the largest line seen (bounded by limits.max_line_bytes), and freeing a
- * tree is resetting a counter.  Trees parsed elsewhere (stored entity
- * state) still use malloc: the hooks switch on json_arena.active.
- */
-#define ARENA_CHUNK	(64 * 1024)
-
-struct arena_chunk {
-	struct arena_chunk	*next;
-	size_t			 size, used;
-	max_align_t		 data[];
-};
-
-static struct {
-	struct arena_chunk	*head;
-	int			 active;
-	int			 hooked;
-} json_arena;
-
-static void *
-arena_malloc(size_t n)
-{
-	struct arena_chunk *c = json_arena.head;
-	size_t need = (n + 15) & ~(size_t)15, size;
-
-	if (!json_arena.active)
-		return malloc(n);
-	if (c == NULL || c->size - c->used < need) {
-		size = need > ARENA_CHUNK ? need : ARENA_CHUNK;
-		c = xmalloc(sizeof *c + size);
-		c->size = size;
-		c->used = 0;
-		c->next = json_arena.head;
-		json_arena.head = c;
-	}
-	c->used += need;
-	return (char *)c->data + c->used - need;
-}
-
-static void
-arena_free(void *p)
-{
-	if (!json_arena.active)
-		free(p);
-}
-
-/* Forget every tree of the arena; keep one chunk for the next line. */
-static void
-arena_reset(void)
-{
-	struct arena_chunk *c, *next;
-
-	if ((c = json_arena.head) == NULL)
-		return;
-	for (c = c->next; c != NULL; c = next) {
-		next = c->next;
-		free(c);
-	}
-	json_arena.head->next = NULL;
-	json_arena.head->used = 0;
-}
-
-static void
-arena_hook(void)
-{
-	cJSON_Hooks hooks = { arena_malloc, arena_free };
-
-	if (json_arena.hooked)
-		return;
-	cJSON_InitHooks(&hooks);
-	json_arena.hooked = 1;
-}
-
 static const char *const errcode_names[] = {
 	"ok", "bad_json", "too_large", "unknown_type", "bad_event",
 	"unknown_entity", "conflict", "forbidden", "unavailable", "bad_rules",
@@ -103,229 +26,6 @@ const char *
 errcode_name(enum errcode e)
 {
 	return errcode_names[e];
-}
-
-/* Length of the valid UTF-8 sequence at s, or 0. */
-static size_t
-utf8_len(const unsigned char *s, const unsigned char *end)
-{
-	unsigned c = s[0];
-	size_t n, i;
-	unsigned cp;
-
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf) {
-		n = 2;
-		cp = c & 0x1f;
-	} else if (c >= 0xe0 && c <= 0xef) {
-		n = 3;
-		cp = c & 0x0f;
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		n = 4;
-		cp = c & 0x07;
-	} else
-		return 0;
-	if ((size_t)(end - s) < n)
-		return 0;
-	for (i = 1; i < n; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (s[i] & 0x3f);
-	}
-	if ((n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-	    (n == 4 && (cp < 0x10000 || cp > 0x10ffff)))
-		return 0;
-	return n;
-}
-
-static int
-is_hex(int c)
-{
-	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
-	    (c >= 'A' && c <= 'F');
-}
-
-/* ASCII bytes that stand for themselves inside a JSON string. */
-static const unsigned char json_plain[256] = {
-#define R16(x) x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x
-	R16(0), R16(0),				/* control characters */
-	1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,	/* '"' */
-	R16(1), R16(1),
-	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1,	/* '\\' */
-	R16(1), R16(1),
-	/* 0x80..0xff: UTF-8, checked byte by byte */
-#undef R16
-};
-
-/* Past one or more digits at s, or NULL if there is none. */
-static const unsigned char *
-skip_digits(const unsigned char *s, const unsigned char *end)
-{
-	if (s == end || *s < '0' || *s > '9')
-		return NULL;
-	while (s < end && *s >= '0' && *s <= '9')
-		s++;
-	return s;
-}
-
-#define JERR(...) do { snprintf(err, errlen, __VA_ARGS__); return -1; } while (0)
-
-/*
- * Is s exactly one RFC 8259 JSON value, with optional white space around
- * it?  Returns 0, or -1 with a reason in err.
- */
-int
-json_check(const char *str, size_t len, char *err, size_t errlen)
-{
-	const unsigned char *s = (const unsigned char *)str, *end = s + len;
-	const unsigned char *start = s;
-	char stack[JSON_MAX_DEPTH];
-	const char *lit;
-	size_t litlen;
-	int depth = 0;
-	enum { VALUE, AFTER_VALUE, KEY_OR_END, VALUE_OR_END, KEY } st = VALUE;
-
-	for (;;) {
-		while (s < end && (*s == ' ' || *s == '\t' || *s == '\n' ||
-		    *s == '\r'))
-			s++;
-		if (st == AFTER_VALUE) {
-			if (depth == 0) {
-				if (s != end)
-					JERR("trailing bytes at offset %zu",
-					    (size_t)(s - start));
-				return 0;
-			}
-			if (s == end)
-				JERR("unexpected end of input");
-			if (*s == ',') {
-				s++;
-				st = stack[depth - 1] == '{' ? KEY : VALUE;
-				continue;
-			}
-			if (*s == (stack[depth - 1] == '{' ? '}' : ']')) {
-				s++;
-				depth--;
-				continue;
-			}
-			JERR("expected ',' or '%c' at offset %zu",
-			    stack[depth - 1] == '{' ? '}' : ']',
-			    (size_t)(s - start));
-		}
-		if (s == end)
-			JERR("unexpected end of input");
-		if ((st == KEY_OR_END && *s == '}') ||
-		    (st == VALUE_OR_END && *s == ']')) {
-			s++;
-			depth--;
-			st = AFTER_VALUE;
-			continue;
-		}
-		if ((st == KEY || st == KEY_OR_END) && *s != '"')
-			JERR("expected a string key at offset %zu",
-			    (size_t)(s - start));
-		switch (*s) {
-		case '{':
-		case '[':
-			if (depth == JSON_MAX_DEPTH)
-				JERR("nested deeper than %d", JSON_MAX_DEPTH);
-			stack[depth++] = (char)*s;
-			st = *s == '{' ? KEY_OR_END : VALUE_OR_END;
-			s++;
-			continue;
-		case '"':
-			s++;
-			for (;;) {
-				size_t n;
-
-				/* the common case: a run of plain ASCII */
-				while (s < end && json_plain[*s])
-					s++;
-				if (s == end)
-					JERR("unterminated string");
-				if (*s == '"')
-					break;
-				if (*s < 0x20)
-					JERR("raw control character in string at "
-					    "offset %zu", (size_t)(s - start));
-				if (*s == '\\') {
-					s++;
-					if (s == end)
-						JERR("unterminated string");
-					if (*s == 'u') {
-						if (end - s < 5 || !is_hex(s[1]) ||
-						    !is_hex(s[2]) ||
-						    !is_hex(s[3]) || !is_hex(s[4]))
-							JERR("bad \\u escape at "
-							    "offset %zu",
-							    (size_t)(s - start));
-						s += 5;
-						continue;
-					}
-					if (strchr("\"\\/bfnrt", *s) == NULL ||
-					    *s == '\0')
-						JERR("bad escape at offset %zu",
-						    (size_t)(s - start));
-					s++;
-					continue;
-				}
-				if ((n = utf8_len(s, end)) == 0)
-					JERR("invalid UTF-8 at offset %zu",
-					    (size_t)(s - start));
-				s += n;
-			}
-			s++;
-			if (st == KEY || st == KEY_OR_END) {
-				while (s < end && (*s == ' ' || *s == '\t' ||
-				    *s == '\n' || *s == '\r'))
-					s++;
-				if (s == end || *s != ':')
-					JERR("expected ':' at offset %zu",
-					    (size_t)(s - start));
-				s++;
-				st = VALUE;
-				continue;
-			}
-			st = AFTER_VALUE;
-			continue;
-		case 't':
-		case 'f':
-		case 'n':
-			lit = *s == 't' ? "true" : *s == 'f' ? "false" : "null";
-			litlen = strlen(lit);
-			if ((size_t)(end - s) < litlen ||
-			    memcmp(s, lit, litlen) != 0)
-				JERR("bad literal at offset %zu",
-				    (size_t)(s - start));
-			s += litlen;
-			st = AFTER_VALUE;
-			continue;
-		default:
-			break;
-		}
-		/* number: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)? */
-		if (*s == '-')
-			s++;
-		if (s == end || *s < '0' || *s > '9')
-			JERR("unexpected character at offset %zu",
-			    (size_t)(s - start));
-		if (*s == '0')
-			s++;
-		else
-			while (s < end && *s >= '0' && *s <= '9')
-				s++;
-		if (s < end && *s == '.' && (s = skip_digits(s + 1, end)) == NULL)
-			JERR("bad fraction in a number");
-		if (s < end && (*s == 'e' || *s == 'E')) {
-			s++;
-			if (s < end && (*s == '+' || *s == '-'))
-				s++;
-			if ((s = skip_digits(s, end)) == NULL)
-				JERR("bad exponent in a number");
-		}
-		st = AFTER_VALUE;
-	}
 }
 
 static const char *
@@ -342,29 +42,6 @@ json_type_name(const cJSON *v)
 	if (cJSON_IsArray(v))
 		return "array";
 	return "object";
-}
-
-/*
- * Does the JSON text hold an escaped NUL (\u0000)?  C strings would cut it
- * short, so that "k\u0000x" and "k" would be the same id.
- */
-static int
-has_escaped_nul(const char *s, size_t len)
-{
-	const char *p = s, *end = s + len;
-	size_t bs;
-
-	if (memchr(s, '\\', len) == NULL)
-		return 0;
-	while ((p = memmem(p, (size_t)(end - p), "\\u0000", 6)) != NULL) {
-		for (bs = 0; p - (ptrdiff_t)bs > s && p[-1 - (ptrdiff_t)bs] ==
-		    '\\'; bs++)
-			;
-		if (bs % 2 == 0)
-			return 1;
-		p += 6;
-	}
-	return 0;
 }
 
 /* The first key that appears twice in an object of the tree, or NULL. */
@@ -746,7 +423,7 @@ void
 request_clear(struct request *req)
 {
 	if (req->root != NULL)
-		arena_reset();	/* the tree was the arena's */
+		json_arena_reset();	/* the tree was the arena's */
 	req->root = NULL;
 	req->cmd = NULL;
 	req->ev.et = NULL;
@@ -762,10 +439,7 @@ void
 request_free(struct request *req)
 {
 	request_clear(req);
-	if (json_arena.head != NULL) {
-		free(json_arena.head);
-		json_arena.head = NULL;
-	}
+	json_arena_free();
 	free(req->ev.fields);
 	free(req->ev.attrs);
 	memset(req, 0, sizeof *req);
@@ -781,25 +455,18 @@ decode_line(const struct ruleset *rs, int64_t now, const char *line,
 {
 	const cJSON *type, *cmd, *v;
 	const char *key;
+	int nul;
 
 	request_clear(req);
-	if (json_check(line, len, msg, msglen) != 0)
+	if ((req->root = json_parse(line, len, &nul, msg, msglen)) == NULL)
 		return E_BAD_JSON;
-	arena_hook();
-	json_arena.active = 1;
-	req->root = cJSON_ParseWithLength(line, len);
-	json_arena.active = 0;
-	if (req->root == NULL) {
-		arena_reset();
-		snprintf(msg, msglen, "cannot parse JSON");
-		return E_BAD_JSON;
-	}
 	if (!cJSON_IsObject(req->root)) {
 		snprintf(msg, msglen, "expected a JSON object, got %s",
 		    json_type_name(req->root));
 		return E_BAD_EVENT;
 	}
-	if (has_escaped_nul(line, len)) {
+	if (nul) {
+		/* C strings would cut it short: "k\u0000x" would be "k" */
 		snprintf(msg, msglen, "strings may not contain U+0000");
 		return E_BAD_EVENT;
 	}

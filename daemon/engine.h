@@ -1,7 +1,7 @@
 /*
- * engine.c, entity.c, decode.c, clock.c: events decoded from lines, applied
- * to entities under the current ruleset, their effects staged for one
- * transaction per batch.
+ * engine.c, entity.c, json.c, decode.c, clock.c: events decoded from lines,
+ * applied to entities under the current ruleset, their effects staged for
+ * one transaction per batch.
  */
 #ifndef ENGINE_H
 #define ENGINE_H
@@ -93,7 +93,11 @@ struct request {
 	const char	*cmd;
 	struct event	 ev;
 };
+/* json.c */
 int		 json_check(const char *, size_t, char *, size_t);
+cJSON		*json_parse(const char *, size_t, int *, char *, size_t);
+void		 json_arena_reset(void);
+void		 json_arena_free(void);
 enum errcode	 decode_line(const struct ruleset *, int64_t, const char *,
 		    size_t, struct request *, char *, size_t);
 void		 request_clear(struct request *);

@@ -1,6 +1,7 @@
 /*
- * libFuzzer target: the event-line decoder (decode.c: the strict JSON
- * check, cJSON in its bump arena, the typed checks of each event type).
+ * libFuzzer target: the event-line decoder (json.c's one-pass reader, held
+ * to json_check and to cJSON's own parse; decode.c's typed checks of each
+ * event type).
  *
  * The ruleset is the shipped one, every YAML file of rules/, loaded once,
  * so that the short-form (household.upsert) and the typed events
@@ -18,6 +19,7 @@
 #include "zhilid.h"
 #include "engine.h"
 #include "fuzz.h"
+#include "../unit/jsontree.h"
 
 #define NOW	1767225600LL	/* 2026-01-01T00:00:00Z */
 
@@ -125,6 +127,34 @@ surrogate_escape(const char *s, size_t len)
 	return 0;
 }
 
+/*
+ * json_parse refuses what json_check refuses, with its message, and reads
+ * anything else into the tree cJSON builds, or refuses it when cJSON does.
+ */
+static void
+same_as_cjson(struct request *req, const char *line, size_t len, int valid,
+    const char *jerr)
+{
+	char perr[128];
+	cJSON *t, *c;
+	int nul;
+
+	request_clear(req);	/* the arena is about to be reset */
+	t = json_parse(line, len, &nul, perr, sizeof perr);
+	if (!valid)
+		FUZZ_CHECK(t == NULL && strcmp(perr, jerr) == 0,
+		    "json_check: %s, json_parse: %s", jerr, t ? "ok" : perr);
+	else {
+		c = cJSON_ParseWithLength(line, len);
+		FUZZ_CHECK((t == NULL) == (c == NULL), "json_parse %s, cJSON %s",
+		    t ? "reads" : perr, c ? "reads" : "refuses");
+		FUZZ_CHECK(t == NULL || json_same_tree(t, c),
+		    "json_parse and cJSON build different trees");
+		cJSON_Delete(c);
+	}
+	json_arena_reset();
+}
+
 static void
 decode(struct request *req, const char *line, size_t len)
 {
@@ -142,6 +172,7 @@ decode(struct request *req, const char *line, size_t len)
 	copy = xmalloc(len > 0 ? len : 1);
 	memcpy(copy, line, len);
 	valid = json_check(copy, len, jerr, sizeof jerr) == 0;
+	same_as_cjson(req, copy, len, valid, jerr);
 	msg[0] = '\0';
 	e = decode_line(rs, NOW, copy, len, req, msg, sizeof msg);
 	if (e == E_OK)

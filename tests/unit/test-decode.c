@@ -1,13 +1,16 @@
 /*
  * Unit tests of the hand-written pieces under the socket decoder: the
- * strict JSON check, JSON string escaping, integers, RFC 3339 parsing and
- * formatting, and the string interner.
+ * strict JSON check and the one-pass parser held to it and to cJSON, JSON
+ * string escaping, integers, RFC 3339 parsing and formatting, and the
+ * string interner.
  */
+#include <dirent.h>
 #include <stdlib.h>
 
 #include "zhilid.h"
 #include "engine.h"
 #include "unit.h"
+#include "jsontree.h"
 
 static int
 valid(const char *s)
@@ -73,6 +76,160 @@ test_json_check_depth(void)
 		s[129 + i] = ']';
 	s[258] = '\0';
 	CHECK(!valid(s));
+}
+
+/*
+ * json_parse against its two references: it refuses what json_check
+ * refuses, with the same message; what json_check accepts it reads into
+ * cJSON's tree, or refuses as "cannot parse JSON" exactly when cJSON does.
+ * Returns 1 if all agree.
+ */
+static int
+parse_agrees(const char *s, size_t len, const char **why)
+{
+	char cerr[128], perr[128];
+	int ok = json_check(s, len, cerr, sizeof cerr) == 0, nul;
+	cJSON *t = json_parse(s, len, &nul, perr, sizeof perr), *c;
+
+	if (!ok) {
+		*why = t != NULL ? "accepted what json_check refuses" :
+		    strcmp(cerr, perr) != 0 ? "another message" : NULL;
+		json_arena_reset();
+		return *why == NULL;
+	}
+	c = cJSON_ParseWithLength(s, len);
+	if (c == NULL)
+		*why = t != NULL ? "accepted what cJSON refuses" :
+		    strcmp(perr, "cannot parse JSON") != 0 ? "another message" :
+		    NULL;
+	else
+		*why = t == NULL ? "refused what cJSON reads" :
+		    !json_same_tree(t, c) ? "another tree" : NULL;
+	cJSON_Delete(c);
+	json_arena_reset();
+	return *why == NULL;
+}
+
+#define AGREES(lit) do {						\
+	const char *why_;						\
+	CHECK(parse_agrees(lit, sizeof lit - 1, &why_));		\
+} while (0)
+
+static void
+test_json_parse_cases(void)
+{
+	AGREES("{}");
+	AGREES("[]");
+	AGREES(" {\"a\" : [1, -2.5e+3, true, false, null, {}, []]} ");
+	AGREES("{\"type\":\"household.upsert\",\"attrs\":{\"age\":70}}");
+	AGREES("\"\\u00e9\\n\\\"\\/\\b\\f\\r\\t\"");
+	AGREES("\"\\ud83d\\ude00 \\u4e2d\"");	/* a pair; a BMP */
+	AGREES("[\"\\ud800\"]");		/* lone high surrogate */
+	AGREES("[\"\\udc00\"]");		/* lone low surrogate */
+	AGREES("[\"\\ud800\\u0041\"]");	/* high, then no low */
+	AGREES("\"\\ud800\"");			/* lone, at top level */
+	AGREES("[\"a\\u0000b\"]");
+	AGREES("\"中文 и ü\"");
+	AGREES("[0, -0, 1, -1, 123456789012345, 1234567890123456, "
+	    "12345678901234567890, 9007199254740993, 1.5, 1e2, 1E-2, "
+	    "-0.0, 2147483647, 2147483648, -2147483649, 1e400, -1e400, "
+	    "1e-400]");
+	AGREES("[1234567890123456789012345678901234567890123456789012345678"
+	    "90123]");			/* 63 digits */
+	AGREES("[1234567890123456789012345678901234567890123456789012345678"
+	    "901234.5e-3]");		/* past the stack copy */
+	AGREES("");
+	AGREES("{} x");
+	AGREES("01");
+	AGREES("[01]");
+	AGREES("1.");
+	AGREES("[-]");
+	AGREES("1e");
+	AGREES("{\"a\":1,}");
+	AGREES("[1,]");
+	AGREES("[1 2]");
+	AGREES("{\"a\" 1}");
+	AGREES("{\"a\":}");
+	AGREES("{1:2}");
+	AGREES("{\"a\":1");
+	AGREES("[");
+	AGREES("\"\t\"");
+	AGREES("\"\\x\"");
+	AGREES("\"\\u12\"");
+	AGREES("\"\xc3\x28\"");
+	AGREES("\"abc");
+	AGREES("tru");
+	AGREES("nul");
+	AGREES("\xef\xbb\xbf{}");		/* a byte order mark */
+}
+
+/* An escaped U+0000 is told apart from a backslash before "u0000". */
+static void
+test_json_parse_nul(void)
+{
+	char err[128];
+	int nul = -1;
+
+	CHECK(json_parse("[\"a\\u0000b\"]", 12, &nul, err, sizeof err) !=
+	    NULL);
+	CHECK(nul == 1);
+	CHECK(json_parse("[\"a\\\\u0000b\"]", 13, &nul, err, sizeof err) !=
+	    NULL);
+	CHECK(nul == 0);
+	json_arena_reset();
+}
+
+static void
+test_json_parse_depth(void)
+{
+	char s[1024];
+	const char *why;
+	int i, n;
+
+	for (n = 127; n <= 129; n++) {
+		for (i = 0; i < n; i++)
+			s[i] = '[';
+		for (i = 0; i < n; i++)
+			s[n + i] = ']';
+		CHECK(parse_agrees(s, 2 * (size_t)n, &why));
+	}
+}
+
+/* Every file of JSONTestSuite's test_parsing (the outside world's input). */
+static void
+test_json_parse_suite(void)
+{
+	const char *root = getenv("ZHILID_SHARED"), *why;
+	char dir[512], path[1024], *buf;
+	struct dirent *de;
+	size_t len, files = 0;
+	DIR *d;
+	FILE *f;
+
+	snprintf(dir, sizeof dir, "%s/testsuites/JSONTestSuite/test_parsing",
+	    root != NULL ? root : "../shared");
+	CHECK((d = opendir(dir)) != NULL);
+	if (d == NULL)
+		return;
+	buf = xmalloc(1 << 20);
+	while ((de = readdir(d)) != NULL) {
+		if (strstr(de->d_name, ".json") == NULL)
+			continue;
+		snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+		if ((f = fopen(path, "rb")) == NULL)
+			continue;
+		len = fread(buf, 1, 1 << 20, f);
+		fclose(f);
+		files++;
+		if (!parse_agrees(buf, len, &why) && !unit_failed) {
+			unit_failed = 1;
+			snprintf(unit_why, sizeof unit_why, "%s: %s",
+			    de->d_name, why);
+		}
+	}
+	closedir(d);
+	free(buf);
+	CHECK(files > 300);
 }
 
 static void
@@ -177,6 +334,10 @@ static const struct unit_test tests[] = {
 	{ "json_check_accepts", test_json_check_accepts },
 	{ "json_check_rejects", test_json_check_rejects },
 	{ "json_check_depth", test_json_check_depth },
+	{ "json_parse_cases", test_json_parse_cases },
+	{ "json_parse_nul", test_json_parse_nul },
+	{ "json_parse_depth", test_json_parse_depth },
+	{ "json_parse_suite", test_json_parse_suite },
 	{ "json_escaping", test_json_escaping },
 	{ "buf_addf_grows", test_buf_addf_grows },
 	{ "clock_parse", test_clock_parse },
