@@ -23,10 +23,11 @@
 /*
  * Trees live only until the next line is decoded, so their nodes and
  * strings come from a bump arena, reset per line: reading a line allocates
- * nothing once the arena has grown to the largest line seen (bounded by
- * limits.max_line_bytes), and freeing a tree is resetting a counter.
+ * nothing once the arena has grown to the largest line seen (up to
+ * ARENA_KEEP), and freeing a tree is resetting a counter.
  */
 #define ARENA_CHUNK	(64 * 1024)
+#define ARENA_KEEP	(1024 * 1024)
 
 struct arena_chunk {
 	struct arena_chunk	*next;
@@ -54,20 +55,37 @@ arena_alloc(size_t n)
 	return (char *)c->data + c->used - need;
 }
 
-/* Forget every tree; keep one chunk for the next line. */
+/*
+ * Forget every tree.  One chunk stays for the next line; if the last line
+ * took several, they become one of their total size, so that a line as
+ * large takes no malloc the next time, up to ARENA_KEEP: a rare huge line
+ * (a long array is 64 bytes a number) is not held on to for ever.
+ */
 void
 json_arena_reset(void)
 {
 	struct arena_chunk *c, *next;
+	size_t total = 0;
 
 	if (arena == NULL)
 		return;
-	for (c = arena->next; c != NULL; c = next) {
+	if (arena->next == NULL && arena->size <= ARENA_KEEP) {
+		arena->used = 0;
+		return;
+	}
+	for (c = arena; c != NULL; c = next) {
 		next = c->next;
+		total += c->size;
 		free(c);
 	}
-	arena->next = NULL;
+	if (total > ARENA_KEEP) {
+		arena = NULL;
+		return;
+	}
+	arena = xmalloc(sizeof *arena + total);
+	arena->size = total;
 	arena->used = 0;
+	arena->next = NULL;
 }
 
 void
@@ -146,7 +164,8 @@ skip_digits(const unsigned char *s, const unsigned char *end)
 
 /*
  * Is s exactly one RFC 8259 JSON value, with optional white space around
- * it?  Returns 0, or -1 with a reason in err.
+ * it?  Returns 0, or -1 with a reason in err.  json_parse walks the same
+ * grammar (jp_string, jp_number): keep the two in step.
  */
 int
 json_check(const char *str, size_t len, char *err, size_t errlen)
@@ -319,6 +338,8 @@ struct jp {
 } while (0)
 #define OFF(p)	((size_t)((p)->s - (p)->start))
 
+static cJSON	*jp_value(struct jp *, int);
+
 static void
 jp_ws(struct jp *p)
 {
@@ -435,6 +456,7 @@ jp_string(struct jp *p)
 	size_t n;
 	char *out;
 
+	/* the grammar of json_check's string: keep the two in step */
 	for (;;) {
 		/* the common case: a run of plain ASCII */
 		while (s < end && json_plain[*s])
@@ -500,8 +522,10 @@ jp_number(struct jp *p)
 	uint64_t u = 0;
 	double d;
 	size_t n;
+	int exact;
 	cJSON *v;
 
+	/* the grammar of json_check's number: keep the two in step */
 	if (*s == '-')
 		s++;
 	if (s == end || *s < '0' || *s > '9') {
@@ -514,7 +538,8 @@ jp_number(struct jp *p)
 	else
 		while (s < end && *s >= '0' && *s <= '9')
 			u = u * 10 + (uint64_t)(*s++ - '0');
-	n = (size_t)(s - digits);
+	/* below 10^15, an integer is exact in a double: no strtod needed */
+	exact = s - digits <= 15;
 	if (s < end && (*s == '.' || *s == 'e' || *s == 'E')) {
 		if (*s == '.' && (s = skip_digits(s + 1, end)) == NULL)
 			PERR(p, "bad fraction in a number");
@@ -525,13 +550,17 @@ jp_number(struct jp *p)
 			if ((s = skip_digits(s, end)) == NULL)
 				PERR(p, "bad exponent in a number");
 		}
-		n = 16;		/* not a plain integer */
+		exact = 0;
 	}
 	p->s = s;
-	if (n <= 15)
+	if (exact)
 		d = *b == '-' ? -(double)u : (double)u;
 	else {
-		/* strtod wants a terminated string; the line is not one */
+		/*
+		 * strtod wants a terminated string; the line is not one.  It
+		 * reads '.' as the point in the C locale, which zhilid never
+		 * leaves (cJSON swaps in the locale's point instead).
+		 */
 		n = (size_t)(s - b);
 		text = n < sizeof copy ? copy : arena_alloc(n + 1);
 		memcpy(text, b, n);
@@ -548,8 +577,6 @@ jp_number(struct jp *p)
 		v->valueint = (int)d;
 	return v;
 }
-
-static cJSON	*jp_value(struct jp *, int);
 
 /* Link child after *last under parent, as cJSON does (head->prev = tail). */
 static void

@@ -148,6 +148,8 @@ same_as_cjson(struct request *req, const char *line, size_t len, int valid,
 		c = cJSON_ParseWithLength(line, len);
 		FUZZ_CHECK((t == NULL) == (c == NULL), "json_parse %s, cJSON %s",
 		    t ? "reads" : perr, c ? "reads" : "refuses");
+		FUZZ_CHECK(t != NULL || strcmp(perr, "cannot parse JSON") == 0,
+		    "valid JSON refused as: %s", perr);
 		FUZZ_CHECK(t == NULL || json_same_tree(t, c),
 		    "json_parse and cJSON build different trees");
 		cJSON_Delete(c);

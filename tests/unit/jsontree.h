@@ -26,7 +26,8 @@ json_same_tree(const cJSON *a, const cJSON *b)
 		return 0;
 	for (x = a->child, y = b->child; x != NULL && y != NULL;
 	    x = x->next, y = y->next)
-		if (!json_same_tree(x, y))
+		if (!json_same_tree(x, y) ||
+		    (x != a->child && x->prev->next != x))
 			return 0;
 	if ((x == NULL) != (y == NULL))
 		return 0;

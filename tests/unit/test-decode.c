@@ -195,6 +195,34 @@ test_json_parse_depth(void)
 	}
 }
 
+/*
+ * Lines whose trees take several arena chunks, each read three times: the
+ * chunks become one for the next line, or are let go past ARENA_KEEP.
+ */
+static void
+test_json_parse_large(void)
+{
+	const size_t sizes[] = { 3000, 30000 };
+	const char *why;
+	size_t i, j, n, len;
+	char *s;
+	int round;
+
+	for (i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+		n = sizes[i];
+		s = xmalloc(2 * n + 2);
+		len = 0;
+		s[len++] = '[';
+		for (j = 0; j < n; j++) {
+			s[len++] = (char)('0' + j % 10);
+			s[len++] = j + 1 < n ? ',' : ']';
+		}
+		for (round = 0; round < 3; round++)
+			CHECK(parse_agrees(s, len, &why));
+		free(s);
+	}
+}
+
 /* Every file of JSONTestSuite's test_parsing (the outside world's input). */
 static void
 test_json_parse_suite(void)
@@ -337,6 +365,7 @@ static const struct unit_test tests[] = {
 	{ "json_parse_cases", test_json_parse_cases },
 	{ "json_parse_nul", test_json_parse_nul },
 	{ "json_parse_depth", test_json_parse_depth },
+	{ "json_parse_large", test_json_parse_large },
 	{ "json_parse_suite", test_json_parse_suite },
 	{ "json_escaping", test_json_escaping },
 	{ "buf_addf_grows", test_buf_addf_grows },
