@@ -91,9 +91,12 @@ json_arena_reset(void)
 void
 json_arena_free(void)
 {
-	json_arena_reset();
-	free(arena);
-	arena = NULL;
+	struct arena_chunk *next;
+
+	for (; arena != NULL; arena = next) {
+		next = arena->next;
+		free(arena);
+	}
 }
 
 /* Length of the valid UTF-8 sequence at s, or 0. */

@@ -127,40 +127,11 @@ surrogate_escape(const char *s, size_t len)
 	return 0;
 }
 
-/*
- * json_parse refuses what json_check refuses, with its message, and reads
- * anything else into the tree cJSON builds, or refuses it when cJSON does.
- */
-static void
-same_as_cjson(struct request *req, const char *line, size_t len, int valid,
-    const char *jerr)
-{
-	char perr[128];
-	cJSON *t, *c;
-	int nul;
-
-	request_clear(req);	/* the arena is about to be reset */
-	t = json_parse(line, len, &nul, perr, sizeof perr);
-	if (!valid)
-		FUZZ_CHECK(t == NULL && strcmp(perr, jerr) == 0,
-		    "json_check: %s, json_parse: %s", jerr, t ? "ok" : perr);
-	else {
-		c = cJSON_ParseWithLength(line, len);
-		FUZZ_CHECK((t == NULL) == (c == NULL), "json_parse %s, cJSON %s",
-		    t ? "reads" : perr, c ? "reads" : "refuses");
-		FUZZ_CHECK(t != NULL || strcmp(perr, "cannot parse JSON") == 0,
-		    "valid JSON refused as: %s", perr);
-		FUZZ_CHECK(t == NULL || json_same_tree(t, c),
-		    "json_parse and cJSON build different trees");
-		cJSON_Delete(c);
-	}
-	json_arena_reset();
-}
-
 static void
 decode(struct request *req, const char *line, size_t len)
 {
 	char msg[512], jerr[128], *copy;
+	const char *why;
 	enum errcode e;
 	size_t i;
 	int valid;
@@ -174,7 +145,8 @@ decode(struct request *req, const char *line, size_t len)
 	copy = xmalloc(len > 0 ? len : 1);
 	memcpy(copy, line, len);
 	valid = json_check(copy, len, jerr, sizeof jerr) == 0;
-	same_as_cjson(req, copy, len, valid, jerr);
+	request_clear(req);	/* json_parse_agrees resets the arena */
+	FUZZ_CHECK(json_parse_agrees(copy, len, &why), "json_parse: %s", why);
 	msg[0] = '\0';
 	e = decode_line(rs, NOW, copy, len, req, msg, sizeof msg);
 	if (e == E_OK)

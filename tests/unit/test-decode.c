@@ -78,41 +78,9 @@ test_json_check_depth(void)
 	CHECK(!valid(s));
 }
 
-/*
- * json_parse against its two references: it refuses what json_check
- * refuses, with the same message; what json_check accepts it reads into
- * cJSON's tree, or refuses as "cannot parse JSON" exactly when cJSON does.
- * Returns 1 if all agree.
- */
-static int
-parse_agrees(const char *s, size_t len, const char **why)
-{
-	char cerr[128], perr[128];
-	int ok = json_check(s, len, cerr, sizeof cerr) == 0, nul;
-	cJSON *t = json_parse(s, len, &nul, perr, sizeof perr), *c;
-
-	if (!ok) {
-		*why = t != NULL ? "accepted what json_check refuses" :
-		    strcmp(cerr, perr) != 0 ? "another message" : NULL;
-		json_arena_reset();
-		return *why == NULL;
-	}
-	c = cJSON_ParseWithLength(s, len);
-	if (c == NULL)
-		*why = t != NULL ? "accepted what cJSON refuses" :
-		    strcmp(perr, "cannot parse JSON") != 0 ? "another message" :
-		    NULL;
-	else
-		*why = t == NULL ? "refused what cJSON reads" :
-		    !json_same_tree(t, c) ? "another tree" : NULL;
-	cJSON_Delete(c);
-	json_arena_reset();
-	return *why == NULL;
-}
-
 #define AGREES(lit) do {						\
 	const char *why_;						\
-	CHECK(parse_agrees(lit, sizeof lit - 1, &why_));		\
+	CHECK(json_parse_agrees(lit, sizeof lit - 1, &why_));		\
 } while (0)
 
 static void
@@ -191,7 +159,7 @@ test_json_parse_depth(void)
 			s[i] = '[';
 		for (i = 0; i < n; i++)
 			s[n + i] = ']';
-		CHECK(parse_agrees(s, 2 * (size_t)n, &why));
+		CHECK(json_parse_agrees(s, 2 * (size_t)n, &why));
 	}
 }
 
@@ -218,7 +186,7 @@ test_json_parse_large(void)
 			s[len++] = j + 1 < n ? ',' : ']';
 		}
 		for (round = 0; round < 3; round++)
-			CHECK(parse_agrees(s, len, &why));
+			CHECK(json_parse_agrees(s, len, &why));
 		free(s);
 	}
 }
@@ -249,7 +217,7 @@ test_json_parse_suite(void)
 		len = fread(buf, 1, 1 << 20, f);
 		fclose(f);
 		files++;
-		if (!parse_agrees(buf, len, &why) && !unit_failed) {
+		if (!json_parse_agrees(buf, len, &why) && !unit_failed) {
 			unit_failed = 1;
 			snprintf(unit_why, sizeof unit_why, "%s: %s",
 			    de->d_name, why);
