@@ -95,12 +95,10 @@ class Ctx:
         self.root = os.path.abspath(root)
         self.tmp = os.path.abspath(tmp)
 
-    def shared(self, *parts):
-        """A path under the shared folder (test suites): $ZHILID_SHARED, or
-        ROOT/../shared."""
-        base = os.environ.get("ZHILID_SHARED") or \
-            os.path.join(self.root, "..", "shared")
-        return os.path.normpath(os.path.join(base, *parts))
+    def conformance(self, *parts):
+        """A path under tests/conformance, the vendored test suites (inside
+        the checkout: a test never reads outside it)."""
+        return os.path.join(self.root, "tests", "conformance", *parts)
 
 
 # ---------------------------------------------------------------------------

@@ -4,8 +4,7 @@ Every document without a newline inside (one trailing newline is dropped)
 is sent as one line: n_ cases must get bad_json (too_large when longer than
 limits.max_line_bytes, no answer when blank) and leave the daemon serving;
 y_ cases must not get bad_json; i_ cases any well-formed answer. The suite
-lives in the shared folder: $ZHILID_SHARED/testsuites/JSONTestSuite, or
-ROOT/../shared/testsuites/JSONTestSuite."""
+is vendored in tests/conformance/JSONTestSuite (see the README there)."""
 
 import os
 
@@ -16,9 +15,8 @@ BLANK = b" \t\r"
 
 
 def cases(ctx, prefix):
-    d = ctx.shared("testsuites", "JSONTestSuite", "test_parsing")
-    check(os.path.isdir(d), "JSONTestSuite not found at %s (set "
-          "ZHILID_SHARED)" % d)
+    d = ctx.conformance("JSONTestSuite", "test_parsing")
+    check(os.path.isdir(d), "JSONTestSuite not found at %s" % d)
     out = []
     for name in sorted(os.listdir(d)):
         if not (name.startswith(prefix) and name.endswith(".json")):

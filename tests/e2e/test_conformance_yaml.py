@@ -3,9 +3,8 @@ rule loaders: every in.yaml, used as a rule file and as a config file, given
 to `zhilid -t -c`, must exit 0 or 1 within 10 s, with no signal and no
 sanitizer report; on 1, every error line has the form
 FILE:LINE:COL: error: MESSAGE, and there is at least one. Cases with an
-`error` file (input a YAML parser must reject) must exit 1. The suite lives
-in $ZHILID_SHARED/testsuites/yaml-test-suite or
-ROOT/../shared/testsuites/yaml-test-suite."""
+`error` file (input a YAML parser must reject) must exit 1. The suite is
+vendored in tests/conformance/yaml-test-suite (see the README there)."""
 
 import concurrent.futures
 import os
@@ -20,9 +19,8 @@ MENTIONS_ERROR = re.compile(r"\berror\b\s*:", re.I)
 
 
 def suite_cases(ctx):
-    base = ctx.shared("testsuites", "yaml-test-suite")
-    check(os.path.isdir(base), "yaml-test-suite not found at %s (set "
-          "ZHILID_SHARED)" % base)
+    base = ctx.conformance("yaml-test-suite")
+    check(os.path.isdir(base), "yaml-test-suite not found at %s" % base)
     out = []
     for dirpath, dirnames, filenames in os.walk(base):
         dirnames.sort()

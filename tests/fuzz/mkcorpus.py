@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """Rebuild the seed corpora of tests/fuzz/corpus/ from the checkout.
 
-    python3 tests/fuzz/mkcorpus.py [TESTSUITES]
+    python3 tests/fuzz/mkcorpus.py
 
-TESTSUITES is /work/shared/testsuites, with JSONTestSuite/ and
-yaml-test-suite/.
+The conformance suites come from tests/conformance (JSONTestSuite/ and
+yaml-test-suite/, vendored).
 
 rules:  rules/*.yaml, tests/rules-bad/*.yaml, tests/rules/bad/rules/*.yaml,
         tests/fuzz/seeds/rules/*.yaml, and multi-file inputs ("#--8<--").
@@ -31,7 +31,7 @@ import yaml
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
 OUT = os.path.join(ROOT, 'tests', 'fuzz', 'corpus')
 SEEDS = os.path.join(ROOT, 'tests', 'fuzz', 'seeds')
-SUITES = sys.argv[1] if len(sys.argv) > 1 else '/work/shared/testsuites'
+SUITES = os.path.join(ROOT, 'tests', 'conformance')
 CUT = b'#--8<--\n'
 
 
