@@ -105,7 +105,8 @@ short_string(const cJSON *v, size_t max)
 /* strcmp, but most keys differ in their first byte: test that first. */
 #define KEY_IS(key, name) ((key)[0] == (name)[0] && strcmp((key), (name)) == 0)
 
-#define BAD(...) do { snprintf(msg, msglen, __VA_ARGS__); \
+/* A message that lists declared names can outgrow msg: cut it whole. */
+#define BAD(...) do { utf8_snprintf(msg, msglen, __VA_ARGS__); \
 	return E_BAD_EVENT; } while (0)
 
 static enum errcode
@@ -153,13 +154,14 @@ decode_attrs(struct event *ev, const struct kind *k, const cJSON *obj,
 			const char *hint = did_you_mean(a->string,
 			    k->names, k->nattrs);
 
-			BAD("%s: attrs.%s: unknown attribute%s%s%s", ev->type,
-			    a->string, hint ? " (did you mean '" : "",
+			BAD("%s: attrs.%.*s%s: unknown attribute%s%s%s",
+			    ev->type, CLIP(a->string),
+			    hint ? " (did you mean '" : "",
 			    hint ? hint : "", hint ? "'?)" : "");
 		}
 		for (j = 0; j < ev->nattrs; j++)
 			if (ev->attrs[j].slot == i)
-				BAD("repeated key '%s'", a->string);
+				BAD("repeated key '%s'", at->name);
 		if (ev->nattrs == ev->attrs_cap) {
 			ev->attrs_cap = ev->attrs_cap ? ev->attrs_cap * 2 : 16;
 			ev->attrs = xreallocarray(ev->attrs, ev->attrs_cap,
@@ -228,6 +230,7 @@ decode_field(struct event *ev, int i, const cJSON *v, char *msg,
     size_t msglen)
 {
 	const struct evfield *f = &ev->et->fields[i];
+	const char *want;
 	char range[80];
 	struct period p;
 	union val *out = &ev->vals[i];
@@ -249,9 +252,10 @@ decode_field(struct event *ev, int i, const cJSON *v, char *msg,
 			for (j = 0; j < f->nvalues; j++)
 				buf_addf(&b, "%s%s", j ? ", " : "",
 				    f->values[j]);
-			snprintf(msg, msglen, "%s: %s: expected one of %s, got "
-			    "'%.64s'", ev->type, f->name, f->nvalues ?
-			    BUF_DATA(&b) : "(none is declared)", v->valuestring);
+			utf8_snprintf(msg, msglen, "%s: %s: expected one of "
+			    "%s, got '%.*s%s'", ev->type, f->name, f->nvalues ?
+			    BUF_DATA(&b) : "(none is declared)",
+			    CLIP(v->valuestring));
 			buf_free(&b);
 			return E_BAD_EVENT;
 		}
@@ -290,15 +294,16 @@ decode_field(struct event *ev, int i, const cJSON *v, char *msg,
 		out->i = cJSON_IsTrue(v);
 		break;
 	case FT_PERIOD:
-		if (!cJSON_IsString(v) || period_parse(v->valuestring, &p) != 0
-		    || (f->pkind != PK_ANY && (int)p.kind != f->pkind))
-			BAD("%s: %s: expected %s, got %s%.16s%s", ev->type,
-			    f->name, f->pkind == PERIOD_HALF ? "a half year such "
-			    "as 2026H1" : f->pkind == PERIOD_QUARTER ? "a quarter "
-			    "such as 2026Q1" : "a period such as 2026H1 or 2026Q1",
-			    cJSON_IsString(v) ? "'" : "", cJSON_IsString(v) ?
-			    v->valuestring : json_type_name(v),
-			    cJSON_IsString(v) ? "'" : "");
+		want = f->pkind == PERIOD_HALF ? "a half year such as 2026H1" :
+		    f->pkind == PERIOD_QUARTER ? "a quarter such as 2026Q1" :
+		    "a period such as 2026H1 or 2026Q1";
+		if (!cJSON_IsString(v))
+			BAD("%s: %s: expected %s, got %s", ev->type, f->name,
+			    want, json_type_name(v));
+		if (period_parse(v->valuestring, &p) != 0 ||
+		    (f->pkind != PK_ANY && (int)p.kind != f->pkind))
+			BAD("%s: %s: expected %s, got '%.*s%s'", ev->type,
+			    f->name, want, CLIP(v->valuestring));
 		out->i = period_code(&p);
 		break;
 	}
@@ -321,8 +326,9 @@ decode_event(const struct ruleset *rs, int64_t now, struct request *req,
 	if ((ev->et = ruleset_evtype(rs, ev->type)) == NULL &&
 	    strcmp(ev->type, "clock.tick") != 0) {
 		if ((key = repeated_key(req->root, 0)) != NULL)
-			BAD("repeated key '%s'", key);
-		snprintf(msg, msglen, "unknown event type '%s'", ev->type);
+			BAD("repeated key '%.*s%s'", CLIP(key));
+		utf8_snprintf(msg, msglen, "unknown event type '%.*s%s'",
+		    CLIP(ev->type));
 		return E_UNKNOWN_TYPE;
 	}
 	k = ev->et != NULL ? ev->et->kind : NULL;
@@ -369,18 +375,20 @@ decode_event(const struct ruleset *rs, int64_t now, struct request *req,
 			int f = evtype_field(ev->et, key);
 
 			if (f < 0)
-				BAD("%s: unknown field '%s'", ev->type, key);
+				BAD("%s: unknown field '%.*s%s'", ev->type,
+				    CLIP(key));
 			if (ev->present & (1u << f))
-				BAD("repeated key '%s'", key);
+				BAD("repeated key '%s'",
+				    ev->et->fields[f].name);
 			if ((e = decode_field(ev, f, v, msg, msglen)) != E_OK)
 				return e;
 			continue;
 		}
 		if (k == NULL)
-			BAD("%s: unknown field '%s'", ev->type, key);
+			BAD("%s: unknown field '%.*s%s'", ev->type, CLIP(key));
 		if (KEY_IS(key, k->name)) {
 			if (ev->entity != NULL)
-				BAD("repeated key '%s'", key);
+				BAD("repeated key '%s'", k->name);
 			if (!short_string(v, MAX_ID_BYTES))
 				BAD("%s: %s: expected a string of 1..%d bytes",
 				    ev->type, key, MAX_ID_BYTES);
@@ -398,9 +406,9 @@ decode_event(const struct ruleset *rs, int64_t now, struct request *req,
 			if (KEY_IS(key, k->fields[i]))
 				break;
 		if (ev->et->action != EV_UPSERT || i == k->nfields)
-			BAD("%s: unknown field '%s'", ev->type, key);
+			BAD("%s: unknown field '%.*s%s'", ev->type, CLIP(key));
 		if (ev->fields[i] != NULL)
-			BAD("repeated key '%s'", key);
+			BAD("repeated key '%s'", k->fields[i]);
 		if (!cJSON_IsString(v) || strlen(v->valuestring) >
 		    MAX_FIELD_BYTES)
 			BAD("%s: %s: expected string, got %s", ev->type, key,
@@ -480,7 +488,7 @@ decode_line(const struct ruleset *rs, int64_t now, const char *line,
 	if ((type == NULL || cmd != NULL) &&
 	    (key = repeated_key(req->root, 0)) != NULL) {
 		/* events find repeated keys as they decode their fields */
-		snprintf(msg, msglen, "repeated key '%s'", key);
+		utf8_snprintf(msg, msglen, "repeated key '%.*s%s'", CLIP(key));
 		return E_BAD_EVENT;
 	}
 	if ((type == NULL) == (cmd == NULL)) {
