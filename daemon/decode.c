@@ -28,6 +28,29 @@ errcode_name(enum errcode e)
 	return errcode_names[e];
 }
 
+/*
+ * The error answer line, newline included.  Messages quote clients'
+ * strings cut at character boundaries (CLIP, utf8_snprintf); should a
+ * plain snprintf still cut one inside a character, the answer keeps the
+ * valid part and says it was cut, so that it stays UTF-8 whatever the
+ * input.
+ */
+void
+error_json(struct buf *b, enum errcode code, const char *msg)
+{
+	size_t n = strlen(msg), ok = utf8_valid(msg, n);
+
+	buf_adds(b, "{\"ok\":false,\"error\":{\"code\":\"");
+	buf_adds(b, errcode_name(code));
+	buf_adds(b, "\",\"message\":");
+	buf_add_json_str(b, msg, ok);
+	if (ok < n) {
+		b->len--;	/* reopen the string after its closing quote */
+		buf_adds(b, "...\"");
+	}
+	buf_adds(b, "}}\n");
+}
+
 static const char *
 json_type_name(const cJSON *v)
 {

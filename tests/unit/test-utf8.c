@@ -2,11 +2,13 @@
  * Unit tests of utf8.c: cutting a client's string for a message at a
  * character boundary (1- to 4-byte sequences, a cut exactly at a
  * boundary, a string that fits), the validator behind the last line of
- * defence, and a formatted message cut to its buffer.
+ * defence, a formatted message cut to its buffer, and that defence in the
+ * error answer (decode.c error_json).
  */
 #include <stdio.h>
 
 #include "zhilid.h"
+#include "engine.h"
 #include "unit.h"
 
 #define E_ACUTE	"\xc3\xa9"		/* U+00E9, 2 bytes */
@@ -153,6 +155,22 @@ test_snprintf(void)
 	CHECK_STR(buf, "abcdef...");
 }
 
+static void
+test_error_json(void)
+{
+	struct buf b = { 0 };
+
+	error_json(&b, E_UNKNOWN_TYPE, "unknown event type 'H\"1'");
+	CHECK_STR(BUF_DATA(&b), "{\"ok\":false,\"error\":{\"code\":"
+	    "\"unknown_type\",\"message\":\"unknown event type 'H\\\"1'\"}}\n");
+	buf_reset(&b);
+	/* a message a plain snprintf cut inside a character */
+	error_json(&b, E_BAD_EVENT, "got 'a" E_ACUTE "\xe4\xb8");
+	CHECK_STR(BUF_DATA(&b), "{\"ok\":false,\"error\":{\"code\":"
+	    "\"bad_event\",\"message\":\"got 'a" E_ACUTE "...\"}}\n");
+	buf_free(&b);
+}
+
 static const struct unit_test tests[] = {
 	{ "prefix_ascii", test_prefix_ascii },
 	{ "prefix_multibyte", test_prefix_multibyte },
@@ -161,6 +179,7 @@ static const struct unit_test tests[] = {
 	{ "valid", test_valid },
 	{ "clip", test_clip },
 	{ "snprintf", test_snprintf },
+	{ "error_json", test_error_json },
 };
 
 UNIT_MAIN(tests)
