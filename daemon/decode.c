@@ -13,8 +13,9 @@
 #include "engine.h"
 
 #define JSON_MAX_DEPTH	128
-#define MAX_ID_BYTES	256
-#define MAX_FIELD_BYTES	4096
+/* Protocol constants (zhilid(8)), not tuning knobs: clients rely on them. */
+#define MAX_ID_BYTES	256	/* an event's id, an entity's id */
+#define MAX_FIELD_BYTES	4096	/* a string field or string attribute */
 
 static const char *const errcode_names[] = {
 	"ok", "bad_json", "too_large", "unknown_type", "bad_event",
@@ -118,11 +119,14 @@ json_dec(const cJSON *v, int64_t *out)
 	return 0;
 }
 
-static int
-short_string(const cJSON *v, size_t max)
+/* What a number that json_int refused is, for "expected an integer". */
+static const char *
+not_int_name(const cJSON *v)
 {
-	return cJSON_IsString(v) && v->valuestring[0] != '\0' &&
-	    strlen(v->valuestring) <= max;
+	if (!cJSON_IsNumber(v))
+		return json_type_name(v);
+	return v->valuedouble != floor(v->valuedouble) ? "a fraction" :
+	    "an out of range number";
 }
 
 /* strcmp, but most keys differ in their first byte: test that first. */
@@ -131,6 +135,30 @@ short_string(const cJSON *v, size_t max)
 /* A message that lists declared names can outgrow msg: cut it whole. */
 #define BAD(...) do { utf8_snprintf(msg, msglen, __VA_ARGS__); \
 	return E_BAD_EVENT; } while (0)
+
+/*
+ * Is v a string of min..max bytes?  If not, say which way it is not:
+ * "TYPE: PRENAME: expected string, got number", "...: empty" or "...: 300
+ * bytes, longer than the 256 allowed".  Returns 0 or -1.
+ */
+static int
+check_string(const cJSON *v, size_t min, size_t max, const char *type,
+    const char *pre, const char *name, char *msg, size_t msglen)
+{
+	size_t n;
+
+	if (!cJSON_IsString(v))
+		utf8_snprintf(msg, msglen, "%s: %s%s: expected string, got %s",
+		    type, pre, name, json_type_name(v));
+	else if ((n = strlen(v->valuestring)) < min)
+		utf8_snprintf(msg, msglen, "%s: %s%s: empty", type, pre, name);
+	else if (n > max)
+		utf8_snprintf(msg, msglen, "%s: %s%s: %zu bytes, longer than "
+		    "the %zu allowed", type, pre, name, n, max);
+	else
+		return 0;
+	return -1;
+}
 
 static enum errcode
 decode_ts(const cJSON *v, int64_t *ts, const char *type, char *msg,
@@ -196,9 +224,7 @@ decode_attrs(struct event *ev, const struct kind *k, const cJSON *obj,
 		case VT_INT:
 			if (json_int(a, &ea->v.i) != 0)
 				BAD("%s: attrs.%s: expected integer, got %s",
-				    ev->type, a->string, cJSON_IsNumber(a) ?
-				    "a fraction or out of range" :
-				    json_type_name(a));
+				    ev->type, a->string, not_int_name(a));
 			break;
 		case VT_DEC:
 			if (json_dec(a, &ea->v.i) != 0)
@@ -213,10 +239,9 @@ decode_attrs(struct event *ev, const struct kind *k, const cJSON *obj,
 			ea->v.i = cJSON_IsTrue(a);
 			break;
 		case VT_STR:
-			if (!cJSON_IsString(a) ||
-			    strlen(a->valuestring) > MAX_FIELD_BYTES)
-				BAD("%s: attrs.%s: expected string, got %s",
-				    ev->type, a->string, json_type_name(a));
+			if (check_string(a, 0, MAX_FIELD_BYTES, ev->type,
+			    "attrs.", at->name, msg, msglen) != 0)
+				return E_BAD_EVENT;
 			ea->v.s = a->valuestring;
 			break;
 		}
@@ -261,11 +286,9 @@ decode_field(struct event *ev, int i, const cJSON *v, char *msg,
 
 	switch (f->type) {
 	case FT_STRING:
-		if (!cJSON_IsString(v) || strlen(v->valuestring) >
-		    MAX_FIELD_BYTES)
-			BAD("%s: %s: expected string, got %s", ev->type,
-			    f->name, cJSON_IsString(v) ? "too long a string" :
-			    json_type_name(v));
+		if (check_string(v, 0, MAX_FIELD_BYTES, ev->type, "", f->name,
+		    msg, msglen) != 0)
+			return E_BAD_EVENT;
 		for (j = 0; j < f->nvalues; j++)
 			if (strcmp(f->values[j], v->valuestring) == 0)
 				break;
@@ -293,8 +316,8 @@ decode_field(struct event *ev, int i, const cJSON *v, char *msg,
 		    json_dec(v, &out->i) != 0)
 			BAD("%s: %s: expected %s%s, got %s", ev->type, f->name,
 			    f->type == FT_INT ? "an integer" : "a number", range,
-			    cJSON_IsNumber(v) ? (f->type == FT_INT ?
-			    "a fraction" : "an out of range number") :
+			    f->type == FT_INT ? not_int_name(v) :
+			    cJSON_IsNumber(v) ? "an out of range number" :
 			    json_type_name(v));
 		if ((f->has_min && out->i < f->min) ||
 		    (f->has_max && out->i > f->max)) {
@@ -379,9 +402,9 @@ decode_event(const struct ruleset *rs, int64_t now, struct request *req,
 		if (KEY_IS(key, "id")) {
 			if (ev->id != NULL)
 				BAD("repeated key 'id'");
-			if (!short_string(v, MAX_ID_BYTES))
-				BAD("%s: id: expected a string of 1..%d bytes",
-				    ev->type, MAX_ID_BYTES);
+			if (check_string(v, 1, MAX_ID_BYTES, ev->type, "", "id",
+			    msg, msglen) != 0)
+				return E_BAD_EVENT;
 			ev->id = v->valuestring;
 			continue;
 		}
@@ -412,9 +435,9 @@ decode_event(const struct ruleset *rs, int64_t now, struct request *req,
 		if (KEY_IS(key, k->name)) {
 			if (ev->entity != NULL)
 				BAD("repeated key '%s'", k->name);
-			if (!short_string(v, MAX_ID_BYTES))
-				BAD("%s: %s: expected a string of 1..%d bytes",
-				    ev->type, key, MAX_ID_BYTES);
+			if (check_string(v, 1, MAX_ID_BYTES, ev->type, "",
+			    k->name, msg, msglen) != 0)
+				return E_BAD_EVENT;
 			ev->entity = v->valuestring;
 			continue;
 		}
@@ -432,10 +455,9 @@ decode_event(const struct ruleset *rs, int64_t now, struct request *req,
 			BAD("%s: unknown field '%.*s%s'", ev->type, CLIP(key));
 		if (ev->fields[i] != NULL)
 			BAD("repeated key '%s'", k->fields[i]);
-		if (!cJSON_IsString(v) || strlen(v->valuestring) >
-		    MAX_FIELD_BYTES)
-			BAD("%s: %s: expected string, got %s", ev->type, key,
-			    json_type_name(v));
+		if (check_string(v, 0, MAX_FIELD_BYTES, ev->type, "",
+		    k->fields[i], msg, msglen) != 0)
+			return E_BAD_EVENT;
 		ev->fields[i] = v->valuestring;
 	}
 	if (k != NULL && ev->entity == NULL)
