@@ -212,11 +212,7 @@ void
 client_error(struct client *c, enum errcode code, const char *msg)
 {
 	c->srv->n_errors++;
-	buf_adds(&c->out, "{\"ok\":false,\"error\":{\"code\":\"");
-	buf_adds(&c->out, errcode_name(code));
-	buf_adds(&c->out, "\",\"message\":");
-	buf_add_json_cstr(&c->out, msg);
-	buf_adds(&c->out, "}}\n");
+	error_json(&c->out, code, msg);
 }
 
 /* Responses owed for earlier events go out before anything else. */

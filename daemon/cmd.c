@@ -134,8 +134,8 @@ cmd_get(struct client *c, const cJSON *req)
 	}
 	server_sync(srv);	/* state and history of the same moment */
 	if ((k = ruleset_kind(srv->rs, kind->valuestring)) == NULL) {
-		snprintf(msg, sizeof msg, "get: kind: unknown kind '%.200s'",
-		    kind->valuestring);
+		utf8_snprintf(msg, sizeof msg, "get: kind: unknown kind "
+		    "'%.*s%s'", CLIP(kind->valuestring));
 		client_error(c, E_BAD_EVENT, msg);
 		return;
 	}
@@ -146,8 +146,8 @@ cmd_get(struct client *c, const cJSON *req)
 		return;
 	}
 	if (ent == NULL || ent->removed) {
-		snprintf(msg, sizeof msg, "get: unknown %s '%.200s'", k->name,
-		    id->valuestring);
+		utf8_snprintf(msg, sizeof msg, "get: unknown %s '%.*s%s'",
+		    k->name, CLIP(id->valuestring));
 		client_error(c, E_UNKNOWN_ENTITY, msg);
 		return;
 	}
@@ -279,7 +279,8 @@ cmd_dispatch(struct client *c, const struct request *req)
 		if (strcmp(cmd_table[i].name, req->cmd) == 0)
 			cmd = &cmd_table[i];
 	if (cmd == NULL) {
-		snprintf(msg, sizeof msg, "unknown command '%.100s'", req->cmd);
+		utf8_snprintf(msg, sizeof msg, "unknown command '%.*s%s'",
+		    CLIP(req->cmd));
 		client_error(c, E_UNKNOWN_TYPE, msg);
 		return;
 	}
@@ -290,8 +291,8 @@ cmd_dispatch(struct client *c, const struct request *req)
 			if (strcmp(v->string, cmd->keys[j]) == 0)
 				break;
 		if (cmd->keys[j] == NULL) {
-			snprintf(msg, sizeof msg, "%s: unknown field '%.100s'",
-			    cmd->name, v->string);
+			utf8_snprintf(msg, sizeof msg, "%s: unknown field "
+			    "'%.*s%s'", cmd->name, CLIP(v->string));
 			client_error(c, E_BAD_EVENT, msg);
 			return;
 		}

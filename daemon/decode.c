@@ -13,8 +13,9 @@
 #include "engine.h"
 
 #define JSON_MAX_DEPTH	128
-#define MAX_ID_BYTES	256
-#define MAX_FIELD_BYTES	4096
+/* Protocol constants (zhilid(8)), not tuning knobs: clients rely on them. */
+#define MAX_ID_BYTES	256	/* an event's id, an entity's id */
+#define MAX_FIELD_BYTES	4096	/* a string field or string attribute */
 
 static const char *const errcode_names[] = {
 	"ok", "bad_json", "too_large", "unknown_type", "bad_event",
@@ -26,6 +27,29 @@ const char *
 errcode_name(enum errcode e)
 {
 	return errcode_names[e];
+}
+
+/*
+ * The error answer line, newline included.  Messages quote clients'
+ * strings cut at character boundaries (CLIP, utf8_snprintf); should a
+ * plain snprintf still cut one inside a character, the answer keeps the
+ * valid part and says it was cut, so that it stays UTF-8 whatever the
+ * input.
+ */
+void
+error_json(struct buf *b, enum errcode code, const char *msg)
+{
+	size_t n = strlen(msg), ok = utf8_valid(msg, n);
+
+	buf_adds(b, "{\"ok\":false,\"error\":{\"code\":\"");
+	buf_adds(b, errcode_name(code));
+	buf_adds(b, "\",\"message\":");
+	buf_add_json_str(b, msg, ok);
+	if (ok < n) {
+		b->len--;	/* reopen the string after its closing quote */
+		buf_adds(b, "...\"");
+	}
+	buf_adds(b, "}}\n");
 }
 
 static const char *
@@ -95,18 +119,46 @@ json_dec(const cJSON *v, int64_t *out)
 	return 0;
 }
 
-static int
-short_string(const cJSON *v, size_t max)
+/* What a number that json_int refused is, for "expected an integer". */
+static const char *
+not_int_name(const cJSON *v)
 {
-	return cJSON_IsString(v) && v->valuestring[0] != '\0' &&
-	    strlen(v->valuestring) <= max;
+	if (!cJSON_IsNumber(v))
+		return json_type_name(v);
+	return v->valuedouble != floor(v->valuedouble) ? "a fraction" :
+	    "an out of range number";
 }
 
 /* strcmp, but most keys differ in their first byte: test that first. */
 #define KEY_IS(key, name) ((key)[0] == (name)[0] && strcmp((key), (name)) == 0)
 
-#define BAD(...) do { snprintf(msg, msglen, __VA_ARGS__); \
+/* A message that lists declared names can outgrow msg: cut it whole. */
+#define BAD(...) do { utf8_snprintf(msg, msglen, __VA_ARGS__); \
 	return E_BAD_EVENT; } while (0)
+
+/*
+ * Is v a string of min..max bytes?  If not, say which way it is not:
+ * "TYPE: PRENAME: expected string, got number", "...: empty" or "...: 300
+ * bytes, longer than the 256 allowed".  Returns 0 or -1.
+ */
+static int
+check_string(const cJSON *v, size_t min, size_t max, const char *type,
+    const char *pre, const char *name, char *msg, size_t msglen)
+{
+	size_t n;
+
+	if (!cJSON_IsString(v))
+		utf8_snprintf(msg, msglen, "%s: %s%s: expected string, got %s",
+		    type, pre, name, json_type_name(v));
+	else if ((n = strlen(v->valuestring)) < min)
+		utf8_snprintf(msg, msglen, "%s: %s%s: empty", type, pre, name);
+	else if (n > max)
+		utf8_snprintf(msg, msglen, "%s: %s%s: %zu bytes, longer than "
+		    "the %zu allowed", type, pre, name, n, max);
+	else
+		return 0;
+	return -1;
+}
 
 static enum errcode
 decode_ts(const cJSON *v, int64_t *ts, const char *type, char *msg,
@@ -153,13 +205,14 @@ decode_attrs(struct event *ev, const struct kind *k, const cJSON *obj,
 			const char *hint = did_you_mean(a->string,
 			    k->names, k->nattrs);
 
-			BAD("%s: attrs.%s: unknown attribute%s%s%s", ev->type,
-			    a->string, hint ? " (did you mean '" : "",
+			BAD("%s: attrs.%.*s%s: unknown attribute%s%s%s",
+			    ev->type, CLIP(a->string),
+			    hint ? " (did you mean '" : "",
 			    hint ? hint : "", hint ? "'?)" : "");
 		}
 		for (j = 0; j < ev->nattrs; j++)
 			if (ev->attrs[j].slot == i)
-				BAD("repeated key '%s'", a->string);
+				BAD("repeated key '%s'", at->name);
 		if (ev->nattrs == ev->attrs_cap) {
 			ev->attrs_cap = ev->attrs_cap ? ev->attrs_cap * 2 : 16;
 			ev->attrs = xreallocarray(ev->attrs, ev->attrs_cap,
@@ -171,9 +224,7 @@ decode_attrs(struct event *ev, const struct kind *k, const cJSON *obj,
 		case VT_INT:
 			if (json_int(a, &ea->v.i) != 0)
 				BAD("%s: attrs.%s: expected integer, got %s",
-				    ev->type, a->string, cJSON_IsNumber(a) ?
-				    "a fraction or out of range" :
-				    json_type_name(a));
+				    ev->type, a->string, not_int_name(a));
 			break;
 		case VT_DEC:
 			if (json_dec(a, &ea->v.i) != 0)
@@ -188,10 +239,9 @@ decode_attrs(struct event *ev, const struct kind *k, const cJSON *obj,
 			ea->v.i = cJSON_IsTrue(a);
 			break;
 		case VT_STR:
-			if (!cJSON_IsString(a) ||
-			    strlen(a->valuestring) > MAX_FIELD_BYTES)
-				BAD("%s: attrs.%s: expected string, got %s",
-				    ev->type, a->string, json_type_name(a));
+			if (check_string(a, 0, MAX_FIELD_BYTES, ev->type,
+			    "attrs.", at->name, msg, msglen) != 0)
+				return E_BAD_EVENT;
 			ea->v.s = a->valuestring;
 			break;
 		}
@@ -228,6 +278,7 @@ decode_field(struct event *ev, int i, const cJSON *v, char *msg,
     size_t msglen)
 {
 	const struct evfield *f = &ev->et->fields[i];
+	const char *want;
 	char range[80];
 	struct period p;
 	union val *out = &ev->vals[i];
@@ -235,11 +286,9 @@ decode_field(struct event *ev, int i, const cJSON *v, char *msg,
 
 	switch (f->type) {
 	case FT_STRING:
-		if (!cJSON_IsString(v) || strlen(v->valuestring) >
-		    MAX_FIELD_BYTES)
-			BAD("%s: %s: expected string, got %s", ev->type,
-			    f->name, cJSON_IsString(v) ? "too long a string" :
-			    json_type_name(v));
+		if (check_string(v, 0, MAX_FIELD_BYTES, ev->type, "", f->name,
+		    msg, msglen) != 0)
+			return E_BAD_EVENT;
 		for (j = 0; j < f->nvalues; j++)
 			if (strcmp(f->values[j], v->valuestring) == 0)
 				break;
@@ -249,9 +298,10 @@ decode_field(struct event *ev, int i, const cJSON *v, char *msg,
 			for (j = 0; j < f->nvalues; j++)
 				buf_addf(&b, "%s%s", j ? ", " : "",
 				    f->values[j]);
-			snprintf(msg, msglen, "%s: %s: expected one of %s, got "
-			    "'%.64s'", ev->type, f->name, f->nvalues ?
-			    BUF_DATA(&b) : "(none is declared)", v->valuestring);
+			utf8_snprintf(msg, msglen, "%s: %s: expected one of "
+			    "%s, got '%.*s%s'", ev->type, f->name, f->nvalues ?
+			    BUF_DATA(&b) : "(none is declared)",
+			    CLIP(v->valuestring));
 			buf_free(&b);
 			return E_BAD_EVENT;
 		}
@@ -266,8 +316,8 @@ decode_field(struct event *ev, int i, const cJSON *v, char *msg,
 		    json_dec(v, &out->i) != 0)
 			BAD("%s: %s: expected %s%s, got %s", ev->type, f->name,
 			    f->type == FT_INT ? "an integer" : "a number", range,
-			    cJSON_IsNumber(v) ? (f->type == FT_INT ?
-			    "a fraction" : "an out of range number") :
+			    f->type == FT_INT ? not_int_name(v) :
+			    cJSON_IsNumber(v) ? "an out of range number" :
 			    json_type_name(v));
 		if ((f->has_min && out->i < f->min) ||
 		    (f->has_max && out->i > f->max)) {
@@ -290,15 +340,16 @@ decode_field(struct event *ev, int i, const cJSON *v, char *msg,
 		out->i = cJSON_IsTrue(v);
 		break;
 	case FT_PERIOD:
-		if (!cJSON_IsString(v) || period_parse(v->valuestring, &p) != 0
-		    || (f->pkind != PK_ANY && (int)p.kind != f->pkind))
-			BAD("%s: %s: expected %s, got %s%.16s%s", ev->type,
-			    f->name, f->pkind == PERIOD_HALF ? "a half year such "
-			    "as 2026H1" : f->pkind == PERIOD_QUARTER ? "a quarter "
-			    "such as 2026Q1" : "a period such as 2026H1 or 2026Q1",
-			    cJSON_IsString(v) ? "'" : "", cJSON_IsString(v) ?
-			    v->valuestring : json_type_name(v),
-			    cJSON_IsString(v) ? "'" : "");
+		want = f->pkind == PERIOD_HALF ? "a half year such as 2026H1" :
+		    f->pkind == PERIOD_QUARTER ? "a quarter such as 2026Q1" :
+		    "a period such as 2026H1 or 2026Q1";
+		if (!cJSON_IsString(v))
+			BAD("%s: %s: expected %s, got %s", ev->type, f->name,
+			    want, json_type_name(v));
+		if (period_parse(v->valuestring, &p) != 0 ||
+		    (f->pkind != PK_ANY && (int)p.kind != f->pkind))
+			BAD("%s: %s: expected %s, got '%.*s%s'", ev->type,
+			    f->name, want, CLIP(v->valuestring));
 		out->i = period_code(&p);
 		break;
 	}
@@ -321,8 +372,9 @@ decode_event(const struct ruleset *rs, int64_t now, struct request *req,
 	if ((ev->et = ruleset_evtype(rs, ev->type)) == NULL &&
 	    strcmp(ev->type, "clock.tick") != 0) {
 		if ((key = repeated_key(req->root, 0)) != NULL)
-			BAD("repeated key '%s'", key);
-		snprintf(msg, msglen, "unknown event type '%s'", ev->type);
+			BAD("repeated key '%.*s%s'", CLIP(key));
+		utf8_snprintf(msg, msglen, "unknown event type '%.*s%s'",
+		    CLIP(ev->type));
 		return E_UNKNOWN_TYPE;
 	}
 	k = ev->et != NULL ? ev->et->kind : NULL;
@@ -350,9 +402,9 @@ decode_event(const struct ruleset *rs, int64_t now, struct request *req,
 		if (KEY_IS(key, "id")) {
 			if (ev->id != NULL)
 				BAD("repeated key 'id'");
-			if (!short_string(v, MAX_ID_BYTES))
-				BAD("%s: id: expected a string of 1..%d bytes",
-				    ev->type, MAX_ID_BYTES);
+			if (check_string(v, 1, MAX_ID_BYTES, ev->type, "", "id",
+			    msg, msglen) != 0)
+				return E_BAD_EVENT;
 			ev->id = v->valuestring;
 			continue;
 		}
@@ -369,21 +421,23 @@ decode_event(const struct ruleset *rs, int64_t now, struct request *req,
 			int f = evtype_field(ev->et, key);
 
 			if (f < 0)
-				BAD("%s: unknown field '%s'", ev->type, key);
+				BAD("%s: unknown field '%.*s%s'", ev->type,
+				    CLIP(key));
 			if (ev->present & (1u << f))
-				BAD("repeated key '%s'", key);
+				BAD("repeated key '%s'",
+				    ev->et->fields[f].name);
 			if ((e = decode_field(ev, f, v, msg, msglen)) != E_OK)
 				return e;
 			continue;
 		}
 		if (k == NULL)
-			BAD("%s: unknown field '%s'", ev->type, key);
+			BAD("%s: unknown field '%.*s%s'", ev->type, CLIP(key));
 		if (KEY_IS(key, k->name)) {
 			if (ev->entity != NULL)
-				BAD("repeated key '%s'", key);
-			if (!short_string(v, MAX_ID_BYTES))
-				BAD("%s: %s: expected a string of 1..%d bytes",
-				    ev->type, key, MAX_ID_BYTES);
+				BAD("repeated key '%s'", k->name);
+			if (check_string(v, 1, MAX_ID_BYTES, ev->type, "",
+			    k->name, msg, msglen) != 0)
+				return E_BAD_EVENT;
 			ev->entity = v->valuestring;
 			continue;
 		}
@@ -398,13 +452,12 @@ decode_event(const struct ruleset *rs, int64_t now, struct request *req,
 			if (KEY_IS(key, k->fields[i]))
 				break;
 		if (ev->et->action != EV_UPSERT || i == k->nfields)
-			BAD("%s: unknown field '%s'", ev->type, key);
+			BAD("%s: unknown field '%.*s%s'", ev->type, CLIP(key));
 		if (ev->fields[i] != NULL)
-			BAD("repeated key '%s'", key);
-		if (!cJSON_IsString(v) || strlen(v->valuestring) >
-		    MAX_FIELD_BYTES)
-			BAD("%s: %s: expected string, got %s", ev->type, key,
-			    json_type_name(v));
+			BAD("repeated key '%s'", k->fields[i]);
+		if (check_string(v, 0, MAX_FIELD_BYTES, ev->type, "",
+		    k->fields[i], msg, msglen) != 0)
+			return E_BAD_EVENT;
 		ev->fields[i] = v->valuestring;
 	}
 	if (k != NULL && ev->entity == NULL)
@@ -480,7 +533,7 @@ decode_line(const struct ruleset *rs, int64_t now, const char *line,
 	if ((type == NULL || cmd != NULL) &&
 	    (key = repeated_key(req->root, 0)) != NULL) {
 		/* events find repeated keys as they decode their fields */
-		snprintf(msg, msglen, "repeated key '%s'", key);
+		utf8_snprintf(msg, msglen, "repeated key '%.*s%s'", CLIP(key));
 		return E_BAD_EVENT;
 	}
 	if ((type == NULL) == (cmd == NULL)) {

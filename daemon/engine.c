@@ -742,8 +742,8 @@ engine_apply(struct engine *e, struct event *ev, struct ev_result *res,
 		if (err)
 			return unavailable(msg, msglen);
 		if (et->action != EV_UPSERT && (ent == NULL || ent->removed)) {
-			snprintf(msg, msglen, "%s: unknown %s '%s'", ev->type,
-			    k->name, ev->entity);
+			utf8_snprintf(msg, msglen, "%s: unknown %s '%.*s%s'",
+			    ev->type, k->name, CLIP(ev->entity));
 			engine_trim(e);	/* it may have been loaded to see */
 			return E_UNKNOWN_ENTITY;
 		}

@@ -22,6 +22,7 @@ enum errcode {
 	E_INTERNAL
 };
 const char	*errcode_name(enum errcode);
+void		 error_json(struct buf *, enum errcode, const char *);
 
 /* entity.c: the entity cache over the store */
 struct entity {

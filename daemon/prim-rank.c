@@ -249,9 +249,9 @@ check(const struct rule *r, struct change *ch, char *msg, size_t msglen)
 		return E_BAD_EVENT;
 	}
 	if (facts_closed(&ch->eng->facts, rk->cycle, ch->ev->vals[fs].s, p)) {
-		snprintf(msg, msglen, "%s: %s period %s of scope '%s' is "
-		    "already closed", ch->ev->type, rk->cycle, per,
-		    ch->ev->vals[fs].s);
+		utf8_snprintf(msg, msglen, "%s: %s period %s of scope '%.*s%s' "
+		    "is already closed", ch->ev->type, rk->cycle, per,
+		    CLIP(ch->ev->vals[fs].s));
 		return E_CONFLICT;
 	}
 	return E_OK;

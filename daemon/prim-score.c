@@ -225,8 +225,8 @@ check(const struct rule *r, struct change *ch, char *msg, size_t msglen)
 	if (!facts_closed(&ch->eng->facts, sc->cycle, grp, p))
 		return E_OK;
 	period_code_format(p, per, sizeof per);
-	snprintf(msg, msglen, "%s: period %s is closed for %s '%s'",
-	    ch->ev->type, per, r->kind->fields[sc->gslot], grp);
+	utf8_snprintf(msg, msglen, "%s: period %s is closed for %s '%.*s%s'",
+	    ch->ev->type, per, r->kind->fields[sc->gslot], CLIP(grp));
 	return E_CONFLICT;
 }
 

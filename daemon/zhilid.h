@@ -91,6 +91,19 @@ void	 errs_add(struct errs *, const char *, int, int, const char *, ...)
 void	 errs_free(struct errs *);
 const char *did_you_mean(const char *, const char *const *, size_t);
 
+/* utf8.c */
+#define CLIP_BYTES	64	/* of a client's string quoted in a message */
+size_t	 utf8_prefix(const char *, size_t);
+size_t	 utf8_valid(const char *, size_t);
+int	 utf8_snprintf(char *, size_t, const char *, ...) PRINTFLIKE(3, 4);
+/*
+ * A client's string s quoted in a message as "'%.*s%s'", CLIP(s): at most
+ * CLIP_BYTES of it, cut at a character boundary, then "..." if that is not
+ * all of it.  s is evaluated more than once.
+ */
+#define CLIP(s)	(int)utf8_prefix((s), CLIP_BYTES), (s),			\
+	((s)[utf8_prefix((s), CLIP_BYTES)] != '\0' ? "..." : "")
+
 /* ydoc.c */
 enum ynode_type { YN_SCALAR, YN_MAP, YN_SEQ };
 struct ynode {

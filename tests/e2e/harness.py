@@ -230,9 +230,10 @@ def expect_ok(r, what=""):
     return r
 
 
-def expect_error(r, code, what="", mentions=None):
+def expect_error(r, code, what="", mentions=None, message=None):
     """r is {"ok":false,"error":{"code":code,"message":non-empty}}; if
-    mentions is given the message must contain it."""
+    mentions is given the message must contain it, if message is given the
+    message must be exactly that."""
     pre = what + ": " if what else ""
     check(isinstance(r, dict) and r.get("ok") is False,
           "%sexpected error %s, got %s" % (pre, code, short(r)))
@@ -246,6 +247,9 @@ def expect_error(r, code, what="", mentions=None):
         check(mentions in e["message"],
               "%serror message does not name %r: %s"
               % (pre, mentions, short(r)))
+    if message is not None:
+        check(e["message"] == message, "%serror message\n  %r, want\n  %r"
+              % (pre, e["message"], message))
     return r
 
 

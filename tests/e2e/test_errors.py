@@ -179,7 +179,9 @@ def test_bad_event(ctx):
         p.settle()
 
 
-def test_timestamp_bounds_accepted(ctx):
+def test_timestamp_bounds(ctx):
+    """ts in 0..253402300799: accepted at both ends, refused one past each
+    with the range in the message."""
     with Daemon(ctx) as d:
         c = d.client()
         for i, ts in enumerate((0, 1, "1970-01-01T08:00:00+08:00",
@@ -187,6 +189,11 @@ def test_timestamp_bounds_accepted(ctx):
                                 253402300799, "9999-12-31T23:59:59Z")):
             expect_event_ok(c.request(upsert("TS-%d" % i, {}, id="ts-%d" % i,
                                              ts=ts)), "ts %r" % (ts,))
+        for ts in (-1, 253402300800):
+            expect_error(c.request(upsert("TS-X", {}, ts=ts)), "bad_event",
+                         "ts %r" % ts, message="household.upsert: ts: "
+                         "expected RFC 3339 with offset or Unix seconds in "
+                         "0..253402300799")
 
 
 def test_unknown_type(ctx):

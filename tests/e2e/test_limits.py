@@ -30,7 +30,8 @@ def test_max_line_bytes(ctx):
         c.send_raw(padded_ping(1024) + b"\r\n")
         expect_ok(c.recv(), "a 1024-byte line plus CRLF")
         # One byte over.
-        expect_error(c.request(padded_ping(1025)), "too_large", "1025 bytes")
+        expect_error(c.request(padded_ping(1025)), "too_large", "1025 bytes",
+                     message="line longer than limits.max_line_bytes (1024)")
         expect_ok(c.request(PING), "ping after too_large")
         # An event over the limit is not applied.
         ev = upsert("BIG", {"key_person": True}, id="big", ts=T0)

@@ -11,7 +11,11 @@
  * decoded one after another into one request, as on one connection; each
  * line lies in a buffer of its exact length, with no NUL after it, as in
  * the client's input buffer.  What a decode returns is read back in full,
- * so that ASan sees any pointer into a tree or line that is gone.
+ * so that ASan sees any pointer into a tree or line that is gone.  What it
+ * refuses is answered as the daemon answers it (error_json), and that
+ * answer must be one line of valid UTF-8 JSON whatever the input; the
+ * message itself must already be valid UTF-8, so that a quote cut inside
+ * a character is caught where it is made, not hidden by error_json.
  */
 #include <glob.h>
 #include <string.h>
@@ -112,6 +116,39 @@ touch(const struct request *req)
 	}
 }
 
+/* The error answer the daemon writes for e and msg, checked strictly. */
+static void
+answer(enum errcode e, const char *msg)
+{
+	struct buf b = { 0 };
+	char jerr[128];
+	const cJSON *err, *code, *text;
+	cJSON *root;
+
+	/* the message as decode wrote it, as a JSON string */
+	buf_add_json_cstr(&b, msg);
+	FUZZ_CHECK(json_check(BUF_DATA(&b), BUF_LEN(&b), jerr, sizeof jerr)
+	    == 0, "message not valid UTF-8 (%s): %s", jerr, msg);
+	buf_reset(&b);
+	error_json(&b, e, msg);
+	FUZZ_CHECK(BUF_LEN(&b) > 0 && BUF_DATA(&b)[BUF_LEN(&b) - 1] == '\n' &&
+	    memchr(BUF_DATA(&b), '\n', BUF_LEN(&b) - 1) == NULL,
+	    "answer is not one line: %s", BUF_DATA(&b));
+	FUZZ_CHECK(json_check(BUF_DATA(&b), BUF_LEN(&b) - 1, jerr, sizeof jerr)
+	    == 0, "answer not valid UTF-8 JSON (%s): %s", jerr, BUF_DATA(&b));
+	root = cJSON_ParseWithLength(BUF_DATA(&b), BUF_LEN(&b) - 1);
+	err = cJSON_GetObjectItemCaseSensitive(root, "error");
+	code = cJSON_GetObjectItemCaseSensitive(err, "code");
+	text = cJSON_GetObjectItemCaseSensitive(err, "message");
+	FUZZ_CHECK(cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(root, "ok")) &&
+	    cJSON_IsString(code) && strcmp(code->valuestring,
+	    errcode_name(e)) == 0 && cJSON_IsString(text) &&
+	    strcmp(text->valuestring, msg) == 0, "answer %s for %s: %s",
+	    BUF_DATA(&b), errcode_name(e), msg);
+	cJSON_Delete(root);
+	buf_free(&b);
+}
+
 /* Does s hold a \u escape of a UTF-16 surrogate, \uD800 to \uDFFF? */
 static int
 surrogate_escape(const char *s, size_t len)
@@ -151,9 +188,11 @@ decode(struct request *req, const char *line, size_t len)
 	e = decode_line(rs, NOW, copy, len, req, msg, sizeof msg);
 	if (e == E_OK)
 		touch(req);
-	else
+	else {
 		FUZZ_CHECK(msg[0] != '\0' && strlen(msg) < sizeof msg,
 		    "%s without a message", errcode_name(e));
+		answer(e, msg);
+	}
 	/*
 	 * RFC 8259 JSON must not be bad_json (DESIGN.md section 2), save
 	 * what RFC 8259 leaves open: lone surrogates (cJSON refuses them).
