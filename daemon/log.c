@@ -33,7 +33,9 @@ vlog(int pri, const char *fmt, va_list ap, const char *err)
 	ssize_t w;
 	int n;
 
-	vsnprintf(msg, sizeof msg, fmt, ap);
+	/* a long message (a quoted rule line, say) is cut between characters */
+	if (vsnprintf(msg, sizeof msg, fmt, ap) >= (int)sizeof msg)
+		memcpy(msg + utf8_prefix(msg, sizeof msg - 4), "...", 4);
 	n = snprintf(line, sizeof line, "%.*s%s%s%s\n", log_prefix ? 3 : 0,
 	    (const char[]){ '<', (char)('0' + pri), '>' }, msg,
 	    err != NULL ? ": " : "", err != NULL ? err : "");

@@ -11,7 +11,7 @@ start of the string, cut at a character boundary, followed by "..."."""
 import json
 import os
 
-from harness import Daemon, check, expect_error, expect_event_ok, short
+from harness import Daemon, check, expect_error, expect_event_ok, fail, short
 from rulesets import shipped_rules
 
 CLIP_BYTES = 64     # what a message quotes of a client's string, at most
@@ -146,3 +146,32 @@ def test_a_message_too_long_for_its_buffer_is_cut_whole(ctx):
         check(m.endswith("...") and head.startswith(m[:-3]) and
               len(m) > 100, "the message should be the start of %r, cut at "
               "a character and ended with '...': %r" % (head[:80], m))
+
+
+def test_a_log_line_too_long_is_cut_between_characters(ctx):
+    """A reload that finds an unknown key of 2000 Chinese characters logs
+    the problem in one line longer than the log's 4 KiB buffer: the line is
+    cut at a character boundary and ends with "...", so the journal (which
+    stores invalid UTF-8 as a blob) keeps it as text."""
+    path = os.path.join(ctx.tmp, "r.yaml")
+    with open(os.path.join(ctx.root, "rules", "four_color.yaml"),
+              encoding="utf-8") as f:
+        good = f.read()
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(good)
+    with Daemon(ctx, rules=[path]) as d:
+        with open(path, "w", encoding="utf-8") as f:
+            f.write('? "%s"\n: 1\n' % ("\u4e2d" * 2000))
+        c = d.client()
+        expect_error(c.request({"cmd": "reload"}), "bad_rules")
+        with open(d.stderr_path, "rb") as f:
+            raw = f.read()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        fail("the log is not UTF-8 (%s) near %r" % (e, raw[e.start - 20:
+                                                           e.start + 4]))
+    lines = [l for l in text.splitlines() if "unknown rule file key" in l]
+    check(lines, "no log line about the unknown key: %s" % text[-300:])
+    check(lines[0].endswith("..."), "the long line does not end with "
+          "'...': %r" % lines[0][-40:])
