@@ -1,7 +1,7 @@
 /*
  * ctl.h: zhilictl's internal header, shared by zhilictl.c and its
  * ctl-*.c files. zhilictl uses no daemon header: it knows the daemon only
- * through the socket protocol (DESIGN.md section 2), except `zhilictl
+ * through the socket protocol (zhilid(8)), except `zhilictl
  * test` (ctl-test.c), which runs the engine in process.
  */
 

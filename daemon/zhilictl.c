@@ -1,6 +1,6 @@
 /*
  * zhilictl: the command-line client of zhilid. It speaks the socket
- * protocol of DESIGN.md section 2 (newline-delimited JSON over a Unix
+ * protocol of zhilid(8) (newline-delimited JSON over a Unix
  * stream socket): libyaml to find the socket in the config, cJSON for the
  * wire.  The one exception is `zhilictl test` (ctl-test.c), which runs
  * rule unit tests through the daemon's own engine, in process, with no
@@ -52,7 +52,7 @@ static const char usage_text[] =
 "  test FILE...         run rule unit tests in process, no daemon needed:\n"
 "                       prints PASS/FAIL per test and a diff for each\n"
 "                       failure; exit 1 if any failed, 2 if a test file or\n"
-"                       its rules do not load (see README.md)\n"
+"                       its rules do not load (see zhilictl(1))\n"
 "\n"
 "options:\n"
 "  -c, --config CONF    read the socket path from CONF's `socket:` key\n"

@@ -1,7 +1,7 @@
 /*
  * Shared declarations of the benchmark programs. ref.c is the hand-written
  * reference of the in-process benchmark: cJSON and a hard-coded if-chain of
- * DESIGN.md 4.1, against which inproc.c measures the engine.
+ * zhilid.rules(5), against which inproc.c measures the engine.
  */
 #ifndef ZHILID_BENCH_H
 #define ZHILID_BENCH_H

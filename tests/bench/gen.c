@@ -6,8 +6,9 @@
  *   gen N [SEED]
  *	N household.upsert lines of about 330 bytes, like the updates of a
  *	household ledger import (一户一档): distinct households H0000001..,
- *	increasing Unix-second timestamps, all ten attributes of DESIGN.md
- *	4.1, drawn so that the four-colour classes come out in a plausible
+ *	increasing Unix-second timestamps, all ten attributes of
+ *	rules/four_color.yaml, drawn so that the four-colour classes come
+ *	out in a plausible
  *	mix (most households none or yellow, a few red/blue/orange).
  *   gen -k secretary [-t TS] N [SEED]
  *	3N secretary.score lines: secretaries S0000001.. of one scope (J1),

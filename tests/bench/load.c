@@ -2,7 +2,7 @@
  * load: pushes an NDJSON file of events to zhilid over its Unix socket and
  * measures it. `load -s SOCKET -c CONNS -w WINDOW FILE` deals the file's
  * lines round-robin over CONNS connections; each keeps up to WINDOW lines
- * sent and not yet answered (pipelining, DESIGN.md section 2: one answer
+ * sent and not yet answered (pipelining, zhilid(8): one answer
  * per line, in order), all driven by one poll() loop. A line's latency runs
  * from the moment its last byte was written to the moment its answer was
  * read (CLOCK_MONOTONIC). Prints a `key value` summary; any error answer,

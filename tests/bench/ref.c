@@ -4,7 +4,7 @@
  * cJSON_ParseWithLength, its fields are read and type-checked as the
  * daemon must (type, id, ts, household, community, grid, and attrs with
  * unknown or mistyped attributes refused), the household is classified by
- * the if-chain of DESIGN.md 4.1, and the tree is freed. No storage, no
+ * the if-chain of rules/four_color.yaml, and the tree is freed. No storage, no
  * socket. Built standalone with -DREF_MAIN: `ref FILE` prints the best of
  * three passes.
  */

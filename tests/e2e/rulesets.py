@@ -1,5 +1,5 @@
 """Helpers shared by the end-to-end tests of the shipped rule sets
-secretary, property and work_order (DESIGN.md 4.2-4.4): a daemon on every
+secretary, property and work_order (zhilid.rules(5)): a daemon on every
 shipped rule file, exact-decimal expectations and strict alert checks.
 
 Not a test module (run.py only loads test_*.py)."""
@@ -131,7 +131,7 @@ def check_ts_order(alerts, what=""):
         (what + ": ") if what else "", [a["ts"] for a in alerts]))
 
 
-# -- secretary (DESIGN 4.2) ----------------------------------------------
+# -- secretary (zhilid.rules(5)) -----------------------------------------
 
 PARTS = ("street", "community", "residents")
 SECRETARY_WEIGHTS = {"street": dec("0.3"), "community": dec("0.5"),
@@ -144,7 +144,7 @@ def secretary_total(parts, w=SECRETARY_WEIGHTS):
 
 
 def secretary_model(period, by_sec, prev=None, w=SECRETARY_WEIGHTS):
-    """The alerts DESIGN 4.2 gives a close: {(rule, entity): (severity,
+    """The alerts the secretary rules give a close: {(rule, entity): (severity,
     data)} and the bottom set.  prev: (previous period, its bottom set) when
     that period was closed for the scope."""
     done = {s: secretary_total(p, w) for s, p in by_sec.items()

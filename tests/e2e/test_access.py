@@ -1,4 +1,4 @@
-"""Access control through SO_PEERCRED (DESIGN.md section 2), with clients
+"""Access control through SO_PEERCRED (zhilid(8)), with clients
 that really run as other users: a child process drops to another uid
 (keeping gid 0, the socket file's group, so that mode 0660 lets it
 connect) and reports what the daemon answered.  Needs root, as CI runs;

@@ -1,4 +1,4 @@
-"""Time (DESIGN.md section 5): clock.tick under the event clock, and the
+"""Time (zhilid(8), "Time"): clock.tick under the event clock, and the
 default ts (now) of an event without one."""
 
 import time

@@ -1,4 +1,4 @@
-"""Every error code of DESIGN.md section 2 that the four-colour daemon can
+"""Every error code of zhilid(8) that the four-colour daemon can
 give. After each error the same connection carries on, and nothing of the
 bad line is applied: the next good event takes the next seq, the household
 it named is unknown, and the counters of events and alerts do not move."""

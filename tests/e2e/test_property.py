@@ -1,4 +1,4 @@
-"""Property-service red and black lists (DESIGN.md 4.3) through the socket:
+"""Property-service red and black lists (zhilid.rules(5)) through the socket:
 the evaluation thresholds, star levels at every boundary in exact decimals
 (values whose binary floating-point sum lands on the wrong side), downgrade
 against the latest earlier quarter that has stars, resent scores replacing

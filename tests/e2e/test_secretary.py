@@ -1,4 +1,4 @@
-"""Party-branch secretary assessment (DESIGN.md 4.2) through the socket:
+"""Party-branch secretary assessment (zhilid.rules(5)) through the socket:
 3:5:2 totals in exact decimals, the bottom tenth at a period close (k for
 n = 1, 9, 10, 11, ties, incomplete secretaries), adjust after two closed
 periods in a row, scopes, conflicts and refused events; secretary.stars

@@ -1,4 +1,4 @@
-"""Work orders (DESIGN.md 4.4) through the socket: the 3-hour claim
+"""Work orders (zhilid.rules(5)) through the socket: the 3-hour claim
 deadline and the end-of-local-day deadline, their edges (exactly at the
 deadline is in time), closing ending both, several timers firing in
 deadline order within one clock.tick, unknown orders, and deadlines that

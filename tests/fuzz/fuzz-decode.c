@@ -194,7 +194,7 @@ decode(struct request *req, const char *line, size_t len)
 		answer(e, msg);
 	}
 	/*
-	 * RFC 8259 JSON must not be bad_json (DESIGN.md section 2), save
+	 * RFC 8259 JSON must not be bad_json (zhilid(8)), save
 	 * what RFC 8259 leaves open: lone surrogates (cJSON refuses them).
 	 */
 	FUZZ_CHECK(e != E_BAD_JSON || !valid || surrogate_escape(copy, len),
