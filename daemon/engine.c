@@ -804,6 +804,7 @@ engine_apply(struct engine *e, struct event *ev, struct ev_result *res,
 		if (ch.removing) {
 			entity_reset(ent);
 			ent->removed = 1;
+			ent->removed_ts = ev->ts;
 		}
 		entity_mark_dirty(&e->cache, ent);
 	}

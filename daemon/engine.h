@@ -37,6 +37,7 @@ struct entity {
 	size_t		 size;		/* of its allocation */
 	int		 dirty;
 	int		 removed;
+	int64_t		 removed_ts;	/* the removal's ts, if removed */
 };
 #define ECACHE_CLASSES	32	/* spare lists of 64-byte size classes */
 struct ecache {

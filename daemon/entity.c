@@ -349,7 +349,7 @@ ecache_get(struct ecache *c, struct store *s, struct kind *k, const char *id,
 	uint64_t h = entity_hash(k, id);
 	struct entity *e;
 	char *state = NULL;
-	int64_t created = 0;
+	int64_t created = 0, removed_ts = 0;
 	int removed = 0, rc;
 
 	*err = 0;
@@ -363,13 +363,15 @@ ecache_get(struct ecache *c, struct store *s, struct kind *k, const char *id,
 		}
 	if (s == NULL || !bloom_may(&c->known, h))
 		return NULL;
-	rc = store_entity_load(s, k->name, id, &state, &removed, &created);
+	rc = store_entity_load(s, k->name, id, &state, &removed, &removed_ts,
+	    &created);
 	if (rc <= 0) {
 		*err = rc < 0;
 		return NULL;
 	}
 	e = entity_new(c, k, id, h);
 	e->removed = removed;
+	e->removed_ts = removed_ts;
 	e->created = created;
 	if (!removed)
 		entity_load_state(e, state);
@@ -533,7 +535,8 @@ ecache_stage(struct ecache *c, struct buf *ops, uint64_t number)
 			buf_reset(&b);
 			entity_state_json(e, &b);
 			store_op_entity(ops, e->kind->name, e->id, BUF_DATA(&b),
-			    BUF_LEN(&b), e->removed, e->created, now);
+			    BUF_LEN(&b), e->removed, e->removed_ts, e->created,
+			    now);
 		}
 		list_unlink(e);
 		e->dirty = 0;
