@@ -679,6 +679,23 @@ apply_fields(struct entity *ent, const struct event *ev)
 		entity_set(ent, ev->attrs[i].slot, ev->attrs[i].v);
 }
 
+/* An event for an entity that is not there, or whose record is closed. */
+static void
+unknown_entity(const struct event *ev, const struct entity *ent, char *msg,
+    size_t msglen)
+{
+	char ts[40];
+
+	if (ent == NULL) {
+		snprintf(msg, msglen, "%s: unknown %s '%s'", ev->type,
+		    ev->et->kind->name, ev->entity);
+		return;
+	}
+	clock_format(ent->removed_ts, ts, sizeof ts);
+	snprintf(msg, msglen, "%s: %s '%s' was removed at %s", ev->type,
+	    ent->kind->name, ev->entity, ts);
+}
+
 static enum errcode
 unavailable(char *msg, size_t msglen)
 {
@@ -742,8 +759,7 @@ engine_apply(struct engine *e, struct event *ev, struct ev_result *res,
 		if (err)
 			return unavailable(msg, msglen);
 		if (et->action != EV_UPSERT && (ent == NULL || ent->removed)) {
-			snprintf(msg, msglen, "%s: unknown %s '%s'", ev->type,
-			    k->name, ev->entity);
+			unknown_entity(ev, ent, msg, msglen);
 			engine_trim(e);	/* it may have been loaded to see */
 			return E_UNKNOWN_ENTITY;
 		}
@@ -751,7 +767,8 @@ engine_apply(struct engine *e, struct event *ev, struct ev_result *res,
 	memset(&ch, 0, sizeof ch);
 	ch.eng = e;
 	ch.ev = ev;
-	ch.ent = ent;
+	/* an upsert opens a removed record afresh: the rules see a new one */
+	ch.ent = ent != NULL && !ent->removed ? ent : NULL;
 	/* a rule may refuse the event while nothing is applied yet */
 	for (i = 0; et != NULL && i < et->nrules; i++)
 		if (et->rules[i]->prim->check != NULL &&
@@ -788,6 +805,7 @@ engine_apply(struct engine *e, struct event *ev, struct ev_result *res,
 			ent->created = ev->ts;
 			ch.is_new = 1;
 		} else if (ent->removed) {
+			/* a new record in the same file: history goes on */
 			entity_reset(ent);
 			ent->removed = 0;
 			ent->created = ev->ts;
@@ -801,8 +819,12 @@ engine_apply(struct engine *e, struct event *ev, struct ev_result *res,
 	for (i = 0; i < et->nrules; i++)
 		et->rules[i]->prim->eval(et->rules[i], &ch);
 	if (ent != NULL) {
+		/*
+		 * The record is closed, not wiped: its attributes stay as
+		 * they were for `get`, and the classify rules have moved it
+		 * to their default classes.
+		 */
 		if (ch.removing) {
-			entity_reset(ent);
 			ent->removed = 1;
 			ent->removed_ts = ev->ts;
 		}

@@ -339,8 +339,8 @@ entity_load_state(struct entity *e, const char *state)
 }
 
 /*
- * The entity kind/id from the cache or the store; NULL if there is none,
- * with *err set if the store failed.
+ * The entity kind/id from the cache or the store, removed ones included;
+ * NULL if there is none, with *err set if the store failed.
  */
 struct entity *
 ecache_get(struct ecache *c, struct store *s, struct kind *k, const char *id,
@@ -373,8 +373,8 @@ ecache_get(struct ecache *c, struct store *s, struct kind *k, const char *id,
 	e->removed = removed;
 	e->removed_ts = removed_ts;
 	e->created = created;
-	if (!removed)
-		entity_load_state(e, state);
+	/* a removed record keeps its attributes as they were at removal */
+	entity_load_state(e, state);
 	free(state);
 	return e;
 }
@@ -513,6 +513,13 @@ entity_json(const struct entity *e, struct buf *b)
 	clock_format(e->created, ts, sizeof ts);
 	buf_adds(b, ",\"created\":");
 	buf_add_json_cstr(b, ts);
+	/* a closed record says since when; a live one says null */
+	buf_adds(b, ",\"removed\":");
+	if (e->removed) {
+		clock_format(e->removed_ts, ts, sizeof ts);
+		buf_add_json_cstr(b, ts);
+	} else
+		buf_adds(b, "null");
 	buf_adds(b, ",\"attrs\":");
 	vals_json(e, 1, b);
 	buf_adds(b, ",\"classes\":");
