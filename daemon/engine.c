@@ -511,6 +511,21 @@ engine_entity(struct engine *e, struct kind *k, const char *id)
 }
 
 /*
+ * Is there a removed entity kind/id?  A rule that ranges over entities by
+ * what it keeps of them (a rank, by their facts) leaves those out.  One
+ * that cannot be read counts as not removed: it was there to be scored.
+ */
+int
+engine_removed(struct engine *e, struct kind *k, const char *id)
+{
+	struct entity *ent;
+	int err = 0;
+
+	ent = ecache_get(&e->cache, e->store, k, id, &err);
+	return ent != NULL && ent->removed;
+}
+
+/*
  * Fire the timers due strictly before now, in due order, each with its
  * rule's alert in the open batch.  A rule's fire must leave its timer
  * alone: the engine cancels it after.  A timer whose rule is gone (a reload

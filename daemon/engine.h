@@ -319,6 +319,8 @@ struct buf	*engine_ops(struct engine *);
 int64_t		 engine_seq(const struct engine *);
 struct entity	*engine_entity(struct engine *, struct kind *,
 		    const char *);
+int		 engine_removed(struct engine *, struct kind *,
+		    const char *);
 size_t		 engine_fire(struct engine *, int64_t, size_t);
 int64_t		 engine_next_due(const struct engine *);
 void		 engine_entity_json(struct engine *, const struct entity *,

@@ -2,13 +2,16 @@
 remove, `get` still answers the closed record, with "removed" the removal's
 ts, class none, the attributes as they were and the whole history; across
 kill -9 and clean restarts alike; a later upsert opens a new record in the
-same file; a second remove of a removed entity is unknown_entity; and a
-database from before the removal ts was kept migrates."""
+same file; other events and a second remove of a removed entity are
+unknown_entity; rules that range over entities leave removed ones out; and
+a database from before the removal ts was kept migrates."""
 
+import os
+import shutil
 import sqlite3
 
 from harness import (T0, Daemon, Seq, all_alerts, check, check_color_alert,
-                     expect_error, expect_event_ok, get,
+                     event, expect_error, expect_event_ok, get,
                      get_entity, iso, parse_ts, remove, short, upsert)
 
 RED = {"key_person": True, "age": 85, "lives_alone": True}
@@ -146,6 +149,66 @@ def test_unknown_and_refused(ctx):
                                              ts=T0 + 180)))
         check(r["seq"] == last + 1, "a refused event takes no seq: %s after"
               " %d" % (short(r), last))
+
+
+def rules_with_visits(ctx):
+    """rules/four_color.yaml plus an update event for households and a
+    ranking of them by it, per grid: a rule that ranges over entities."""
+    path = os.path.join(ctx.tmp, "four_color.yaml")
+    shutil.copy(os.path.join(ctx.root, "rules", "four_color.yaml"), path)
+    with open(path) as f:
+        text = f.read()
+    anchor = "  household.remove: remove"
+    check(anchor in text, "rules/four_color.yaml has no %r" % anchor)
+    text = text.replace(anchor, """  household.visit:
+    action: update
+    fields:
+      grid: string
+      period: half_year
+      score: {type: decimal, min: 0, max: 100}
+""" + anchor)
+    text += """
+  household.care:
+    score: {on: {household.visit: visit}, period: period, value: score,
+            group: grid, weights: {visit: 1}}
+  household.least_cared:
+    rank: {cycle: care, by: household.care, bottom: 0.5}
+    severity: info
+"""
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
+def visit(h, score, ts, period="2026H1", grid="G1"):
+    return event("household.visit", household=h, grid=grid, period=period,
+                 score=score, ts=ts)
+
+
+def test_removed_not_ranked_nor_updated(ctx):
+    with Daemon(ctx, rules=[rules_with_visits(ctx)]) as d:
+        c = d.client()
+        ts = T0
+        for h, score in (("H1", 10), ("H2", 20), ("H3", 30)):
+            expect_event_ok(c.request(upsert(h, {}, ts=ts)))
+            expect_event_ok(c.request(visit(h, score, ts + 1)))
+            ts += 60
+        expect_event_ok(c.request(remove("H1", ts=ts)))
+        expect_error(c.request(visit("H1", 90, ts + 1)), "unknown_entity",
+                     "an update of a removed household", mentions="H1")
+        e = get_entity(c, "H1")
+        check(e["removed"] == iso(ts), "H1 removed: %s" % short(e, 800))
+        check(e["periods"]["2026H1"]["household.care"]["total"] == 10,
+              "the closed record keeps what the rules kept, and the refused "
+              "visit changed nothing: %s" % short(e["periods"]))
+        r = expect_event_ok(c.request(event(
+            "period.close", cycle="care", scope="G1", period="2026H1",
+            ts=ts + 60)))
+        got = [(a["entity"], a["data"]["position"], a["data"]["n"])
+               for a in r["alerts"]]
+        check(got == [("H2", 1, 2)], "the removed H1 is neither ranked nor "
+              "counted: expected H2 alone, position 1 of 2, got %s"
+              % short(r, 800))
 
 
 def test_old_database_migrates(ctx):
