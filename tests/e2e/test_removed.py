@@ -22,6 +22,18 @@ def history(e):
     return [(h["from"], h["to"], h["event"]) for h in e["history"]]
 
 
+def restart(d, c, how):
+    """Close c, stop d by kill -9 or a clean stop, start it again; returns
+    a new client."""
+    c.close()
+    if how == "kill -9":
+        d.kill9()
+    else:
+        d.stop()
+    d.start()
+    return d.client()
+
+
 def check_closed(e, ts, attrs, what):
     """e is the closed record of a household removed at ts, its attributes
     those of attrs (the rest unset)."""
@@ -69,20 +81,11 @@ def test_removed_record_kept(ctx):
               % short(before, 800))
 
         # The same after kill -9, and after a clean stop.
-        c.close()
-        d.kill9()
-        d.start()
-        c = d.client()
-        after = get_entity(c, "H1")
-        check(after == before, "after kill -9, get differs:\n%s\n%s"
-              % (short(after, 900), short(before, 900)))
-        c.close()
-        d.stop()
-        d.start()
-        c = d.client()
-        after = get_entity(c, "H1")
-        check(after == before, "after a restart, get differs:\n%s\n%s"
-              % (short(after, 900), short(before, 900)))
+        for how in ("kill -9", "a clean stop"):
+            c = restart(d, c, how)
+            after = get_entity(c, "H1")
+            check(after == before, "after %s, get differs:\n%s\n%s"
+                  % (how, short(after, 900), short(before, 900)))
 
         # A later upsert opens a new record: only its attributes, live,
         # and the history goes on in the same file.
@@ -104,10 +107,7 @@ def test_removed_record_kept(ctx):
         check(history(e) == [("none", "red", e_up), ("red", "none", e_rm),
                              ("none", "yellow", e_new)],
               "history goes on: %s" % short(e["history"], 800))
-        c.close()
-        d.kill9()
-        d.start()
-        c = d.client()
+        c = restart(d, c, "kill -9")
         check(get_entity(c, "H1") == e, "the new record after kill -9")
 
 
