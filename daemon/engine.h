@@ -36,7 +36,7 @@ struct entity {
 	uint64_t	 pin;		/* last batch that wrote it */
 	size_t		 size;		/* of its allocation */
 	int		 dirty;
-	int		 removed;	/* closed: get shows it, engine_entity not */
+	int		 removed;	/* closed: get shows it, rules don't */
 	int64_t		 removed_ts;	/* the removal's ts, if removed */
 };
 #define ECACHE_CLASSES	32	/* spare lists of 64-byte size classes */

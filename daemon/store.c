@@ -96,8 +96,8 @@ static const char *const sql_table[NQ] = {
 	[W_TIMER_DEL] = "DELETE FROM timers WHERE id = ?1",
 	[W_META] = "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
 	[R_EV_FIND] = "SELECT seq FROM events WHERE eid = ?1",
-	[R_ENT_LOAD] = "SELECT state, removed, created, removed_ts FROM entities "
-	    "WHERE kind = ?1 AND id = ?2",
+	[R_ENT_LOAD] = "SELECT state, removed, created, removed_ts "
+	    "FROM entities WHERE kind = ?1 AND id = ?2",
 	[R_HIST] = "SELECT ts, rule, from_class, to_class, event FROM "
 	    "(SELECT id, ts, rule, from_class, to_class, event FROM history "
 	    "WHERE kind = ?1 AND entity = ?2 ORDER BY id DESC LIMIT ?3) "
@@ -492,9 +492,9 @@ store_op_entity(struct buf *b, const char *kind, const char *id,
 	put_cstr(b, id);
 	put_str(b, state, len);
 	put_i64(b, removed);
-	put_i64(b, removed_ts);
 	put_i64(b, created);
 	put_i64(b, updated);
+	put_i64(b, removed_ts);
 }
 
 void
@@ -627,14 +627,14 @@ exec_ops(struct store *s, const struct buf *ops)
 			bind_next(st, 2, &c);
 			bind_next(st, 3, &c);
 			sqlite3_bind_int64(st, 4, v = get_i64(&c));
-			if (v != 0)
-				sqlite3_bind_int64(st, 7, get_i64(&c));
-			else {
-				(void)get_i64(&c);	/* live: no ts */
-				sqlite3_bind_null(st, 7);
-			}
 			sqlite3_bind_int64(st, 5, get_i64(&c));
 			sqlite3_bind_int64(st, 6, get_i64(&c));
+			if (v != 0)	/* the removal's ts, NULL while live */
+				sqlite3_bind_int64(st, 7, get_i64(&c));
+			else {
+				(void)get_i64(&c);
+				sqlite3_bind_null(st, 7);
+			}
 			break;
 		case OP_HISTORY:
 			st = s->q[W_HISTORY];
