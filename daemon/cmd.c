@@ -145,7 +145,7 @@ cmd_get(struct client *c, const cJSON *req)
 		client_error(c, E_INTERNAL, "database read failed");
 		return;
 	}
-	if (ent == NULL || ent->removed) {
+	if (ent == NULL) {	/* a removed one is answered: its file stays */
 		utf8_snprintf(msg, sizeof msg, "get: unknown %s '%.*s%s'",
 		    k->name, CLIP(id->valuestring));
 		client_error(c, E_UNKNOWN_ENTITY, msg);

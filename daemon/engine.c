@@ -511,6 +511,21 @@ engine_entity(struct engine *e, struct kind *k, const char *id)
 }
 
 /*
+ * Is there a removed entity kind/id?  A rule that ranges over entities by
+ * what it keeps of them (a rank, by their facts) leaves those out.  One
+ * that cannot be read counts as not removed: it was there to be scored.
+ */
+int
+engine_removed(struct engine *e, struct kind *k, const char *id)
+{
+	struct entity *ent;
+	int err = 0;
+
+	ent = ecache_get(&e->cache, e->store, k, id, &err);
+	return ent != NULL && ent->removed;
+}
+
+/*
  * Fire the timers due strictly before now, in due order, each with its
  * rule's alert in the open batch.  A rule's fire must leave its timer
  * alone: the engine cancels it after.  A timer whose rule is gone (a reload
@@ -679,6 +694,23 @@ apply_fields(struct entity *ent, const struct event *ev)
 		entity_set(ent, ev->attrs[i].slot, ev->attrs[i].v);
 }
 
+/* An event for an entity that is not there, or whose record is closed. */
+static void
+unknown_entity(const struct event *ev, const struct entity *ent, char *msg,
+    size_t msglen)
+{
+	char ts[40];
+
+	if (ent == NULL) {
+		utf8_snprintf(msg, msglen, "%s: unknown %s '%.*s%s'",
+		    ev->type, ev->et->kind->name, CLIP(ev->entity));
+		return;
+	}
+	clock_format(ent->removed_ts, ts, sizeof ts);
+	utf8_snprintf(msg, msglen, "%s: %s '%.*s%s' was removed at %s",
+	    ev->type, ent->kind->name, CLIP(ev->entity), ts);
+}
+
 static enum errcode
 unavailable(char *msg, size_t msglen)
 {
@@ -742,8 +774,7 @@ engine_apply(struct engine *e, struct event *ev, struct ev_result *res,
 		if (err)
 			return unavailable(msg, msglen);
 		if (et->action != EV_UPSERT && (ent == NULL || ent->removed)) {
-			utf8_snprintf(msg, msglen, "%s: unknown %s '%.*s%s'",
-			    ev->type, k->name, CLIP(ev->entity));
+			unknown_entity(ev, ent, msg, msglen);
 			engine_trim(e);	/* it may have been loaded to see */
 			return E_UNKNOWN_ENTITY;
 		}
@@ -751,7 +782,8 @@ engine_apply(struct engine *e, struct event *ev, struct ev_result *res,
 	memset(&ch, 0, sizeof ch);
 	ch.eng = e;
 	ch.ev = ev;
-	ch.ent = ent;
+	/* an upsert opens a removed record afresh: the rules see a new one */
+	ch.ent = ent != NULL && !ent->removed ? ent : NULL;
 	/* a rule may refuse the event while nothing is applied yet */
 	for (i = 0; et != NULL && i < et->nrules; i++)
 		if (et->rules[i]->prim->check != NULL &&
@@ -788,6 +820,7 @@ engine_apply(struct engine *e, struct event *ev, struct ev_result *res,
 			ent->created = ev->ts;
 			ch.is_new = 1;
 		} else if (ent->removed) {
+			/* a new record in the same file: history goes on */
 			entity_reset(ent);
 			ent->removed = 0;
 			ent->created = ev->ts;
@@ -801,9 +834,14 @@ engine_apply(struct engine *e, struct event *ev, struct ev_result *res,
 	for (i = 0; i < et->nrules; i++)
 		et->rules[i]->prim->eval(et->rules[i], &ch);
 	if (ent != NULL) {
+		/*
+		 * The record is closed, not wiped: its attributes stay as
+		 * they were for `get`, and the classify rules have moved it
+		 * to their default classes.
+		 */
 		if (ch.removing) {
-			entity_reset(ent);
 			ent->removed = 1;
+			ent->removed_ts = ev->ts;
 		}
 		entity_mark_dirty(&e->cache, ent);
 	}

@@ -37,7 +37,8 @@ struct entity {
 	uint64_t	 pin;		/* last batch that wrote it */
 	size_t		 size;		/* of its allocation */
 	int		 dirty;
-	int		 removed;
+	int		 removed;	/* closed: get shows it, rules don't */
+	int64_t		 removed_ts;	/* the removal's ts, if removed */
 };
 #define ECACHE_CLASSES	32	/* spare lists of 64-byte size classes */
 struct ecache {
@@ -318,6 +319,8 @@ void		 engine_alert(struct engine *, int64_t,
 struct buf	*engine_ops(struct engine *);
 int64_t		 engine_seq(const struct engine *);
 struct entity	*engine_entity(struct engine *, struct kind *,
+		    const char *);
+int		 engine_removed(struct engine *, struct kind *,
 		    const char *);
 size_t		 engine_fire(struct engine *, int64_t, size_t);
 int64_t		 engine_next_due(const struct engine *);

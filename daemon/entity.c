@@ -339,8 +339,8 @@ entity_load_state(struct entity *e, const char *state)
 }
 
 /*
- * The entity kind/id from the cache or the store; NULL if there is none,
- * with *err set if the store failed.
+ * The entity kind/id from the cache or the store, removed ones included;
+ * NULL if there is none, with *err set if the store failed.
  */
 struct entity *
 ecache_get(struct ecache *c, struct store *s, struct kind *k, const char *id,
@@ -349,7 +349,7 @@ ecache_get(struct ecache *c, struct store *s, struct kind *k, const char *id,
 	uint64_t h = entity_hash(k, id);
 	struct entity *e;
 	char *state = NULL;
-	int64_t created = 0;
+	int64_t created = 0, removed_ts = 0;
 	int removed = 0, rc;
 
 	*err = 0;
@@ -363,16 +363,18 @@ ecache_get(struct ecache *c, struct store *s, struct kind *k, const char *id,
 		}
 	if (s == NULL || !bloom_may(&c->known, h))
 		return NULL;
-	rc = store_entity_load(s, k->name, id, &state, &removed, &created);
+	rc = store_entity_load(s, k->name, id, &state, &removed, &removed_ts,
+	    &created);
 	if (rc <= 0) {
 		*err = rc < 0;
 		return NULL;
 	}
 	e = entity_new(c, k, id, h);
 	e->removed = removed;
+	e->removed_ts = removed_ts;
 	e->created = created;
-	if (!removed)
-		entity_load_state(e, state);
+	/* a removed record keeps its attributes as they were at removal */
+	entity_load_state(e, state);
 	free(state);
 	return e;
 }
@@ -511,6 +513,13 @@ entity_json(const struct entity *e, struct buf *b)
 	clock_format(e->created, ts, sizeof ts);
 	buf_adds(b, ",\"created\":");
 	buf_add_json_cstr(b, ts);
+	/* a closed record says since when; a live one says null */
+	buf_adds(b, ",\"removed\":");
+	if (e->removed) {
+		clock_format(e->removed_ts, ts, sizeof ts);
+		buf_add_json_cstr(b, ts);
+	} else
+		buf_adds(b, "null");
 	buf_adds(b, ",\"attrs\":");
 	vals_json(e, 1, b);
 	buf_adds(b, ",\"classes\":");
@@ -533,7 +542,8 @@ ecache_stage(struct ecache *c, struct buf *ops, uint64_t number)
 			buf_reset(&b);
 			entity_state_json(e, &b);
 			store_op_entity(ops, e->kind->name, e->id, BUF_DATA(&b),
-			    BUF_LEN(&b), e->removed, e->created, now);
+			    BUF_LEN(&b), e->removed, e->removed_ts, e->created,
+			    now);
 		}
 		list_unlink(e);
 		e->dirty = 0;

@@ -7,8 +7,9 @@
  * they are out when they do not all fit in k).
  * Each of them gets the rule's alert and an outcome fact (its position),
  * which the rules that follow (streak) read.  Entities with parts missing
- * get the `incomplete` alert and are not ranked.  The closure is recorded:
- * closing again, or scoring the closed period, is a conflict.
+ * get the `incomplete` alert and are not ranked.  Entities removed by then
+ * are left out altogether.  The closure is recorded: closing again, or
+ * scoring the closed period, is a conflict.
  *
  *   rank:
  *     cycle: secretary
@@ -165,6 +166,8 @@ struct ranked {
 
 struct collect {
 	const struct rank *rk;
+	struct engine	*eng;
+	struct kind	*kind;
 	const char	*rule, *grp;
 	int32_t		 period;
 	struct ranked	*v;
@@ -181,6 +184,10 @@ collect(void *arg, struct fact *f)
 
 	if (FACT_RULE(f) != c->rule || FACT_PERIOD(f) != c->period ||
 	    f->grp != c->grp)
+		return;
+	/* one that moved out is neither ranked nor counted in n */
+	if (c->kind->removable && engine_removed(c->eng, c->kind,
+	    FACT_ENTITY(f)))
 		return;
 	if (score_total(c->rk->by, f, &total) == 0) {
 		if (c->n == c->cap) {
@@ -361,6 +368,8 @@ eval(const struct rule *r, struct change *ch)
 		return;
 	memset(&c, 0, sizeof c);
 	c.rk = rk;
+	c.eng = e;
+	c.kind = r->kind;
 	c.rule = intern_find(rk->by->name);
 	c.grp = intern_find(ch->ev->vals[fs].s);
 	c.period = (int32_t)ch->ev->vals[fp].i;

@@ -511,6 +511,8 @@ evtype_add(struct ruleset *rs, const char *name, struct kind *k,
 	et->name = xstrdup(name);
 	et->kind = a == EV_ALONE ? NULL : k;
 	et->action = a;
+	if (a == EV_REMOVE)
+		k->removable = 1;
 	rs->evtypes = xreallocarray(rs->evtypes, rs->nevtypes + 1,
 	    sizeof *rs->evtypes);
 	rs->evtypes[rs->nevtypes++] = et;

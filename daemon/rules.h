@@ -27,6 +27,7 @@ struct kind {
 	struct rule	**rules;	/* run when an entity of the kind changes */
 	size_t		  nrules;
 	size_t		  nclass;	/* class slots of classify rules */
+	int		  removable;	/* an event type removes entities */
 };
 
 /*

@@ -24,7 +24,13 @@
  *         - state: {kind: secretary, id: S1}
  *           expect: {periods: {2026H1: {secretary.total: {total: 57.5}}}}
  *         - state: {kind: order, id: O9}
- *           absent: true      # no such entity (or a removed one)
+ *           absent: true      # no such entity: `get` is unknown_entity
+ *         - state: {kind: household, id: H1}
+ *           expect: {removed: "2026-07-01T10:00:00+08:00"}   # closed
+ *
+ * A state is the ENTITY that `get` answers, without the history (there is
+ * no store).  A removed entity is not absent: its record stays, with
+ * "removed" its removal's ts ("removed": null for a live one).
  *
  * Each test starts with a fresh engine, so state does not carry from one
  * test to the next; its steps run in order and it stops at the first step
@@ -1003,10 +1009,13 @@ run_state(struct trun *tr, size_t idx, const struct ynode *step)
 	const char		*kname = ynode_get(st, "kind")->str;
 	const char		*id = ynode_get(st, "id")->str;
 	struct kind		*k = ruleset_kind(tr->tf->rs, kname);
-	struct entity		*ent = engine_entity(tr->eng, k, id);
+	struct entity		*ent;
 	cJSON			*act = NULL;
 	char			 what[256];
-	int			 gone = 0, rc = 0;
+	int			 gone = 0, rc = 0, err;
+
+	/* as `get` sees it: a removed record too */
+	ent = ecache_get(&tr->eng->cache, tr->eng->store, k, id, &err);
 
 	if (absent != NULL)
 		ynode_bool(absent, &gone);
@@ -1039,6 +1048,10 @@ run_state(struct trun *tr, size_t idx, const struct ynode *step)
 		    kname, id);
 		show_json(&tr->rep, act);
 		buf_addc(&tr->rep, '\n');
+		if (ent->removed)
+			buf_adds(&tr->rep, "    (a removed entity is not "
+			    "absent: its record stays; expect {removed: TS} "
+			    "instead)\n");
 		rc = -1;
 	} else if (ent != NULL && exp != NULL &&
 	    !match_top(exp, act, NULL)) {

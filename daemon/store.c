@@ -72,8 +72,8 @@ static const char *const sql_table[NQ] = {
 	[W_EVENT] = "INSERT INTO events (seq, eid, type, ts, body) "
 	    "VALUES (?1, ?2, ?3, ?4, ?5)",
 	[W_ENTITY] = "INSERT OR REPLACE INTO entities "
-	    "(kind, id, state, removed, created, updated) "
-	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+	    "(kind, id, state, removed, created, updated, removed_ts) "
+	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
 	[W_HISTORY] = "INSERT INTO history "
 	    "(kind, entity, ts, rule, from_class, to_class, event, seq) "
 	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -96,8 +96,8 @@ static const char *const sql_table[NQ] = {
 	[W_TIMER_DEL] = "DELETE FROM timers WHERE id = ?1",
 	[W_META] = "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
 	[R_EV_FIND] = "SELECT seq FROM events WHERE eid = ?1",
-	[R_ENT_LOAD] = "SELECT state, removed, created FROM entities "
-	    "WHERE kind = ?1 AND id = ?2",
+	[R_ENT_LOAD] = "SELECT state, removed, created, removed_ts "
+	    "FROM entities WHERE kind = ?1 AND id = ?2",
 	[R_HIST] = "SELECT ts, rule, from_class, to_class, event FROM "
 	    "(SELECT id, ts, rule, from_class, to_class, event FROM history "
 	    "WHERE kind = ?1 AND entity = ?2 ORDER BY id DESC LIMIT ?3) "
@@ -481,10 +481,11 @@ store_op_event(struct buf *b, int64_t seq, const char *eid, const char *type,
 	put_str(b, body, len);
 }
 
+/* removed_ts is the removal's ts, stored only if removed. */
 void
 store_op_entity(struct buf *b, const char *kind, const char *id,
-    const char *state, size_t len, int removed, int64_t created,
-    int64_t updated)
+    const char *state, size_t len, int removed, int64_t removed_ts,
+    int64_t created, int64_t updated)
 {
 	buf_addc(b, OP_ENTITY);
 	put_cstr(b, kind);
@@ -493,6 +494,7 @@ store_op_entity(struct buf *b, const char *kind, const char *id,
 	put_i64(b, removed);
 	put_i64(b, created);
 	put_i64(b, updated);
+	put_i64(b, removed_ts);
 }
 
 void
@@ -624,9 +626,15 @@ exec_ops(struct store *s, const struct buf *ops)
 			bind_next(st, 1, &c);
 			bind_next(st, 2, &c);
 			bind_next(st, 3, &c);
-			sqlite3_bind_int64(st, 4, get_i64(&c));
+			sqlite3_bind_int64(st, 4, v = get_i64(&c));
 			sqlite3_bind_int64(st, 5, get_i64(&c));
 			sqlite3_bind_int64(st, 6, get_i64(&c));
+			if (v != 0)	/* the removal's ts, NULL while live */
+				sqlite3_bind_int64(st, 7, get_i64(&c));
+			else {
+				(void)get_i64(&c);
+				sqlite3_bind_null(st, 7);
+			}
 			break;
 		case OP_HISTORY:
 			st = s->q[W_HISTORY];
@@ -929,10 +937,13 @@ store_event_find(struct store *s, const char *eid, int64_t *seq)
 	return rc == SQLITE_ROW;
 }
 
-/* 1 and the row if found (*state is the caller's), 0 if not, -1 error. */
+/*
+ * 1 and the row if found (*state is the caller's), 0 if not, -1 error.
+ * *removed_ts is the removal's ts when *removed.
+ */
 int
 store_entity_load(struct store *s, const char *kind, const char *id,
-    char **state, int *removed, int64_t *created)
+    char **state, int *removed, int64_t *removed_ts, int64_t *created)
 {
 	sqlite3_stmt *st = s->q[R_ENT_LOAD];
 	int rc;
@@ -944,6 +955,7 @@ store_entity_load(struct store *s, const char *kind, const char *id,
 		*state = xstrdup((const char *)sqlite3_column_text(st, 0));
 		*removed = sqlite3_column_int(st, 1);
 		*created = sqlite3_column_int64(st, 2);
+		*removed_ts = sqlite3_column_int64(st, 3);
 	} else if (rc != SQLITE_DONE)
 		return read_error(s, st);
 	sqlite3_reset(st);

@@ -37,7 +37,7 @@ int		 store_idle(struct store *);
 void	 store_op_event(struct buf *, int64_t, const char *, const char *,
 	    int64_t, const char *, size_t);
 void	 store_op_entity(struct buf *, const char *, const char *,
-	    const char *, size_t, int, int64_t, int64_t);
+	    const char *, size_t, int, int64_t, int64_t, int64_t);
 void	 store_op_history(struct buf *, const char *, const char *, int64_t,
 	    const char *, const char *, const char *, const char *, int64_t);
 void	 store_op_alert(struct buf *, int64_t, const char *, const char *,
@@ -66,7 +66,7 @@ int	 store_event_ids(struct store *, void (*)(void *, const char *),
 int	 store_entity_keys(struct store *, void (*)(void *, const char *,
 	    const char *), void *);
 int	 store_entity_load(struct store *, const char *, const char *,
-	    char **, int *, int64_t *);
+	    char **, int *, int64_t *, int64_t *);
 int	 store_history_json(struct store *, const char *, const char *, int,
 	    struct buf *);
 enum store_table { TB_FACTS, TB_CLOSURES, TB_MARKS, TB_TIMERS, TB_META };

@@ -229,8 +229,12 @@ def test_remove(ctx):
               "one alert red -> none, got %s" % short(r))
         check_color_alert(r["alerts"][0], "R1", "red", "none", eid, ts,
                           "remove")
-        expect_error(c.request(get("R1")), "unknown_entity",
-                     "get after remove")
+        # The record is closed, not deleted (test_removed.py has the rest).
+        e = get_entity(c, "R1")
+        check(e["removed"] == iso(ts) and e["classes"]["four_color"] ==
+              "none" and e["attrs"]["key_person"] is True,
+              "get after remove: the closed record, removed at %s: %s"
+              % (iso(ts), short(e)))
         # A later upsert starts afresh: the old attributes are gone, the
         # household is new (none, no alert for none).
         eid, ts = seq.next()
@@ -276,7 +280,9 @@ def test_remove(ctx):
         r = expect_event_ok(c.request(remove("R5", id=eid, ts=ts)))
         check(r["alerts"] == [], "remove of a household classified none: no "
               "alert expected, got %s" % short(r))
-        expect_error(c.request(get("R5")), "unknown_entity")
+        check(get_entity(c, "R5")["removed"] == iso(ts), "R5 closed")
+        expect_error(c.request(remove("R5", ts=ts + 1)), "unknown_entity",
+                     "remove of a removed household")
 
 
 def test_alert_fields(ctx):
