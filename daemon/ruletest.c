@@ -243,8 +243,8 @@ show_json(struct buf *b, const cJSON *v)
 		buf_adds(b, "?");
 		return;
 	}
-	if (strlen(s) > SHOW_MAX)
-		buf_addf(b, "%.*s...", SHOW_MAX, s);
+	if (strlen(s) > SHOW_MAX)	/* cut between characters */
+		buf_addf(b, "%.*s...", (int)utf8_prefix(s, SHOW_MAX), s);
 	else
 		buf_adds(b, s);
 	free(s);
@@ -257,7 +257,8 @@ show_yaml(struct buf *b, const struct ynode *n)
 
 	yjson(&t, n);
 	if (BUF_LEN(&t) > SHOW_MAX)
-		buf_addf(b, "%.*s...", SHOW_MAX, BUF_DATA(&t));
+		buf_addf(b, "%.*s...", (int)utf8_prefix(BUF_DATA(&t),
+		    SHOW_MAX), BUF_DATA(&t));
 	else
 		buf_add(b, BUF_DATA(&t), BUF_LEN(&t));
 	buf_free(&t);
@@ -1116,8 +1117,10 @@ test_problem(struct errs *e, const char *path, const struct ynode *test,
 	while (*why == ' ')
 		why++;
 	n = strcspn(why, "\n");
+	if (n > 300)
+		n = utf8_prefix(why, 300);
 	errs_add(e, path, test->line, test->col, "test '%s' failed: %.*s",
-	    name, (int)(n > 300 ? 300 : n), why);
+	    name, (int)n, why);
 }
 
 /*

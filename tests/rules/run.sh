@@ -83,6 +83,11 @@ for f in tests/rules/bad/*.yaml; do
 	done <<WANT
 $(sed 1d "$want")
 WANT
+	# whatever the case, what the runner prints is text
+	if ! iconv -f UTF-8 -t UTF-8 "$tmp/out" >/dev/null 2>&1; then
+		echo "FAIL rules-runner.$name: output is not valid UTF-8"
+		continue
+	fi
 	check "$name" "${want_rc:-255}" "$rc" "$tmp/out" "$@"
 done
 
