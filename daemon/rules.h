@@ -108,10 +108,17 @@ struct outcome {
 
 /*
  * A rule primitive: one row of prim_table[] (Suricata sigmatch_table[]).
- * setup compiles the YAML; check may refuse an event before anything is
- * applied (conflict, bad_event); eval applies it; follow takes another
- * rule's outcome; fire runs one of the rule's timers.  vars names the
- * template placeholders the primitive fills, NULL-terminated.
+ * The engine asks it through these hooks and never names it, so that a
+ * new primitive is a file and a row; every hook but setup and free may be
+ * NULL.  setup compiles the YAML; check may refuse an event before
+ * anything is applied (conflict, bad_event); eval applies it; follow takes
+ * another rule's outcome; fire runs one of the rule's timers.  vars names
+ * the template placeholders the primitive fills, NULL-terminated.
+ *
+ * What a rule keeps of an entity, for `get` and the store: fact_json
+ * writes the keys of one of its facts that follow "group" (NULL: the
+ * fact's value as an integer, "value"); parts names the parts of its
+ * facts, which are stored by name so that a reload may reorder them.
  */
 struct prim {
 	const char	*name;
@@ -124,6 +131,9 @@ struct prim {
 			    const struct outcome *);
 	void		 (*fire)(const struct rule *, struct engine *,
 			    const struct timer *);
+	void		 (*fact_json)(const struct rule *, const struct fact *,
+			    struct buf *);
+	const char *const *(*parts)(const struct rule *, size_t *);
 	void		 (*free)(void *);
 	const char *const *vars;
 };
