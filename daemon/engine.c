@@ -568,11 +568,11 @@ engine_entity_json(struct engine *e, const struct entity *ent, struct buf *b)
 	const struct kind *k = ent->kind;
 	struct period_list pl = { 0 };
 	const struct rule *r;
-	const struct timer *t;
 	struct fact *f;
 	struct kentry *ke;
 	char per[16], num[40];
 	size_t i, n;
+	int64_t due;
 	int32_t last = 0;
 
 	for (f = facts_of(&e->facts, k->name, ent->id); f != NULL;
@@ -625,10 +625,9 @@ engine_entity_json(struct engine *e, const struct entity *ent, struct buf *b)
 	n = 0;
 	for (i = 0; i < k->nrules; i++) {
 		r = k->rules[i];
-		if (r->prim != &prim_deadline || (t = timers_find(&e->timers,
-		    r->name, k->name, ent->id, "")) == NULL)
+		if (r->prim->due == NULL || (due = r->prim->due(r, e, ent)) < 0)
 			continue;
-		clock_format(t->due, num, sizeof num);
+		clock_format(due, num, sizeof num);
 		buf_addf(b, "%s", n++ ? "," : "");
 		buf_add_json_cstr(b, r->name);
 		buf_addf(b, ":\"%s\"", num);

@@ -84,6 +84,7 @@ void		 tmpl_free(struct tmpl *);
 
 struct change;
 struct engine;
+struct entity;
 struct timer;
 struct fact;
 struct ruleset;
@@ -118,7 +119,9 @@ struct outcome {
  * What a rule keeps of an entity, for `get` and the store: fact_json
  * writes the keys of one of its facts that follow "group" (NULL: the
  * fact's value as an integer, "value"); parts names the parts of its
- * facts, which are stored by name so that a reload may reorder them.
+ * facts, which are stored by name so that a reload may reorder them;
+ * due says when the entity's pending deadline under the rule falls, or -1
+ * if it has none.
  */
 struct prim {
 	const char	*name;
@@ -134,6 +137,8 @@ struct prim {
 	void		 (*fact_json)(const struct rule *, const struct fact *,
 			    struct buf *);
 	const char *const *(*parts)(const struct rule *, size_t *);
+	int64_t		 (*due)(const struct rule *, struct engine *,
+			    const struct entity *);
 	void		 (*free)(void *);
 	const char *const *vars;
 };
