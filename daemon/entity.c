@@ -212,11 +212,31 @@ grow(struct ecache *c)
 	c->nbuckets = n;
 }
 
+/*
+ * What the kind's rules keep in the entity's record (a classify rule's
+ * class), from the stored "classes" object, each rule's under its name;
+ * NULL: nothing is stored, the state of a new entity.
+ */
+static void
+restore_state(struct entity *e, const cJSON *classes)
+{
+	const struct kind *k = e->kind;
+	size_t i;
+
+	for (i = 0; i < k->nrules; i++) {
+		const struct rule *r = k->rules[i];
+
+		if (r->prim->restore != NULL)
+			r->prim->restore(r, e, classes == NULL ? NULL :
+			    cJSON_GetObjectItemCaseSensitive(classes, r->name));
+	}
+}
+
 static struct entity *
 entity_new(struct ecache *c, struct kind *k, const char *id, uint64_t h)
 {
 	size_t nvals = k->nattrs + k->nfields + 1, idlen = strlen(id);
-	size_t ncls = k->nclass + 1, i, b;
+	size_t ncls = k->nclass + 1, b;
 	struct entity *e;
 
 	/* one allocation: the entity, its values, its classes, its id */
@@ -228,12 +248,7 @@ entity_new(struct ecache *c, struct kind *k, const char *id, uint64_t h)
 	memcpy(e->id, id, idlen + 1);
 	e->kind = k;
 	e->hash = h;
-	for (i = 0; i < k->nrules; i++)
-		if (k->rules[i]->prim == &prim_classify) {
-			const struct classify *cf = k->rules[i]->data;
-
-			e->cls[cf->slot] = (uint16_t)cf->dflt;
-		}
+	restore_state(e, NULL);
 	if (c->count >= c->nbuckets)
 		grow(c);
 	b = h & (c->nbuckets - 1);
@@ -256,12 +271,7 @@ entity_reset(struct entity *e)
 			intern_put(e->vals[i].s);
 		memset(&e->vals[i], 0, sizeof e->vals[i]);
 	}
-	for (i = 0; i < k->nrules; i++)
-		if (k->rules[i]->prim == &prim_classify) {
-			const struct classify *cf = k->rules[i]->data;
-
-			e->cls[cf->slot] = (uint16_t)cf->dflt;
-		}
+	restore_state(e, NULL);
 }
 
 void
@@ -325,16 +335,8 @@ entity_load_state(struct entity *e, const char *state)
 			entity_set(e, k->nattrs + i, val);
 		}
 	}
-	for (i = 0; i < k->nrules; i++) {
-		const struct rule *r = k->rules[i];
-
-		if (r->prim != &prim_classify)
-			continue;
-		v = cJSON_GetObjectItemCaseSensitive(classes, r->name);
-		if (cJSON_IsString(v))
-			e->cls[((const struct classify *)r->data)->slot] =
-			    (uint16_t)classify_find(r, v->valuestring);
-	}
+	if (classes != NULL)
+		restore_state(e, classes);
 	cJSON_Delete(root);
 }
 
@@ -440,6 +442,7 @@ vals_json(const struct entity *e, int all, struct buf *b)
 	buf_addc(b, '}');
 }
 
+/* What each rule keeps in the record (a class), under the rule's name. */
 static void
 classes_json(const struct entity *e, struct buf *b)
 {
@@ -451,14 +454,13 @@ classes_json(const struct entity *e, struct buf *b)
 	for (i = 0; i < k->nrules; i++) {
 		const struct rule *r = k->rules[i];
 
-		if (r->prim != &prim_classify)
+		if (r->prim->state_json == NULL)
 			continue;
 		if (n++ > 0)
 			buf_addc(b, ',');
 		buf_add_json_cstr(b, r->name);
 		buf_addc(b, ':');
-		buf_add_json_cstr(b, classify_class(r,
-		    e->cls[((const struct classify *)r->data)->slot])->name);
+		r->prim->state_json(r, e, b);
 	}
 	buf_addc(b, '}');
 }

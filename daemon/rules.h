@@ -83,6 +83,7 @@ struct tmpl	*tmpl_compile(const struct ynode *, const char *,
 void		 tmpl_free(struct tmpl *);
 
 struct change;
+struct cJSON;
 struct engine;
 struct entity;
 struct timer;
@@ -116,8 +117,11 @@ struct outcome {
  * another rule's outcome; fire runs one of the rule's timers.  vars names
  * the template placeholders the primitive fills, NULL-terminated.
  *
- * What a rule keeps of an entity, for `get` and the store: fact_json
- * writes the keys of one of its facts that follow "group" (NULL: the
+ * What a rule keeps of an entity, for `get` and the store: restore sets
+ * its state in the entity's record (a class slot of the kind) from the
+ * JSON value stored under the rule's name in "classes", or to that of a
+ * new entity when the value is NULL, and state_json writes that value
+ * back; fact_json writes the keys of one of its facts that follow "group" (NULL: the
  * fact's value as an integer, "value"); parts names the parts of its
  * facts, which are stored by name so that a reload may reorder them;
  * due says when the entity's pending deadline under the rule falls, or -1
@@ -134,6 +138,10 @@ struct prim {
 			    const struct outcome *);
 	void		 (*fire)(const struct rule *, struct engine *,
 			    const struct timer *);
+	void		 (*restore)(const struct rule *, struct entity *,
+			    const struct cJSON *);
+	void		 (*state_json)(const struct rule *,
+			    const struct entity *, struct buf *);
 	void		 (*fact_json)(const struct rule *, const struct fact *,
 			    struct buf *);
 	const char *const *(*parts)(const struct rule *, size_t *);
@@ -214,12 +222,6 @@ struct klass {
 	int		 severity;
 	struct expr	*when;		/* NULL: otherwise */
 };
-struct classify {
-	struct klass	*classes;
-	size_t		 n;
-	size_t		 dflt;		/* class of an entity that matches none */
-	size_t		 slot;
-};
 extern const struct prim prim_classify;
 extern const struct prim prim_score, prim_rank, prim_streak, prim_band,
     prim_deadline;
@@ -233,7 +235,5 @@ const char *const *score_parts(const struct rule *, size_t *);
 void		 score_check_cycle(struct rule *, const char *);
 /* prim-rank.c, for streak */
 const char	*rank_cycle(const struct rule *);
-const struct klass *classify_class(const struct rule *, size_t);
-size_t		 classify_find(const struct rule *, const char *);
 
 #endif
