@@ -195,6 +195,7 @@ state_json(const struct rule *r, const struct entity *e, struct buf *b)
 
 const struct prim prim_classify = {
 	.name = "classify",
+	.alert_suffix = ".changed",
 	.setup = setup,
 	.eval = eval,
 	.restore = restore,

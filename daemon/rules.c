@@ -838,9 +838,15 @@ load_rule(struct ruleset *rs, struct kind *k, const struct ynode *key,
 		r->prim = prim_table[i];
 	}
 	if (body == NULL) {
+		struct buf names = { 0 };
+
+		for (i = 0; i < NPRIM; i++)
+			buf_addf(&names, "%s%s", i > 0 ? ", " : "",
+			    prim_table[i]->name);
 		errs_add(errs, file, def->line, def->col, "rules.%s: no "
-		    "primitive (expected one of: classify, score, rank, "
-		    "streak, band, deadline)", key->str);
+		    "primitive (expected one of: %.*s)", key->str,
+		    (int)BUF_LEN(&names), BUF_DATA(&names));
+		buf_free(&names);
 		rule_free(r);
 		return;
 	}
@@ -850,10 +856,9 @@ load_rule(struct ruleset *rs, struct kind *k, const struct ynode *key,
 			    "name");
 		else
 			r->alert = xstrdup(v->str);
-	} else if (r->prim == &prim_classify)
-		r->alert = xasprintf("%s.changed", r->name);
-	else
-		r->alert = xstrdup(r->name);
+	} else
+		r->alert = xasprintf("%s%s", r->name, r->prim->alert_suffix !=
+		    NULL ? r->prim->alert_suffix : "");
 	if ((v = ynode_get(def, "severity")) != NULL)
 		rules_severity(v, &r->severity, &ld);
 	r->prim->setup(r, def, body, &ld);

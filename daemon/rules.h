@@ -129,6 +129,7 @@ struct outcome {
  */
 struct prim {
 	const char	*name;
+	const char	*alert_suffix;	/* the default alert: rule name + it */
 	int		 (*setup)(struct rule *, const struct ynode *,
 			    const struct ynode *, struct rule_load *);
 	int		 (*check)(const struct rule *, struct change *, char *,
