@@ -212,24 +212,15 @@ grow(struct ecache *c)
 	c->nbuckets = n;
 }
 
-/*
- * What the kind's rules keep in the entity's record (a classify rule's
- * class), from the stored "classes" object, each rule's under its name;
- * NULL: nothing is stored, the state of a new entity.
- */
+/* The classes of a new entity, in the slots of the kind's rules. */
 static void
-restore_state(struct entity *e, const cJSON *classes)
+classes_new(struct entity *e)
 {
 	const struct kind *k = e->kind;
 	size_t i;
 
-	for (i = 0; i < k->nrules; i++) {
-		const struct rule *r = k->rules[i];
-
-		if (r->prim->restore != NULL)
-			r->prim->restore(r, e, classes == NULL ? NULL :
-			    cJSON_GetObjectItemCaseSensitive(classes, r->name));
-	}
+	for (i = 0; i < k->nclass; i++)
+		e->cls[i] = k->cls_new[i];
 }
 
 static struct entity *
@@ -248,7 +239,7 @@ entity_new(struct ecache *c, struct kind *k, const char *id, uint64_t h)
 	memcpy(e->id, id, idlen + 1);
 	e->kind = k;
 	e->hash = h;
-	restore_state(e, NULL);
+	classes_new(e);
 	if (c->count >= c->nbuckets)
 		grow(c);
 	b = h & (c->nbuckets - 1);
@@ -271,7 +262,7 @@ entity_reset(struct entity *e)
 			intern_put(e->vals[i].s);
 		memset(&e->vals[i], 0, sizeof e->vals[i]);
 	}
-	restore_state(e, NULL);
+	classes_new(e);
 }
 
 void
@@ -335,8 +326,14 @@ entity_load_state(struct entity *e, const char *state)
 			entity_set(e, k->nattrs + i, val);
 		}
 	}
-	if (classes != NULL)
-		restore_state(e, classes);
+	/* what each rule keeps in the record, stored under its name */
+	for (i = 0; i < k->nrules; i++) {
+		const struct rule *r = k->rules[i];
+
+		if (r->prim->restore != NULL && (v =
+		    cJSON_GetObjectItemCaseSensitive(classes, r->name)) != NULL)
+			r->prim->restore(r, e, v);
+	}
 	cJSON_Delete(root);
 }
 

@@ -113,7 +113,7 @@ setup(struct rule *r, const struct ynode *def, const struct ynode *n,
 		dflt = (int)c->n++;
 	}
 	c->dflt = (size_t)dflt;
-	c->slot = ld->kind->nclass++;
+	c->slot = rules_class_slot(ld->kind, c->dflt);
 	/* it runs whenever an entity of its kind changes */
 	for (i = 0; i < ld->rs->nevtypes; i++) {
 		struct evtype *et = ld->rs->evtypes[i];
@@ -167,8 +167,7 @@ classify_free(void *p)
 
 /*
  * The entity's class from the name stored, so that a reload may reorder
- * the classes; the default class if none is stored or the name is no
- * longer one of them.
+ * the classes; the default class if the name is no longer one of them.
  */
 static void
 restore(const struct rule *r, struct entity *e, const cJSON *v)

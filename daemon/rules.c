@@ -882,6 +882,21 @@ load_rule(struct ruleset *rs, struct kind *k, const struct ynode *key,
 	}
 }
 
+/*
+ * A class slot in the record of the kind's entities, for a rule that
+ * keeps a class there; dflt is its value in a new entity, which is copied
+ * rather than asked of the rule, since entities are created at the rate
+ * of events.
+ */
+size_t
+rules_class_slot(struct kind *k, size_t dflt)
+{
+	k->cls_new = xreallocarray(k->cls_new, k->nclass + 1,
+	    sizeof *k->cls_new);
+	k->cls_new[k->nclass] = (uint16_t)dflt;
+	return k->nclass++;
+}
+
 /* A rule that follows another: r gets told of src's outcomes. */
 void
 rules_follow(struct rule *src, struct rule *r)
@@ -1022,6 +1037,7 @@ ruleset_free(struct ruleset *rs)
 		free(k->fields);
 		free(k->names);
 		free(k->rules);
+		free(k->cls_new);
 		free(k->name);
 		free(k);
 	}

@@ -27,6 +27,7 @@ struct kind {
 	struct rule	**rules;	/* run when an entity of the kind changes */
 	size_t		  nrules;
 	size_t		  nclass;	/* class slots of classify rules */
+	uint16_t	 *cls_new;	/* each slot's class in a new entity */
 };
 
 /*
@@ -118,10 +119,9 @@ struct outcome {
  * the template placeholders the primitive fills, NULL-terminated.
  *
  * What a rule keeps of an entity, for `get` and the store: restore sets
- * its state in the entity's record (a class slot of the kind) from the
- * JSON value stored under the rule's name in "classes", or to that of a
- * new entity when the value is NULL, and state_json writes that value
- * back; fact_json writes the keys of one of its facts that follow "group" (NULL: the
+ * its state in the entity's record (a class slot, see rules_class_slot)
+ * from the JSON value stored under the rule's name in "classes", and
+ * state_json writes that value back; fact_json writes the keys of one of its facts that follow "group" (NULL: the
  * fact's value as an integer, "value"); parts names the parts of its
  * facts, which are stored by name so that a reload may reorder them;
  * due says when the entity's pending deadline under the rule falls, or -1
@@ -208,6 +208,7 @@ int			 rules_severity(const struct ynode *, int *,
 int			 rules_decimal(const struct ynode *, int64_t *,
 			    const char *, struct rule_load *);
 void			 rules_follow(struct rule *, struct rule *);
+size_t			 rules_class_slot(struct kind *, size_t);
 struct rule		*rules_ref(const struct ynode *, const char *,
 			    const struct prim *, struct rule_load *);
 const char		*severity_name(int);
