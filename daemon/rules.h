@@ -26,7 +26,7 @@ struct kind {
 	const char	**names;	/* attrs then fields, for suggestions */
 	struct rule	**rules;	/* run when an entity of the kind changes */
 	size_t		  nrules;
-	size_t		  nclass;	/* class slots of classify rules */
+	size_t		  nclass;	/* class slots in its entities' records */
 	uint16_t	 *cls_new;	/* each slot's class in a new entity */
 };
 
@@ -121,11 +121,11 @@ struct outcome {
  * What a rule keeps of an entity, for `get` and the store: restore sets
  * its state in the entity's record (a class slot, see rules_class_slot)
  * from the JSON value stored under the rule's name in "classes", and
- * state_json writes that value back; fact_json writes the keys of one of its facts that follow "group" (NULL: the
- * fact's value as an integer, "value"); parts names the parts of its
- * facts, which are stored by name so that a reload may reorder them;
- * due says when the entity's pending deadline under the rule falls, or -1
- * if it has none.
+ * state_json writes that value back; fact_json writes the keys of one of
+ * its facts that follow "group" (NULL: the fact's value as an integer,
+ * "value"); parts names the parts of its facts, which are stored by name
+ * so that a reload may reorder them; due says when the entity's pending
+ * deadline under the rule falls, or -1 if it has none.
  */
 struct prim {
 	const char	*name;
