@@ -12,8 +12,9 @@ set -eu
 # (systemd-analyze verify/security), sqlite3 (the cli), python3-jsonschema
 # and python3-yaml (the JSON Schemas of schema/, checked against the rule
 # files and the events the tests send), mandoc (man page lint), strace (an
-# answer follows the WAL's sync); fuzzing: clang.
-PACKAGES="gcc make pkg-config libyaml-dev libsqlite3-dev libev-dev libcjson-dev python3 socat tzdata systemd clang sqlite3 python3-jsonschema python3-yaml mandoc strace"
+# answer follows the WAL's sync); fuzzing: clang; benchmarks: valgrind
+# (make bench-instr counts instructions with callgrind).
+PACKAGES="gcc make pkg-config libyaml-dev libsqlite3-dev libev-dev libcjson-dev python3 socat tzdata systemd clang sqlite3 python3-jsonschema python3-yaml mandoc strace valgrind"
 
 if ! command -v dpkg-query >/dev/null 2>&1; then
 	echo "install-deps: dpkg-query not found; this script is for Debian 12." >&2

@@ -573,8 +573,9 @@ by_period_rule(const void *a, const void *b)
 
 /*
  * What the primitives keep about an entity, as more keys of its ENTITY
- * object: "periods" (per period and rule: group, parts, total or value),
- * "marks" on it and its pending "deadlines".
+ * object: "periods" (per period and rule: the group, then what the rule's
+ * primitive writes of its fact, such as a score's parts and total, or the
+ * value), "marks" on it and its pending "deadlines".
  */
 void
 engine_entity_json(struct engine *e, const struct entity *ent, struct buf *b)
@@ -582,11 +583,11 @@ engine_entity_json(struct engine *e, const struct entity *ent, struct buf *b)
 	const struct kind *k = ent->kind;
 	struct period_list pl = { 0 };
 	const struct rule *r;
-	const struct timer *t;
 	struct fact *f;
 	struct kentry *ke;
 	char per[16], num[40];
-	size_t i, j, n;
+	size_t i, n;
+	int64_t due;
 	int32_t last = 0;
 
 	for (f = facts_of(&e->facts, k->name, ent->id); f != NULL;
@@ -612,29 +613,10 @@ engine_entity_json(struct engine *e, const struct entity *ent, struct buf *b)
 		buf_adds(b, ":{\"group\":");
 		buf_add_json_cstr(b, f->grp);
 		r = ruleset_rule(e->rs, FACT_RULE(f));
-		if (r != NULL && r->prim == &prim_score) {
-			const char *const *names = score_parts(r, &n);
-
-			buf_adds(b, ",\"parts\":{");
-			for (j = 0; j < n; j++)
-				if (f->mask & (1u << j)) {
-					if (b->p[b->len - 1] != '{')
-						buf_addc(b, ',');
-					buf_add_json_cstr(b, names[j]);
-					dec_format(f->parts[j], num, sizeof num);
-					buf_addf(b, ":%s", num);
-				}
-			buf_addc(b, '}');
-		}
-		if (f->has_value) {
-			if (r != NULL && r->prim == &prim_score)
-				dec_format(f->value, num, sizeof num);
-			else
-				snprintf(num, sizeof num, "%lld",
-				    (long long)f->value);
-			buf_addf(b, ",\"%s\":%s", r != NULL &&
-			    r->prim == &prim_score ? "total" : "value", num);
-		}
+		if (r != NULL && r->prim->fact_json != NULL)
+			r->prim->fact_json(r, f, b);
+		else if (f->has_value)
+			buf_addf(b, ",\"value\":%lld", (long long)f->value);
 		buf_addc(b, '}');
 	}
 	buf_adds(b, pl.n > 0 ? "}}" : "}");
@@ -658,10 +640,9 @@ engine_entity_json(struct engine *e, const struct entity *ent, struct buf *b)
 	n = 0;
 	for (i = 0; i < k->nrules; i++) {
 		r = k->rules[i];
-		if (r->prim != &prim_deadline || (t = timers_find(&e->timers,
-		    r->name, k->name, ent->id, "")) == NULL)
+		if (r->prim->due == NULL || (due = r->prim->due(r, e, ent)) < 0)
 			continue;
-		clock_format(t->due, num, sizeof num);
+		clock_format(due, num, sizeof num);
 		buf_addf(b, "%s", n++ ? "," : "");
 		buf_add_json_cstr(b, r->name);
 		buf_addf(b, ":\"%s\"", num);

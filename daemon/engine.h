@@ -142,6 +142,8 @@ struct fact	*facts_put(struct facts *, const char *, const char *,
 void		 fact_set_group(struct fact *, const char *);
 void		 fact_write(const struct fact *, const struct rule *,
 		    struct buf *);
+void		 fact_parts_json(const struct fact *, const struct rule *,
+		    struct buf *);
 struct fact	*facts_latest_before(struct facts *, const char *,
 		    const char *, const char *, int32_t);
 struct fact	*facts_of(struct facts *, const char *, const char *);

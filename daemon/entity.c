@@ -212,11 +212,22 @@ grow(struct ecache *c)
 	c->nbuckets = n;
 }
 
+/* The classes of a new entity, in the slots of the kind's rules. */
+static void
+classes_new(struct entity *e)
+{
+	const struct kind *k = e->kind;
+	size_t i;
+
+	for (i = 0; i < k->nclass; i++)
+		e->cls[i] = k->cls_new[i];
+}
+
 static struct entity *
 entity_new(struct ecache *c, struct kind *k, const char *id, uint64_t h)
 {
 	size_t nvals = k->nattrs + k->nfields + 1, idlen = strlen(id);
-	size_t ncls = k->nclass + 1, i, b;
+	size_t ncls = k->nclass + 1, b;
 	struct entity *e;
 
 	/* one allocation: the entity, its values, its classes, its id */
@@ -228,12 +239,7 @@ entity_new(struct ecache *c, struct kind *k, const char *id, uint64_t h)
 	memcpy(e->id, id, idlen + 1);
 	e->kind = k;
 	e->hash = h;
-	for (i = 0; i < k->nrules; i++)
-		if (k->rules[i]->prim == &prim_classify) {
-			const struct classify *cf = k->rules[i]->data;
-
-			e->cls[cf->slot] = (uint16_t)cf->dflt;
-		}
+	classes_new(e);
 	if (c->count >= c->nbuckets)
 		grow(c);
 	b = h & (c->nbuckets - 1);
@@ -256,12 +262,7 @@ entity_reset(struct entity *e)
 			intern_put(e->vals[i].s);
 		memset(&e->vals[i], 0, sizeof e->vals[i]);
 	}
-	for (i = 0; i < k->nrules; i++)
-		if (k->rules[i]->prim == &prim_classify) {
-			const struct classify *cf = k->rules[i]->data;
-
-			e->cls[cf->slot] = (uint16_t)cf->dflt;
-		}
+	classes_new(e);
 }
 
 void
@@ -325,15 +326,13 @@ entity_load_state(struct entity *e, const char *state)
 			entity_set(e, k->nattrs + i, val);
 		}
 	}
+	/* what each rule keeps in the record, stored under its name */
 	for (i = 0; i < k->nrules; i++) {
 		const struct rule *r = k->rules[i];
 
-		if (r->prim != &prim_classify)
-			continue;
-		v = cJSON_GetObjectItemCaseSensitive(classes, r->name);
-		if (cJSON_IsString(v))
-			e->cls[((const struct classify *)r->data)->slot] =
-			    (uint16_t)classify_find(r, v->valuestring);
+		if (r->prim->restore != NULL && (v =
+		    cJSON_GetObjectItemCaseSensitive(classes, r->name)) != NULL)
+			r->prim->restore(r, e, v);
 	}
 	cJSON_Delete(root);
 }
@@ -442,6 +441,7 @@ vals_json(const struct entity *e, int all, struct buf *b)
 	buf_addc(b, '}');
 }
 
+/* What each rule keeps in the record (a class), under the rule's name. */
 static void
 classes_json(const struct entity *e, struct buf *b)
 {
@@ -453,14 +453,13 @@ classes_json(const struct entity *e, struct buf *b)
 	for (i = 0; i < k->nrules; i++) {
 		const struct rule *r = k->rules[i];
 
-		if (r->prim != &prim_classify)
+		if (r->prim->state_json == NULL)
 			continue;
 		if (n++ > 0)
 			buf_addc(b, ',');
 		buf_add_json_cstr(b, r->name);
 		buf_addc(b, ':');
-		buf_add_json_cstr(b, classify_class(r,
-		    e->cls[((const struct classify *)r->data)->slot])->name);
+		r->prim->state_json(r, e, b);
 	}
 	buf_addc(b, '}');
 }

@@ -101,32 +101,42 @@ fact_set_group(struct fact *f, const char *grp)
 	f->grp = g;
 }
 
+/*
+ * The parts of a fact that are there, by the names its rule's primitive
+ * gives them: {"street":80,"community":75.5}.
+ */
+void
+fact_parts_json(const struct fact *f, const struct rule *r, struct buf *b)
+{
+	const char *const *names;
+	char num[32];
+	size_t n, i, start = b->len;
+
+	names = r->prim->parts(r, &n);
+	buf_addc(b, '{');
+	for (i = 0; i < n; i++) {
+		if (!(f->mask & (1u << i)))
+			continue;
+		if (b->len > start + 1)
+			buf_addc(b, ',');
+		buf_add_json_cstr(b, names[i]);
+		dec_format(f->parts[i], num, sizeof num);
+		buf_addf(b, ":%s", num);
+	}
+	buf_addc(b, '}');
+}
+
 /* Write a fact through; r names its parts, if it has any. */
 void
 fact_write(const struct fact *f, const struct rule *r, struct buf *ops)
 {
-	const char *const *names = NULL;
 	struct buf parts = { 0 };
-	char per[16], num[32];
-	size_t n = 0, i;
+	char per[16];
 
 	if (ops == NULL)
 		return;
-	if (r != NULL && r->prim == &prim_score)
-		names = score_parts(r, &n);
-	if (f->mask != 0 && names != NULL) {
-		buf_addc(&parts, '{');
-		for (i = 0; i < n; i++) {
-			if (!(f->mask & (1u << i)))
-				continue;
-			if (BUF_LEN(&parts) > 1)
-				buf_addc(&parts, ',');
-			buf_add_json_cstr(&parts, names[i]);
-			dec_format(f->parts[i], num, sizeof num);
-			buf_addf(&parts, ":%s", num);
-		}
-		buf_adds(&parts, "}");
-	}
+	if (f->mask != 0 && r != NULL && r->prim->parts != NULL)
+		fact_parts_json(f, r, &parts);
 	period_code_format(FACT_PERIOD(f), per, sizeof per);
 	if (f->has_value)
 		store_op(ops, ST_FACT, "sssssisi", FACT_RULE(f), FACT_KIND(f),
@@ -281,10 +291,10 @@ load_parts(struct fact *f, const struct rule *r, const char *json)
 	size_t n, i;
 	int64_t d;
 
-	if (r->prim != &prim_score || json == NULL ||
+	if (r->prim->parts == NULL || json == NULL ||
 	    (root = cJSON_Parse(json)) == NULL)
 		return;
-	names = score_parts(r, &n);
+	names = r->prim->parts(r, &n);
 	for (v = root->child; v != NULL; v = v->next)
 		for (i = 0; i < n; i++)
 			if (strcmp(v->string, names[i]) == 0 &&

@@ -1,12 +1,13 @@
 /*
  * The band primitive: actions by value ranges.  The value is an event
  * field, or the total of a score rule once it is complete.  The first band
- * whose range holds the value applies: it raises its alert (or the rule's),
- * may give the entity a level for the period (kept as a fact, so that a
- * level below the latest earlier period's raises `downgrade`), and may put
- * a mark on an entity named by an event field for a duration.  A mark that
- * is active is not put again (no repeat alert); when it ends, a timer
- * raises the mark's `expire` alert.
+ * whose range holds the value applies: it raises its alert (or the rule's)
+ * with its message (or the rule's), may give the entity a level for the
+ * period (kept as a fact, so that a level below the latest earlier
+ * period's raises `downgrade`), and may put a mark on an entity named by
+ * an event field for a duration.  A mark that is active is not put again
+ * (no repeat alert); when it ends, a timer raises the mark's `expire`
+ * alert.
  *
  *   band:
  *     on: secretary.stars          # with value: an event field
@@ -332,6 +333,7 @@ apply(const struct rule *r, struct change *ch, const char *entity,
 	struct engine *e = ch->eng;
 	struct buf data = { 0 };
 	char vs[32], ls[24], ps[24], pp[16];
+	struct alert_def own;
 	struct alert_out a;
 	struct fact *f, *prev;
 
@@ -361,6 +363,12 @@ apply(const struct rule *r, struct change *ch, const char *entity,
 	buf_addc(&data, '}');
 	if (b->alert.name != NULL || bd->rule_alert) {
 		a.def = b->alert.name != NULL ? &b->alert : NULL;
+		if (a.def != NULL && a.def->message == NULL) {
+			/* the band's alert has no text of its own: the rule's */
+			own = b->alert;
+			own.message = r->message;
+			a.def = &own;
+		}
 		a.data = BUF_DATA(&data);
 		engine_alert(e, ch->seq, &a);
 	}

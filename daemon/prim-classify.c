@@ -12,6 +12,13 @@
 #include "rules.h"
 #include "engine.h"
 
+struct classify {
+	struct klass	*classes;
+	size_t		 n;
+	size_t		 dflt;		/* class of an entity that matches none */
+	size_t		 slot;		/* in the entity's record */
+};
+
 static const char *const vars[] = { "from", "to", "from_label",
     "to_label", NULL };
 
@@ -106,7 +113,7 @@ setup(struct rule *r, const struct ynode *def, const struct ynode *n,
 		dflt = (int)c->n++;
 	}
 	c->dflt = (size_t)dflt;
-	c->slot = ld->kind->nclass++;
+	c->slot = rules_class_slot(ld->kind, c->dflt);
 	/* it runs whenever an entity of its kind changes */
 	for (i = 0; i < ld->rs->nevtypes; i++) {
 		struct evtype *et = ld->rs->evtypes[i];
@@ -158,31 +165,40 @@ classify_free(void *p)
 	free(c);
 }
 
-const struct klass *
-classify_class(const struct rule *r, size_t i)
+/*
+ * The entity's class from the name stored, so that a reload may reorder
+ * the classes; the default class if the name is no longer one of them.
+ */
+static void
+restore(const struct rule *r, struct entity *e, const cJSON *v)
 {
 	const struct classify *c = r->data;
+	size_t i, cls = c->dflt;
 
-	return i < c->n ? &c->classes[i] : NULL;
+	if (cJSON_IsString(v))
+		for (i = 0; i < c->n; i++)
+			if (strcmp(c->classes[i].name, v->valuestring) == 0) {
+				cls = i;
+				break;
+			}
+	e->cls[c->slot] = (uint16_t)cls;
 }
 
-/* The index of the class called name, or the default class if none is. */
-size_t
-classify_find(const struct rule *r, const char *name)
+static void
+state_json(const struct rule *r, const struct entity *e, struct buf *b)
 {
 	const struct classify *c = r->data;
-	size_t i;
 
-	for (i = 0; i < c->n; i++)
-		if (strcmp(c->classes[i].name, name) == 0)
-			return i;
-	return c->dflt;
+	buf_add_json_cstr(b, c->classes[e->cls[c->slot]].name);
 }
 
 const struct prim prim_classify = {
 	.name = "classify",
+	.alert_suffix = ".changed",
 	.setup = setup,
 	.eval = eval,
+	.restore = restore,
+	.state_json = state_json,
 	.free = classify_free,
 	.vars = vars,
 };

@@ -142,6 +142,16 @@ fire(const struct rule *r, struct engine *e, const struct timer *t)
 	raise(r, e, TIMER_KIND(t), TIMER_ENTITY(t), t->due, t->aux);
 }
 
+/* For `get`: the entity's pending deadline, or -1. */
+static int64_t
+due(const struct rule *r, struct engine *e, const struct entity *ent)
+{
+	const struct timer *t = timers_find(&e->timers, r->name,
+	    r->kind->name, ent->id, "");
+
+	return t != NULL ? t->due : -1;
+}
+
 static void
 deadline_free(void *p)
 {
@@ -153,6 +163,7 @@ const struct prim prim_deadline = {
 	.setup = setup,
 	.eval = eval,
 	.fire = fire,
+	.due = due,
 	.free = deadline_free,
 	.vars = vars,
 };

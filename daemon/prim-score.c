@@ -286,6 +286,20 @@ eval(const struct rule *r, struct change *ch)
 	engine_follow(r, ch, &o);
 }
 
+/* A fact of the rule in `get`: its parts, and the total once complete. */
+static void
+fact_json(const struct rule *r, const struct fact *f, struct buf *b)
+{
+	char num[32];
+
+	buf_adds(b, ",\"parts\":");
+	fact_parts_json(f, r, b);
+	if (f->has_value) {
+		dec_format(f->value, num, sizeof num);
+		buf_addf(b, ",\"total\":%s", num);
+	}
+}
+
 const char *const *
 score_parts(const struct rule *r, size_t *n)
 {
@@ -341,6 +355,8 @@ const struct prim prim_score = {
 	.setup = setup,
 	.check = check,
 	.eval = eval,
+	.fact_json = fact_json,
+	.parts = score_parts,
 	.free = score_free,
 	.vars = vars,
 };

@@ -840,9 +840,15 @@ load_rule(struct ruleset *rs, struct kind *k, const struct ynode *key,
 		r->prim = prim_table[i];
 	}
 	if (body == NULL) {
+		struct buf names = { 0 };
+
+		for (i = 0; i < NPRIM; i++)
+			buf_addf(&names, "%s%s", i > 0 ? ", " : "",
+			    prim_table[i]->name);
 		errs_add(errs, file, def->line, def->col, "rules.%s: no "
-		    "primitive (expected one of: classify, score, rank, "
-		    "streak, band, deadline)", key->str);
+		    "primitive (expected one of: %.*s)", key->str,
+		    (int)BUF_LEN(&names), BUF_DATA(&names));
+		buf_free(&names);
 		rule_free(r);
 		return;
 	}
@@ -852,10 +858,9 @@ load_rule(struct ruleset *rs, struct kind *k, const struct ynode *key,
 			    "name");
 		else
 			r->alert = xstrdup(v->str);
-	} else if (r->prim == &prim_classify)
-		r->alert = xasprintf("%s.changed", r->name);
-	else
-		r->alert = xstrdup(r->name);
+	} else
+		r->alert = xasprintf("%s%s", r->name, r->prim->alert_suffix !=
+		    NULL ? r->prim->alert_suffix : "");
 	if ((v = ynode_get(def, "severity")) != NULL)
 		rules_severity(v, &r->severity, &ld);
 	r->prim->setup(r, def, body, &ld);
@@ -877,6 +882,21 @@ load_rule(struct ruleset *rs, struct kind *k, const struct ynode *key,
 		    sizeof *et->rules);
 		et->rules[et->nrules++] = r;
 	}
+}
+
+/*
+ * A class slot in the record of the kind's entities, for a rule that
+ * keeps a class there; dflt is its value in a new entity, which is copied
+ * rather than asked of the rule, since entities are created at the rate
+ * of events.
+ */
+size_t
+rules_class_slot(struct kind *k, size_t dflt)
+{
+	k->cls_new = xreallocarray(k->cls_new, k->nclass + 1,
+	    sizeof *k->cls_new);
+	k->cls_new[k->nclass] = (uint16_t)dflt;
+	return k->nclass++;
 }
 
 /* A rule that follows another: r gets told of src's outcomes. */
@@ -1019,6 +1039,7 @@ ruleset_free(struct ruleset *rs)
 		free(k->fields);
 		free(k->names);
 		free(k->rules);
+		free(k->cls_new);
 		free(k->name);
 		free(k);
 	}

@@ -26,7 +26,8 @@ struct kind {
 	const char	**names;	/* attrs then fields, for suggestions */
 	struct rule	**rules;	/* run when an entity of the kind changes */
 	size_t		  nrules;
-	size_t		  nclass;	/* class slots of classify rules */
+	size_t		  nclass;	/* class slots in its entities' records */
+	uint16_t	 *cls_new;	/* each slot's class in a new entity */
 	int		  removable;	/* an event type removes entities */
 };
 
@@ -84,7 +85,9 @@ struct tmpl	*tmpl_compile(const struct ynode *, const char *,
 void		 tmpl_free(struct tmpl *);
 
 struct change;
+struct cJSON;
 struct engine;
+struct entity;
 struct timer;
 struct fact;
 struct ruleset;
@@ -109,13 +112,25 @@ struct outcome {
 
 /*
  * A rule primitive: one row of prim_table[] (Suricata sigmatch_table[]).
- * setup compiles the YAML; check may refuse an event before anything is
- * applied (conflict, bad_event); eval applies it; follow takes another
- * rule's outcome; fire runs one of the rule's timers.  vars names the
- * template placeholders the primitive fills, NULL-terminated.
+ * The engine asks it through these hooks and never names it, so that a
+ * new primitive is a file and a row; every hook but setup and free may be
+ * NULL.  setup compiles the YAML; check may refuse an event before
+ * anything is applied (conflict, bad_event); eval applies it; follow takes
+ * another rule's outcome; fire runs one of the rule's timers.  vars names
+ * the template placeholders the primitive fills, NULL-terminated.
+ *
+ * What a rule keeps of an entity, for `get` and the store: restore sets
+ * its state in the entity's record (a class slot, see rules_class_slot)
+ * from the JSON value stored under the rule's name in "classes", and
+ * state_json writes that value back; fact_json writes the keys of one of
+ * its facts that follow "group" (NULL: the fact's value as an integer,
+ * "value"); parts names the parts of its facts, which are stored by name
+ * so that a reload may reorder them; due says when the entity's pending
+ * deadline under the rule falls, or -1 if it has none.
  */
 struct prim {
 	const char	*name;
+	const char	*alert_suffix;	/* the default alert: rule name + it */
 	int		 (*setup)(struct rule *, const struct ynode *,
 			    const struct ynode *, struct rule_load *);
 	int		 (*check)(const struct rule *, struct change *, char *,
@@ -125,6 +140,15 @@ struct prim {
 			    const struct outcome *);
 	void		 (*fire)(const struct rule *, struct engine *,
 			    const struct timer *);
+	void		 (*restore)(const struct rule *, struct entity *,
+			    const struct cJSON *);
+	void		 (*state_json)(const struct rule *,
+			    const struct entity *, struct buf *);
+	void		 (*fact_json)(const struct rule *, const struct fact *,
+			    struct buf *);
+	const char *const *(*parts)(const struct rule *, size_t *);
+	int64_t		 (*due)(const struct rule *, struct engine *,
+			    const struct entity *);
 	void		 (*free)(void *);
 	const char *const *vars;
 };
@@ -185,6 +209,7 @@ int			 rules_severity(const struct ynode *, int *,
 int			 rules_decimal(const struct ynode *, int64_t *,
 			    const char *, struct rule_load *);
 void			 rules_follow(struct rule *, struct rule *);
+size_t			 rules_class_slot(struct kind *, size_t);
 struct rule		*rules_ref(const struct ynode *, const char *,
 			    const struct prim *, struct rule_load *);
 const char		*severity_name(int);
@@ -200,12 +225,6 @@ struct klass {
 	int		 severity;
 	struct expr	*when;		/* NULL: otherwise */
 };
-struct classify {
-	struct klass	*classes;
-	size_t		 n;
-	size_t		 dflt;		/* class of an entity that matches none */
-	size_t		 slot;
-};
 extern const struct prim prim_classify;
 extern const struct prim prim_score, prim_rank, prim_streak, prim_band,
     prim_deadline;
@@ -219,7 +238,5 @@ const char *const *score_parts(const struct rule *, size_t *);
 void		 score_check_cycle(struct rule *, const char *);
 /* prim-rank.c, for streak */
 const char	*rank_cycle(const struct rule *);
-const struct klass *classify_class(const struct rule *, size_t);
-size_t		 classify_find(const struct rule *, const char *);
 
 #endif
