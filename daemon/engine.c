@@ -302,6 +302,8 @@ engine_free(struct engine *e)
 	timers_clear(&e->timers);
 	buf_free(&e->scratch);
 	buf_free(&e->msg);
+	free(e->was);
+	free(e->was_cls);
 	bloom_free(&e->known_ids);
 	free(e->ids);
 	free(e);
@@ -511,6 +513,27 @@ engine_entity(struct engine *e, struct kind *k, const char *id)
 }
 
 /*
+ * The entity kind/id, created if nothing named it before (a group that a
+ * count names); NULL only if the store cannot be read.  A removed record
+ * is taken as it is: what names it still counts in it.
+ */
+struct entity *
+engine_entity_open(struct engine *e, struct kind *k, const char *id,
+    int64_t ts)
+{
+	struct entity *ent;
+	int err = 0;
+
+	if ((ent = ecache_get(&e->cache, e->store, k, id, &err)) != NULL ||
+	    err)
+		return ent;
+	ent = ecache_create(&e->cache, k, id);
+	ent->created = ts;
+	entity_mark_dirty(&e->cache, ent);
+	return ent;
+}
+
+/*
  * Is there a removed entity kind/id?  A rule that ranges over entities by
  * what it keeps of them (a rank, by their facts) leaves those out.  One
  * that cannot be read counts as not removed: it was there to be scored.
@@ -675,6 +698,49 @@ apply_fields(struct entity *ent, const struct event *ev)
 		entity_set(ent, ev->attrs[i].slot, ev->attrs[i].v);
 }
 
+/*
+ * Keep the entity's record as it is before the event in ch->was, for the
+ * rules that settle; its strings are held, since the event may drop the
+ * record's last reference to them.
+ */
+static void
+was_take(struct engine *e, struct change *ch, const struct entity *ent)
+{
+	const struct kind *k = ent->kind;
+	size_t n = k->nattrs + k->nfields, i;
+
+	if (e->was_cap < n) {
+		e->was = xreallocarray(e->was, n, sizeof *e->was);
+		e->was_cap = n;
+	}
+	if (e->was_cls_cap < k->nclass) {
+		e->was_cls = xreallocarray(e->was_cls, k->nclass,
+		    sizeof *e->was_cls);
+		e->was_cls_cap = k->nclass;
+	}
+	memcpy(e->was, ent->vals, n * sizeof *e->was);
+	if (k->nclass > 0)
+		memcpy(e->was_cls, ent->cls, k->nclass * sizeof *e->was_cls);
+	for (i = 0; i < n; i++)
+		if (i >= k->nattrs || k->attrs[i].type == VT_STR)
+			intern_ref(e->was[i].s);
+	ch->was = e->was;
+	ch->was_cls = e->was_cls;
+}
+
+static void
+was_release(struct change *ch, const struct kind *k)
+{
+	size_t i;
+
+	if (ch->was == NULL)
+		return;
+	for (i = 0; i < k->nattrs + k->nfields; i++)
+		if (i >= k->nattrs || k->attrs[i].type == VT_STR)
+			intern_put(ch->was[i].s);
+	ch->was = NULL;
+}
+
 /* An event for an entity that is not there, or whose record is closed. */
 static void
 unknown_entity(const struct event *ev, const struct entity *ent, char *msg,
@@ -809,11 +875,18 @@ engine_apply(struct engine *e, struct event *ev, struct ev_result *res,
 		}
 	} else if (et->action == EV_REMOVE)
 		ch.removing = 1;
+	if (ent != NULL && k->keep_was && !ch.is_new)
+		was_take(e, &ch, ent);
 	if (ent != NULL && !ch.removing)
 		apply_fields(ent, ev);
 	ch.ent = ent;
 	for (i = 0; i < et->nrules; i++)
-		et->rules[i]->prim->eval(et->rules[i], &ch);
+		if (et->rules[i]->prim->eval != NULL)
+			et->rules[i]->prim->eval(et->rules[i], &ch);
+	for (i = 0; i < et->nrules; i++)
+		if (et->rules[i]->prim->settle != NULL)
+			et->rules[i]->prim->settle(et->rules[i], &ch);
+	was_release(&ch, k);
 	if (ent != NULL) {
 		/*
 		 * The record is closed, not wiped: its attributes stay as

@@ -263,6 +263,9 @@ struct engine {
 	struct buf	 msg;		/* an alert's message */
 	struct facts	 facts;
 	struct timers	 timers;
+	union val	*was;		/* change.was, reused */
+	uint16_t	*was_cls;
+	size_t		 was_cap, was_cls_cap;
 	int64_t		 saved_clock;	/* as written to the store */
 	/* counters for stats */
 	uint64_t	 n_events, n_duplicates, n_alerts, n_batches;
@@ -276,6 +279,13 @@ struct change {
 	int64_t		 seq;
 	int		 is_new;
 	int		 removing;
+	/*
+	 * The entity's values and classes before the event, for the rules
+	 * that settle (rules.h); NULL if it was not live, or if no rule of
+	 * its kind asks (kind.keep_was).
+	 */
+	const union val	*was;
+	const uint16_t	*was_cls;
 };
 /* An alert being raised; see engine_alert. */
 #define ALERT_VARS	12
@@ -322,6 +332,8 @@ struct buf	*engine_ops(struct engine *);
 int64_t		 engine_seq(const struct engine *);
 struct entity	*engine_entity(struct engine *, struct kind *,
 		    const char *);
+struct entity	*engine_entity_open(struct engine *, struct kind *,
+		    const char *, int64_t);
 int		 engine_removed(struct engine *, struct kind *,
 		    const char *);
 size_t		 engine_fire(struct engine *, int64_t, size_t);

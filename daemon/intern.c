@@ -64,6 +64,15 @@ intern_get(const char *s)
 	return n->s;
 }
 
+/* One more reference to a shared copy (NULL is ignored), without a look-up. */
+const char *
+intern_ref(const char *s)
+{
+	if (s != NULL)
+		((struct istr *)(void *)(s - offsetof(struct istr, s)))->refs++;
+	return s;
+}
+
 /* Drop a reference taken by intern_get; NULL is ignored. */
 void
 intern_put(const char *s)

@@ -192,6 +192,17 @@ state_json(const struct rule *r, const struct entity *e, struct buf *b)
 	buf_add_json_cstr(b, c->classes[e->cls[c->slot]].name);
 }
 
+/* A classify rule's classes, and its slot in its kind's records. */
+const struct klass *
+classify_classes(const struct rule *r, size_t *n, size_t *slot)
+{
+	const struct classify *c = r->data;
+
+	*n = c->n;
+	*slot = c->slot;
+	return c->classes;
+}
+
 const struct prim prim_classify = {
 	.name = "classify",
 	.alert_suffix = ".changed",

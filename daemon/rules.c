@@ -31,6 +31,7 @@ static const struct prim *const prim_table[] = {
 	&prim_streak,
 	&prim_band,
 	&prim_deadline,
+	&prim_count,
 };
 #define NPRIM (sizeof prim_table / sizeof prim_table[0])
 
@@ -1004,6 +1005,15 @@ ruleset_load(char *const *files, size_t nfiles, struct errs *errs)
 			load_rule(rs, kinds[i], v->items[2 * j],
 			    v->items[2 * j + 1], files[i], errs);
 	}
+	/* stage 4: references that may point at later files */
+	if (errs->n == before)
+		for (i = 0; i < rs->nrules; i++) {
+			struct rule *r = rs->rules[i];
+			struct rule_load ld = { r->file, r->kind, errs, rs };
+
+			if (r->prim->link != NULL)
+				r->prim->link(r, &ld);
+		}
 	for (i = 0; i < nfiles; i++)
 		ydoc_free(docs[i]);
 	free(docs);

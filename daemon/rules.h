@@ -29,6 +29,7 @@ struct kind {
 	size_t		  nclass;	/* class slots in its entities' records */
 	uint16_t	 *cls_new;	/* each slot's class in a new entity */
 	int		  removable;	/* an event type removes entities */
+	int		  keep_was;	/* a rule reads records as they were */
 };
 
 /*
@@ -151,6 +152,15 @@ struct prim {
 			    const struct entity *);
 	void		 (*free)(void *);
 	const char *const *vars;
+	/*
+	 * Hooks of the primitives that keep aggregates over other kinds'
+	 * entities (count).  link resolves what may be defined in a later
+	 * file, once every rule is compiled; settle runs after every rule's
+	 * eval, when the entity's record and classes are final, with
+	 * change.was holding them as they were before the event.
+	 */
+	int		 (*link)(struct rule *, struct rule_load *);
+	void		 (*settle)(const struct rule *, struct change *);
 };
 
 /* An alert a rule raises: its name, severity and message template. */
@@ -228,6 +238,11 @@ struct klass {
 extern const struct prim prim_classify;
 extern const struct prim prim_score, prim_rank, prim_streak, prim_band,
     prim_deadline;
+/* prim-classify.c, for the rules that read a class */
+const struct klass *classify_classes(const struct rule *, size_t *,
+		    size_t *);
+/* prim-count.c */
+extern const struct prim prim_count;
 
 /* prim-score.c, for the rules that read a score */
 int		 score_total(const struct rule *, const struct fact *,

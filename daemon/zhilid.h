@@ -179,6 +179,7 @@ void		 alert_json(struct buf *, int64_t, const char *, const char *,
 /* intern.c */
 const char	*intern_get(const char *);
 void		 intern_put(const char *);
+const char	*intern_ref(const char *);
 const char	*intern_find(const char *);
 
 /* period.c */

@@ -274,7 +274,8 @@ def declarations(docs):
             events[name] = (props, req)
         for rname, rule in (doc.get("rules") or {}).items():
             prim = next(p for p in ("classify", "score", "rank", "streak",
-                                    "band", "deadline") if p in rule)
+                                    "band", "deadline", "count")
+                        if p in rule)
             body = rule[prim]
             own = rule.get("alert")
             if prim == "classify":

