@@ -452,11 +452,12 @@ engine_alert(struct engine *e, int64_t seq, const struct alert_out *a)
 
 /*
  * A classify rule moved an entity from one class to another: one history
- * row and one alert, both in the open batch.
+ * row and one alert, both in the open batch.  more: members that follow
+ * "from" and "to" in the alert's data (",\"k\":v..."), or NULL.
  */
 void
 engine_class_changed(struct change *ch, const struct rule *r,
-    const struct klass *from, const struct klass *to)
+    const struct klass *from, const struct klass *to, const char *more)
 {
 	struct engine *e = ch->eng;
 	const struct event *ev = ch->ev;
@@ -472,6 +473,8 @@ engine_class_changed(struct change *ch, const struct rule *r,
 	buf_add_json_cstr(data, from->name);
 	buf_adds(data, ",\"to\":");
 	buf_add_json_cstr(data, to->name);
+	if (more != NULL)
+		buf_adds(data, more);
 	buf_addc(data, '}');
 	memset(&a, 0, sizeof a);
 	a.rule = r;
@@ -696,6 +699,10 @@ apply_fields(struct entity *ent, const struct event *ev)
 		}
 	for (i = 0; i < ev->nattrs; i++)
 		entity_set(ent, ev->attrs[i].slot, ev->attrs[i].v);
+	for (i = 0; ev->et->typed && i < ev->et->nfields; i++)
+		if (ev->et->fields[i].aslot >= 0 && EV_HAS(ev, (int)i))
+			entity_set(ent, (size_t)ev->et->fields[i].aslot,
+			    ev->vals[i]);
 }
 
 /*

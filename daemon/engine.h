@@ -325,7 +325,7 @@ void		 engine_forget(struct engine *, struct client *);
 void		 engine_alerts_json(const struct batch *,
 		    const struct ev_result *, struct buf *);
 void		 engine_class_changed(struct change *, const struct rule *,
-		    const struct klass *, const struct klass *);
+		    const struct klass *, const struct klass *, const char *);
 void		 engine_alert(struct engine *, int64_t,
 		    const struct alert_out *);
 struct buf	*engine_ops(struct engine *);

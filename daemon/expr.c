@@ -1,7 +1,7 @@
 /*
  * The condition language of rule files: literals (integer, decimal, bool,
  * string), names resolved at load time, comparisons, and/or/not, arithmetic,
- * parentheses and `in [ ... ]`.
+ * parentheses, `in [ ... ]` and ceil(x), the least integer >= x.
  *
  * An expression is parsed once, type-checked against the names its scope
  * declares, and compiled into a small postfix program over a fixed stack.
@@ -33,7 +33,7 @@ enum op {
 	OP_PUSH, OP_PUSHS, OP_LOAD, OP_I2D, OP_NEG,
 	OP_ADD, OP_SUB, OP_MULI, OP_MULD, OP_DIVI, OP_DIVD, OP_MOD,
 	OP_EQ, OP_NE, OP_LT, OP_LE, OP_GT, OP_GE, OP_SEQ, OP_SNE,
-	OP_NOT, OP_JF, OP_JT, OP_POP, OP_IN, OP_INS
+	OP_NOT, OP_JF, OP_JT, OP_POP, OP_IN, OP_INS, OP_CEIL
 };
 
 struct insn {
@@ -294,6 +294,7 @@ push_depth(struct parser *p, int delta)
 }
 
 static int parse_or(struct parser *, enum vtype *);
+static int parse_primary(struct parser *, enum vtype *);
 
 /* Bound the parser's recursion: rule files are outside input. */
 static int
@@ -311,6 +312,29 @@ static int
 is_num(enum vtype t)
 {
 	return t == VT_INT || t == VT_DEC;
+}
+
+/*
+ * ceil(x): an integer from a number, rounded up; what a staffing norm
+ * such as "18 per 10,000 residents" needs (ceil(18 * r / 10000.0)).
+ */
+static int
+parse_ceil(struct parser *p, enum vtype *t)
+{
+	size_t pos;
+
+	lex(p);		/* ( */
+	pos = p->tokpos;
+	if (parse_primary(p, t) != 0)
+		return -1;
+	if (!is_num(*t)) {
+		perr(p, pos, "ceil() needs a number, got %s", vtype_name(*t));
+		return -1;
+	}
+	if (*t == VT_DEC)
+		emit(p, OP_CEIL, 0);
+	*t = VT_INT;
+	return 0;
 }
 
 static int
@@ -347,6 +371,9 @@ parse_primary(struct parser *p, enum vtype *t)
 		lex(p);
 		return 0;
 	case TK_NAME:
+		if (strcmp(p->sval, "ceil") == 0 && p->src[p->pos +
+		    strspn(p->src + p->pos, " \t\r\n")] == '(')
+			return parse_ceil(p, t);
 		if (p->scope->resolve(p->scope->arg, p->sval, t, &slot) != 0) {
 			const char *hint = NULL;
 
@@ -716,7 +743,7 @@ expr_compile(const char *src, const struct expr_scope *scope,
 			    (int)(p.pos - p.tokpos), src + p.tokpos);
 		else if (p.maxdepth > EXPR_STACK)
 			perr(&p, 0, "expression too complex");
-		else if (t != want)
+		else if (want != VT_ANY && t != want)
 			perr(&p, 0, "expression must be %s %s, got %s",
 			    want == VT_INT ? "an" : "a", vtype_name(want),
 			    vtype_name(t));
@@ -819,6 +846,8 @@ expr_eval(const struct expr *e, const union val *slots)
 				break;
 		case OP_NEG:	st[sp].i = wrap_sub(0, st[sp].i); break;
 		case OP_NOT:	st[sp].i = !st[sp].i; break;
+		case OP_CEIL:	st[sp].i = st[sp].i / DEC_ONE +
+				    (st[sp].i % DEC_ONE > 0); break;
 		case OP_POP:	sp--; break;
 		case OP_JF:	if (!st[sp].i) pc = (size_t)in->arg; break;
 		case OP_JT:	if (st[sp].i) pc = (size_t)in->arg; break;

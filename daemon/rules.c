@@ -345,6 +345,10 @@ load_fields(struct kind *k, const struct ynode *n, const char *file,
 	}
 }
 
+/* The attribute type that a field of each type sets. */
+static const enum vtype ftype_vtype[] = { VT_STR, VT_INT, VT_DEC, VT_BOOL,
+    VT_INT };
+
 static const char *const ftype_names[] = { "string", "int", "decimal",
     "bool", "half_year", "quarter", "period" };
 #define NFTYPES (sizeof ftype_names / sizeof ftype_names[0])
@@ -474,6 +478,17 @@ load_evfield(struct evtype *et, struct kind *k, const struct ynode *key,
 	if (f.kslot >= 0 && f.type != FT_STRING)
 		errs_add(ld->errs, ld->file, t->line, t->col, "%s: the kind's "
 		    "field '%s' is a string", key->str, key->str);
+	/* a field named like an attribute sets it (grid.staff's members) */
+	f.aslot = -1;
+	for (i = 0; i < k->nattrs; i++)
+		if (strcmp(k->attrs[i].name, key->str) == 0)
+			f.aslot = (int)i;
+	if (f.aslot >= 0 && (f.type == FT_PERIOD ||
+	    ftype_vtype[f.type] != k->attrs[f.aslot].type))
+		errs_add(ld->errs, ld->file, t->line, t->col, "%s: the kind's "
+		    "attribute '%s' is a%s %s", key->str, key->str,
+		    k->attrs[f.aslot].type == VT_INT ? "n" : "",
+		    vtype_name(k->attrs[f.aslot].type));
 	if (f.type == FT_INT) {
 		f.min /= DEC_ONE;
 		f.max /= DEC_ONE;
@@ -617,6 +632,7 @@ builtin_events(struct ruleset *rs)
 	for (i = 0; i < 3; i++) {
 		et->fields[i].name = xstrdup(names[i]);
 		et->fields[i].kslot = -1;
+		et->fields[i].aslot = -1;
 		et->fields[i].type = i == 2 ? FT_PERIOD : FT_STRING;
 		et->fields[i].pkind = PK_ANY;
 		et->fields[i].enumerated = i == 0;	/* the cycles of ranks */
@@ -793,7 +809,7 @@ static void
 load_rule(struct ruleset *rs, struct kind *k, const struct ynode *key,
     const struct ynode *def, const char *file, struct errs *errs)
 {
-	const char *keys[NPRIM + 3];
+	const char *keys[NPRIM + 4];
 	const struct ynode *body = NULL, *v;
 	struct rule_load ld = { file, k, errs, rs };
 	struct rule *r;
@@ -821,7 +837,8 @@ load_rule(struct ruleset *rs, struct kind *k, const struct ynode *key,
 	keys[NPRIM] = "alert";
 	keys[NPRIM + 1] = "message";
 	keys[NPRIM + 2] = "severity";
-	ynode_check_keys(def, file, keys, NPRIM + 3, "rule", errs);
+	keys[NPRIM + 3] = "data";
+	ynode_check_keys(def, file, keys, NPRIM + 4, "rule", errs);
 
 	r = xcalloc(1, sizeof *r);
 	r->name = xstrdup(key->str);
@@ -864,6 +881,9 @@ load_rule(struct ruleset *rs, struct kind *k, const struct ynode *key,
 		    NULL ? r->prim->alert_suffix : "");
 	if ((v = ynode_get(def, "severity")) != NULL)
 		rules_severity(v, &r->severity, &ld);
+	if ((v = ynode_get(def, "data")) != NULL && !r->prim->takes_data)
+		errs_add(errs, file, v->line, v->col, "rules.%s: data: a %s rule "
+		    "takes no data", key->str, r->prim->name);
 	r->prim->setup(r, def, body, &ld);
 	if ((v = ynode_get(def, "message")) != NULL)
 		r->message = tmpl_compile(v, file, r, r->prim->vars, errs);

@@ -52,6 +52,7 @@ struct evfield {
 	int		 enumerated;	/* only those values are allowed */
 	int		 optional;
 	int		 kslot;		/* the kind's field it sets, or -1 */
+	int		 aslot;		/* the kind's attribute it sets, or -1 */
 };
 struct evtype {
 	char		*name;
@@ -161,6 +162,7 @@ struct prim {
 	 */
 	int		 (*link)(struct rule *, struct rule_load *);
 	void		 (*settle)(const struct rule *, struct change *);
+	int		 takes_data;	/* reads the rule's `data` key */
 };
 
 /* An alert a rule raises: its name, severity and message template. */

@@ -135,6 +135,7 @@ int		 ynode_int(const struct ynode *, long long, long long,
 
 /* expr.c */
 enum vtype { VT_INT, VT_DEC, VT_BOOL, VT_STR };
+#define VT_ANY	((enum vtype)-1)	/* expr_compile: a value of any type */
 union val {
 	int64_t		 i;	/* int, decimal (millionths), bool */
 	const char	*s;

@@ -7,7 +7,7 @@ grid.staff, community.profile and the staffing alerts; grid.review; bad
 input for every new event."""
 
 from harness import (T0, Seq, check, cmd, event, expect_error,
-                     expect_event_ok, expect_ok, four_color, get, remove,
+                     expect_ok, four_color, get, remove,
                      short, upsert)
 from rulesets import daemon, expect_keys, pick, send, check_rule_alert
 
@@ -151,3 +151,69 @@ def test_group_counts(ctx):
         for i in range(0, 60, 9):
             rm("M%d" % i)
         check_model(c, m, "after 60 more")
+
+
+def test_staff_and_profile(ctx):
+    with daemon(ctx) as d:
+        c = d.client()
+        seq = Seq()
+        bad = [
+            (event("community.profile", community="C1", residents=-1,
+                   workers=3), "residents"),
+            (event("community.profile", community="C1", residents=10,
+                   workers=-2), "workers"),
+            (event("community.profile", community="C1", residents="10",
+                   workers=2), "residents"),
+            (event("community.profile", community="C1", workers=2),
+             "residents"),
+            (event("grid.staff", grid="G1", community="C1", leader="L1",
+                   members=101), "members"),
+            (event("grid.staff", grid="G1", community="C1", leader="L1",
+                   members=-1), "members"),
+            (event("grid.staff", grid="G1", community="C1", leader=7,
+                   members=4), "leader"),
+            (event("grid.staff", grid="G1", community="C1", leader="L1"),
+             "members"),
+        ]
+        for ev, field in bad:
+            expect_error(c.request(ev), "bad_event", "bad %s" % field,
+                         mentions=field)
+        # nothing of them was applied
+        expect_error(c.request(get("C1", kind="community")),
+                     "unknown_entity", "after bad profiles")
+        expect_error(c.request(get("G1", kind="grid")), "unknown_entity",
+                     "after bad staff records")
+        e, ts = seq.next()
+        send(c, event("grid.staff", id=e, ts=ts, grid="G1", community="C1",
+                      leader="L7", members=4))
+        _, g = counts_of(c, "grid", "G1")
+        check(g["attrs"]["leader"] == "L7" and g["attrs"]["members"] == 4
+              and g["community"] == "C1" and g["attrs"]["households"] == 0,
+              "grid.staff recorded: %s" % short(g))
+        e, ts = seq.next()
+        al = send(c, event("community.profile", id=e, ts=ts, community="C1",
+                           residents=10001, workers=18))
+        check_rule_alert(pick(al, "community.staffing", "C1"),
+                         "community.staffing", "warning", "community", "C1",
+                         data={"from": "ok", "to": "understaffed",
+                               "residents": 10001, "workers": 18,
+                               "required": 19}, event=e)
+        c.close()
+        d.kill9()
+        d.start()
+        c = d.client()
+        e, ts = seq.next()
+        al = send(c, event("community.profile", id=e, ts=ts, community="C1",
+                           residents=10000, workers=18))
+        check_rule_alert(pick(al, "community.staffing", "C1"),
+                         "community.staffing", "info", "community", "C1",
+                         data={"from": "understaffed", "to": "ok",
+                               "residents": 10000, "workers": 18,
+                               "required": 18}, event=e)
+        # a profile replaces the one before; a household keeps counting
+        e, ts = seq.next()
+        send(c, upsert("H1", {}, id=e, ts=ts, community="C1", grid="G1"))
+        counts, cm = counts_of(c, "community", "C1")
+        check(counts["households"] == 1 and cm["attrs"]["residents"] ==
+              10000 and cm["classes"]["community.staffing"] == "ok",
+              "community C1: %s" % short(cm))

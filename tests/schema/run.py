@@ -56,7 +56,7 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 SCHEMA_DIR = os.path.join(ROOT, "schema")
 SCHEMAS = ("rules", "events", "commands", "alert", "responses")
 E2E_FILES = ("test_four_color.py", "test_secretary.py", "test_property.py",
-             "test_work_order.py")
+             "test_work_order.py", "test_groups.py")
 BUILTIN_EVENTS = ("period.close", "clock.tick")
 
 passed = 0

@@ -257,7 +257,39 @@ test_decimal_parse_format(void)
 	CHECK_STR(buf, "-0.000001");
 }
 
+/* ceil(x): rounds a decimal up to an integer; an integer stays. */
+static void
+test_ceil(void)
+{
+	size_t pos;
+	char *cause;
+
+	set(10000, "0", 0, "");
+	CHECK(eval("ceil(18 * age / 10000.0)", VT_INT) == 18);
+	set(10001, "0", 0, "");
+	CHECK(eval("ceil(18 * age / 10000.0)", VT_INT) == 19);
+	set(0, "0", 0, "");
+	CHECK(eval("ceil(18 * age / 10000.0)", VT_INT) == 0);
+	CHECK(eval("ceil(0.000001)", VT_INT) == 1);
+	CHECK(eval("ceil(-1.5)", VT_INT) == -1);
+	CHECK(eval("ceil(-0.5) == 0", VT_BOOL) == 1);
+	CHECK(eval("ceil(7)", VT_INT) == 7);
+	CHECK(eval("ceil (2.5) + 1", VT_INT) == 4);
+	cause = error_of("ceil(alone)", VT_INT, &pos);
+	CHECK(cause != NULL && strstr(cause, "ceil() needs a number") != NULL);
+	CHECK(pos == 4);	/* at the argument's ( */
+	free(cause);
+	cause = error_of("ceil(1.5", VT_INT, &pos);
+	CHECK(cause != NULL);
+	free(cause);
+	/* without a parenthesis, ceil is a name like any other */
+	cause = error_of("ceil + 1", VT_INT, &pos);
+	CHECK(cause != NULL && strstr(cause, "unknown name 'ceil'") != NULL);
+	free(cause);
+}
+
 static const struct unit_test tests[] = {
+	{ "ceil", test_ceil },
 	{ "literals_and_precedence", test_literals_and_precedence },
 	{ "decimals_are_exact", test_decimals_are_exact },
 	{ "names_and_comparisons", test_names_and_comparisons },
