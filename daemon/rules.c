@@ -1026,14 +1026,13 @@ ruleset_load(char *const *files, size_t nfiles, struct errs *errs)
 			    v->items[2 * j + 1], files[i], errs);
 	}
 	/* stage 4: references that may point at later files */
-	if (errs->n == before)
-		for (i = 0; i < rs->nrules; i++) {
-			struct rule *r = rs->rules[i];
-			struct rule_load ld = { r->file, r->kind, errs, rs };
+	for (i = 0; i < rs->nrules; i++) {
+		struct rule *r = rs->rules[i];
+		struct rule_load ld = { r->file, r->kind, errs, rs };
 
-			if (r->prim->link != NULL)
-				r->prim->link(r, &ld);
-		}
+		if (r->prim->link != NULL)
+			r->prim->link(r, &ld);
+	}
 	for (i = 0; i < nfiles; i++)
 		ydoc_free(docs[i]);
 	free(docs);
