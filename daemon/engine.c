@@ -213,6 +213,8 @@ ids_clear(struct engine *e)
 	e->nids = 0;
 }
 
+static int	indexes_load(struct engine *, const struct ruleset *);
+
 struct engine *
 engine_new(struct ruleset *rs, struct store *s, int clock_mode,
     size_t cache_capacity)
@@ -237,8 +239,10 @@ engine_new(struct ruleset *rs, struct store *s, int clock_mode,
 		if (resync(e) != 0)
 			log_warnx("database: cannot read the last seq; events "
 			    "are refused until it can be read");
-	} else
+	} else {
 		e->next_seq = e->next_alert = 1;
+		indexes_load(e, NULL);	/* empty: nothing is stored */
+	}
 	return e;
 }
 
@@ -252,17 +256,44 @@ load_meta(void *arg, const struct store_row *row)
 }
 
 /*
- * Load what the primitives keep (facts, timers, the event clock) from the
- * store.  -1 if it cannot be read: the daemon must not run without it.
+ * Rebuild the indexes that rules keep in memory only (a count's) from the
+ * committed state; after a reload (old: the rules before it), a rule that
+ * did not change may take its predecessor's over.
+ */
+static int
+indexes_load(struct engine *e, const struct ruleset *old)
+{
+	struct rule *r, *prev;
+	size_t i;
+	int rc = 0;
+
+	for (i = 0; i < e->rs->nrules; i++) {
+		r = e->rs->rules[i];
+		if (r->prim->load == NULL)
+			continue;
+		prev = old != NULL ? ruleset_rule(old, r->name) : NULL;
+		if (prev != NULL && prev->prim != r->prim)
+			prev = NULL;
+		if (r->prim->load(r, e, prev) != 0)
+			rc = -1;
+	}
+	return rc;
+}
+
+/*
+ * Load what the primitives keep (facts, timers, the event clock, the
+ * in-memory indexes) from the store.  -1 if it cannot be read: the daemon
+ * must not run without it.
  */
 int
 engine_load(struct engine *e)
 {
 	if (e->store == NULL)
-		return 0;
+		return indexes_load(e, NULL);
 	if (facts_load(&e->facts, e->store, e->rs) != 0 ||
 	    timers_load(&e->timers, e->store) != 0 ||
-	    store_select(e->store, TB_META, load_meta, e) != 0)
+	    store_select(e->store, TB_META, load_meta, e) != 0 ||
+	    indexes_load(e, NULL) != 0)
 		return -1;
 	return 0;
 }
@@ -324,6 +355,8 @@ engine_on_done(struct engine *e, engine_done_fn *fn, void *arg)
 void
 engine_set_rules(struct engine *e, struct ruleset *rs)
 {
+	const struct ruleset *old = e->rs;
+
 	engine_sync(e);
 	e->rs = rs;
 	e->generation++;
@@ -331,6 +364,10 @@ engine_set_rules(struct engine *e, struct ruleset *rs)
 	/* facts keep parts by name: read them again under the new rules */
 	if (e->store != NULL && facts_load(&e->facts, e->store, rs) != 0)
 		log_warnx("database: cannot read facts after the reload");
+	if (indexes_load(e, old) != 0)
+		log_warnx("database: cannot rebuild the rules' counts after "
+		    "the reload");
+	engine_sync(e);		/* the records the rebuild created */
 }
 
 int64_t
@@ -937,10 +974,16 @@ void
 engine_submit(struct engine *e)
 {
 	struct batch *b = e->cur;
+	int dirty = e->cache.dirty.next != &e->cache.dirty &&
+	    (e->store == NULL || store_started(e->store));
 
+	/* records that a rebuild created (count's groups) wait for no event */
+	if (b == NULL && dirty)
+		b = engine_batch(e);
 	if (b == NULL)
 		return;
-	if (b->npend == 0 && BUF_LEN(&b->job.ops) == 0 && b->nalerts == 0) {
+	if (b->npend == 0 && BUF_LEN(&b->job.ops) == 0 && b->nalerts == 0 &&
+	    !dirty) {
 		e->cur = NULL;
 		ids_release(e, b);
 		batch_recycle(e, b);

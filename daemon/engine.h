@@ -59,6 +59,8 @@ void		 ecache_clear(struct ecache *);
 struct entity	*ecache_get(struct ecache *, struct store *, struct kind *,
 		    const char *, int *);
 struct entity	*ecache_create(struct ecache *, struct kind *, const char *);
+struct entity	*ecache_peek(const struct ecache *, const struct kind *,
+		    const char *);
 void		 entity_reset(struct entity *);
 void		 entity_set(struct entity *, size_t, union val);
 void		 entity_mark_dirty(struct ecache *, struct entity *);

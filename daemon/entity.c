@@ -250,6 +250,18 @@ entity_new(struct ecache *c, struct kind *k, const char *id, uint64_t h)
 	return e;
 }
 
+/* The derived attributes that rules keep in memory (a count's). */
+static void
+entity_view(struct entity *e)
+{
+	const struct kind *k = e->kind;
+	size_t i;
+
+	for (i = 0; i < k->nrules; i++)
+		if (k->rules[i]->prim->view != NULL)
+			k->rules[i]->prim->view(k->rules[i], e);
+}
+
 /* Attributes back to unset, classes to their defaults. */
 void
 entity_reset(struct entity *e)
@@ -263,6 +275,7 @@ entity_reset(struct entity *e)
 		memset(&e->vals[i], 0, sizeof e->vals[i]);
 	}
 	classes_new(e);
+	entity_view(e);
 }
 
 void
@@ -375,18 +388,35 @@ ecache_get(struct ecache *c, struct store *s, struct kind *k, const char *id,
 	/* a removed record keeps its attributes as they were at removal */
 	entity_load_state(e, state);
 	free(state);
+	entity_view(e);
 	return e;
+}
+
+/* The entity kind/id if it is in the cache, without touching the LRU. */
+struct entity *
+ecache_peek(const struct ecache *c, const struct kind *k, const char *id)
+{
+	uint64_t h = entity_hash(k, id);
+	struct entity *e;
+
+	for (e = c->buckets[h & (c->nbuckets - 1)]; e != NULL; e = e->hnext)
+		if (e->hash == h && e->kind == k && strcmp(e->id, id) == 0)
+			return e;
+	return NULL;
 }
 
 struct entity *
 ecache_create(struct ecache *c, struct kind *k, const char *id)
 {
 	uint64_t h = entity_hash(k, id);
+	struct entity *e;
 
 	if (bloom_crowded(&c->known))
 		known_build(c);		/* grown: rebuild larger */
 	bloom_add(&c->known, h);
-	return entity_new(c, k, id, h);
+	e = entity_new(c, k, id, h);
+	entity_view(e);
+	return e;
 }
 
 void
@@ -412,7 +442,8 @@ vals_json(const struct entity *e, int all, struct buf *b)
 		const union val *v = &e->vals[i];
 
 		if (!all && ((k->attrs[i].type == VT_STR && v->s == NULL) ||
-		    (k->attrs[i].type != VT_STR && v->i == 0)))
+		    (k->attrs[i].type != VT_STR && v->i == 0) ||
+		    k->attrs[i].derived))
 			continue;
 		if (n++ > 0)
 			buf_addc(b, ',');

@@ -301,6 +301,7 @@ load_attributes(struct kind *k, const struct ynode *n, const char *file,
 		    sizeof *k->attrs);
 		k->attrs[k->nattrs].name = xstrdup(key->str);
 		k->attrs[k->nattrs].type = (enum vtype)t;
+		k->attrs[k->nattrs].derived = 0;
 		k->nattrs++;
 	}
 }

@@ -9,6 +9,7 @@ enum severity { SEV_INFO, SEV_WARNING, SEV_CRITICAL };
 struct attr {
 	char		*name;
 	enum vtype	 type;
+	int		 derived;	/* kept by a rule in memory, not stored */
 };
 
 struct rule;
@@ -159,9 +160,18 @@ struct prim {
 	 * file, once every rule is compiled; settle runs after every rule's
 	 * eval, when the entity's record and classes are final, with
 	 * change.was holding them as they were before the event.
+	 *
+	 * What such a rule keeps is an index of the committed state, held
+	 * in memory only: load builds it at start, after a failed commit and
+	 * at a reload, from the store (prev: the rule of the same name in the
+	 * rules before a reload, whose index it may take over; NULL else),
+	 * -1 if the store cannot be read; view puts it into the derived
+	 * attributes of an entity of the rule's kind as it enters the cache.
 	 */
 	int		 (*link)(struct rule *, struct rule_load *);
 	void		 (*settle)(const struct rule *, struct change *);
+	int		 (*load)(struct rule *, struct engine *, struct rule *);
+	void		 (*view)(const struct rule *, struct entity *);
 	int		 takes_data;	/* reads the rule's `data` key */
 };
 
@@ -245,6 +255,8 @@ const struct klass *classify_classes(const struct rule *, size_t *,
 		    size_t *);
 /* prim-count.c */
 extern const struct prim prim_count;
+void		 count_groups(const struct rule *, size_t, void (*)(void *,
+		    const char *, const char *), void *);
 
 /* prim-score.c, for the rules that read a score */
 int		 score_total(const struct rule *, const struct fact *,

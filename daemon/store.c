@@ -60,7 +60,7 @@ enum {
 	W_TIMER_DEL, W_META,
 	/* the reader's */
 	R_EV_FIND, R_ENT_LOAD, R_HIST, R_ALERTS, R_ALERTS_RULE, R_MAX_SEQ,
-	R_MAX_ALERT, R_ENT_COUNT, R_ENT_KEYS, R_ID_COUNT, R_IDS, R_FACTS,
+	R_MAX_ALERT, R_ENT_COUNT, R_ENT_KEYS, R_ENT_ROWS, R_ID_COUNT, R_IDS, R_FACTS,
 	R_CLOSURES, R_MARKS, R_TIMERS, R_META, NQ
 };
 #define NW	R_EV_FIND
@@ -112,6 +112,7 @@ static const char *const sql_table[NQ] = {
 	[R_MAX_ALERT] = "SELECT coalesce(max(id), 0) FROM alerts",
 	[R_ENT_COUNT] = "SELECT count(*) FROM entities",
 	[R_ENT_KEYS] = "SELECT kind, id FROM entities",
+	[R_ENT_ROWS] = "SELECT id, state, removed FROM entities WHERE kind = ?1",
 	[R_ID_COUNT] = "SELECT count(eid) FROM events",
 	[R_IDS] = "SELECT eid FROM events WHERE eid IS NOT NULL",
 	[R_FACTS] = "SELECT rule, kind, entity, period, grp, parts, value, ts, "
@@ -340,6 +341,13 @@ store_start(struct store *s, void (*wake)(void *), void *arg)
 	    s) != 0)
 		fatalx("cannot start the syncer thread");
 	s->started = 1;
+}
+
+/* Is the writer running (jobs submitted now come back)? */
+int
+store_started(const struct store *s)
+{
+	return s->started;
 }
 
 /* Finish every submitted job, stop the writer and close. */
@@ -895,6 +903,29 @@ store_entity_keys(struct store *s, void (*fn)(void *, const char *,
 	if (rc != SQLITE_DONE)
 		return read_error(s, st);
 	sqlite3_reset(st);
+	return 0;
+}
+
+/*
+ * Call fn(arg, id, state, removed) for every entity of one kind, in one
+ * pass over the table's range for it (what a rule rebuilds at start).
+ */
+int
+store_entity_rows(struct store *s, const char *kind, void (*fn)(void *,
+    const char *, const char *, int), void *arg)
+{
+	sqlite3_stmt *st = s->q[R_ENT_ROWS];
+	int rc;
+
+	bind_text(st, 1, kind);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		fn(arg, (const char *)sqlite3_column_text(st, 0),
+		    (const char *)sqlite3_column_text(st, 1),
+		    sqlite3_column_int(st, 2));
+	if (rc != SQLITE_DONE)
+		return read_error(s, st);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
 	return 0;
 }
 

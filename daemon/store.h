@@ -27,6 +27,7 @@ struct wjob {
 struct store	*store_open(const char *, int, char **);
 void		 store_close(struct store *);
 void		 store_start(struct store *, void (*)(void *), void *);
+int		 store_started(const struct store *);
 void		 store_submit(struct store *, struct wjob *);
 struct wjob	*store_done(struct store *, int);
 unsigned	 store_inflight(struct store *);
@@ -65,6 +66,8 @@ int	 store_event_ids(struct store *, void (*)(void *, const char *),
 	    void *);
 int	 store_entity_keys(struct store *, void (*)(void *, const char *,
 	    const char *), void *);
+int	 store_entity_rows(struct store *, const char *, void (*)(void *,
+	    const char *, const char *, int), void *);
 int	 store_entity_load(struct store *, const char *, const char *,
 	    char **, int *, int64_t *, int64_t *);
 int	 store_history_json(struct store *, const char *, const char *, int,

@@ -9,7 +9,8 @@ input for every new event."""
 from harness import (T0, Seq, check, cmd, event, expect_error,
                      expect_ok, four_color, get, remove,
                      short, upsert)
-from rulesets import daemon, expect_keys, pick, send, check_rule_alert
+from rulesets import (daemon, expect_keys, pick, send, check_rule_alert,
+                      shipped_rules)
 
 CLASSES = ("red", "blue", "orange", "yellow", "none")
 
@@ -217,3 +218,47 @@ def test_staff_and_profile(ctx):
         check(counts["households"] == 1 and cm["attrs"]["residents"] ==
               10000 and cm["classes"]["community.staffing"] == "ok",
               "community C1: %s" % short(cm))
+
+
+def test_counts_rebuilt(ctx):
+    """The counts are an index of the households' stored records: a count
+    rule added by a reload to a database that already has households counts
+    them, a reload that changes nothing keeps them, and a kill -9 rebuilds
+    them from what was acknowledged."""
+    import os
+    with daemon(ctx, rules=[os.path.join(ctx.root, "rules",
+                                         "four_color.yaml")]) as d:
+        c = d.client()
+        m = Model()
+        seq = Seq()
+
+        def up(h, attrs, community, grid):
+            e, ts = seq.next()
+            send(c, upsert(h, attrs, id=e, ts=ts, community=community,
+                           grid=grid))
+            m.upsert(h, attrs, community, grid)
+
+        for i in range(12):
+            up("H%d" % i, (RED, BLUE, ORANGE, YELLOW, {})[i % 5],
+               "C%d" % (i % 2), "G%d" % (i % 3))
+        e, ts = seq.next()
+        send(c, remove("H4", id=e, ts=ts))
+        m.remove("H4")
+        expect_error(c.request(get("G1", kind="grid")),
+                     "bad_event", "no kind grid before the reload")
+        d.rules = shipped_rules(ctx)
+        d.write_config()
+        expect_ok(c.request(cmd("reload")), "reload with grid and community")
+        check_model(c, m, "after a reload that adds the count rules")
+        expect_ok(c.request(cmd("reload")), "a reload that changes nothing")
+        check_model(c, m, "after a reload that changes nothing")
+        up("H20", RED, "C1", "G9")
+        up("H0", {}, "C1", "G2")
+        check_model(c, m, "after events under the new rules")
+        # G9 was created by its first household; its record survives
+        c.close()
+        d.drain_notify()    # the reloads' READY=1 is not the next start's
+        d.kill9()
+        d.start()
+        c = d.client()
+        check_model(c, m, "after kill -9")
