@@ -20,84 +20,20 @@ struct classify {
 	size_t		 n;
 	size_t		 dflt;		/* class of an entity that matches none */
 	size_t		 slot;		/* in the entity's record */
-	char		**dnames;	/* data: names and their expressions */
-	struct expr	**dexprs;
-	size_t		 nd;
+	struct rdata	 data;		/* data: names and their expressions */
 	struct buf	 more;		/* the data's JSON, built per change */
 };
 
-static int
-setup_data(struct classify *c, const struct ynode *n,
-    const struct expr_scope *scope, struct rule_load *ld)
-{
-	size_t i, before = ld->errs->n;
-
-	if (n->type != YN_MAP) {
-		errs_add(ld->errs, ld->file, n->line, n->col, "data: expected a "
-		    "map of name: expression");
-		return -1;
-	}
-	c->dnames = xcalloc(n->n, sizeof *c->dnames);
-	c->dexprs = xcalloc(n->n, sizeof *c->dexprs);
-	for (i = 0; i < n->n; i++) {
-		const struct ynode *k = n->items[2 * i], *v = n->items[2 * i + 1];
-		char *cause;
-		size_t pos;
-
-		if (strcmp(k->str, "from") == 0 || strcmp(k->str, "to") == 0) {
-			errs_add(ld->errs, ld->file, k->line, k->col, "data: "
-			    "'%s' is the alert's own", k->str);
-			continue;
-		}
-		if (v->type != YN_SCALAR) {
-			errs_add(ld->errs, ld->file, v->line, v->col, "data.%s: "
-			    "expected an expression", k->str);
-			continue;
-		}
-		c->dexprs[c->nd] = expr_compile(v->str, scope, VT_ANY,
-		    &cause, &pos);
-		if (c->dexprs[c->nd] == NULL) {
-			rules_compile_error(ld->errs, ld->file, v, pos, cause);
-			free(cause);
-			continue;
-		}
-		c->dnames[c->nd++] = xstrdup(k->str);
-	}
-	return ld->errs->n == before ? 0 : -1;
-}
+static const char *const reserved[] = { "from", "to", NULL };
 
 /* The data's values, as JSON members that follow "from" and "to". */
 static const char *
 data_json(struct classify *c, const union val *vals)
 {
-	char num[32];
-	union val v;
-	size_t i;
-
-	if (c->nd == 0)
+	if (c->data.n == 0)
 		return NULL;
 	buf_reset(&c->more);
-	for (i = 0; i < c->nd; i++) {
-		v = expr_eval(c->dexprs[i], vals);
-		buf_addc(&c->more, ',');
-		buf_add_json_cstr(&c->more, c->dnames[i]);
-		buf_addc(&c->more, ':');
-		switch (expr_type(c->dexprs[i])) {
-		case VT_INT:
-			buf_add_int(&c->more, v.i);
-			break;
-		case VT_DEC:
-			dec_format(v.i, num, sizeof num);
-			buf_adds(&c->more, num);
-			break;
-		case VT_BOOL:
-			buf_adds(&c->more, v.i ? "true" : "false");
-			break;
-		case VT_STR:
-			buf_add_json_cstr(&c->more, v.s != NULL ? v.s : "");
-			break;
-		}
-	}
+	rules_data_json(&c->data, vals, &c->more);
 	return BUF_DATA(&c->more);
 }
 
@@ -198,7 +134,7 @@ setup(struct rule *r, const struct ynode *def, const struct ynode *n,
 	c->dflt = (size_t)dflt;
 	c->slot = rules_class_slot(ld->kind, c->dflt);
 	if ((dv = ynode_get(def, "data")) != NULL)
-		setup_data(c, dv, &scope, ld);
+		rules_data(&c->data, dv, &scope, reserved, ld);
 	/* it runs whenever an entity of its kind changes */
 	for (i = 0; i < ld->rs->nevtypes; i++) {
 		struct evtype *et = ld->rs->evtypes[i];
@@ -247,12 +183,7 @@ classify_free(void *p)
 		expr_free(c->classes[i].when);
 	}
 	free(c->classes);
-	for (i = 0; i < c->nd; i++) {
-		free(c->dnames[i]);
-		expr_free(c->dexprs[i]);
-	}
-	free(c->dnames);
-	free(c->dexprs);
+	rules_data_free(&c->data);
 	buf_free(&c->more);
 	free(c);
 }

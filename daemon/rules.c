@@ -32,6 +32,7 @@ static const struct prim *const prim_table[] = {
 	&prim_band,
 	&prim_deadline,
 	&prim_count,
+	&prim_review,
 };
 #define NPRIM (sizeof prim_table / sizeof prim_table[0])
 
@@ -473,7 +474,8 @@ load_evfield(struct evtype *et, struct kind *k, const struct ynode *key,
 			}
 		}
 	}
-	for (i = 0; i < k->nfields; i++)
+	/* an event of no entity (action none) sets none of the kind's */
+	for (i = 0; et->kind != NULL && i < k->nfields; i++)
 		if (strcmp(k->fields[i], key->str) == 0)
 			f.kslot = (int)i;
 	if (f.kslot >= 0 && f.type != FT_STRING)
@@ -481,7 +483,7 @@ load_evfield(struct evtype *et, struct kind *k, const struct ynode *key,
 		    "field '%s' is a string", key->str, key->str);
 	/* a field named like an attribute sets it (grid.staff's members) */
 	f.aslot = -1;
-	for (i = 0; i < k->nattrs; i++)
+	for (i = 0; et->kind != NULL && i < k->nattrs; i++)
 		if (strcmp(k->attrs[i].name, key->str) == 0)
 			f.aslot = (int)i;
 	if (f.aslot >= 0 && (f.type == FT_PERIOD ||
@@ -904,6 +906,105 @@ load_rule(struct ruleset *rs, struct kind *k, const struct ynode *key,
 		    sizeof *et->rules);
 		et->rules[et->nrules++] = r;
 	}
+}
+
+/*
+ * data: {NAME: EXPRESSION, ...} over the kind's record; reserved names the
+ * members the primitive writes itself (NULL-terminated).
+ */
+int
+rules_data(struct rdata *d, const struct ynode *n,
+    const struct expr_scope *scope, const char *const *reserved,
+    struct rule_load *ld)
+{
+	size_t i, j, before = ld->errs->n;
+
+	if (n->type != YN_MAP) {
+		errs_add(ld->errs, ld->file, n->line, n->col, "data: expected a "
+		    "map of name: expression");
+		return -1;
+	}
+	d->names = xcalloc(n->n, sizeof *d->names);
+	d->exprs = xcalloc(n->n, sizeof *d->exprs);
+	for (i = 0; i < n->n; i++) {
+		const struct ynode *k = n->items[2 * i], *v = n->items[2 * i + 1];
+		char *cause;
+		size_t pos;
+
+		for (j = 0; reserved[j] != NULL; j++)
+			if (strcmp(k->str, reserved[j]) == 0)
+				break;
+		if (reserved[j] != NULL) {
+			errs_add(ld->errs, ld->file, k->line, k->col, "data: "
+			    "'%s' is the alert's own", k->str);
+			continue;
+		}
+		if (v->type != YN_SCALAR) {
+			errs_add(ld->errs, ld->file, v->line, v->col, "data.%s: "
+			    "expected an expression", k->str);
+			continue;
+		}
+		d->exprs[d->n] = expr_compile(v->str, scope, VT_ANY, &cause,
+		    &pos);
+		if (d->exprs[d->n] == NULL) {
+			rules_compile_error(ld->errs, ld->file, v, pos, cause);
+			free(cause);
+			continue;
+		}
+		d->names[d->n++] = xstrdup(k->str);
+	}
+	return ld->errs->n == before ? 0 : -1;
+}
+
+/*
+ * The data's values for a record, as JSON members each led by a comma; a
+ * string attribute that was never set is null.
+ */
+void
+rules_data_json(const struct rdata *d, const union val *vals, struct buf *b)
+{
+	char num[32];
+	union val v;
+	size_t i;
+
+	for (i = 0; i < d->n; i++) {
+		v = expr_eval(d->exprs[i], vals);
+		buf_addc(b, ',');
+		buf_add_json_cstr(b, d->names[i]);
+		buf_addc(b, ':');
+		switch (expr_type(d->exprs[i])) {
+		case VT_INT:
+			buf_add_int(b, v.i);
+			break;
+		case VT_DEC:
+			dec_format(v.i, num, sizeof num);
+			buf_adds(b, num);
+			break;
+		case VT_BOOL:
+			buf_adds(b, v.i ? "true" : "false");
+			break;
+		case VT_STR:
+			if (v.s != NULL)
+				buf_add_json_cstr(b, v.s);
+			else
+				buf_adds(b, "null");
+			break;
+		}
+	}
+}
+
+void
+rules_data_free(struct rdata *d)
+{
+	size_t i;
+
+	for (i = 0; i < d->n; i++) {
+		free(d->names[i]);
+		expr_free(d->exprs[i]);
+	}
+	free(d->names);
+	free(d->exprs);
+	memset(d, 0, sizeof *d);
 }
 
 /*

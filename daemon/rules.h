@@ -240,6 +240,22 @@ int			 rules_resolve(void *, const char *, enum vtype *,
 void			 rules_compile_error(struct errs *, const char *,
 			    const struct ynode *, size_t, const char *);
 
+/*
+ * A rule's `data` map: names of alert data members and the expressions
+ * over the entity's record that compute them.
+ */
+struct rdata {
+	char		**names;
+	struct expr	**exprs;
+	size_t		  n;
+};
+int		 rules_data(struct rdata *, const struct ynode *,
+		    const struct expr_scope *, const char *const *,
+		    struct rule_load *);
+void		 rules_data_json(const struct rdata *, const union val *,
+		    struct buf *);
+void		 rules_data_free(struct rdata *);
+
 /* prim-classify.c */
 struct klass {
 	char		*name;
@@ -255,6 +271,8 @@ const struct klass *classify_classes(const struct rule *, size_t *,
 		    size_t *);
 /* prim-count.c */
 extern const struct prim prim_count;
+/* prim-review.c */
+extern const struct prim prim_review;
 void		 count_groups(const struct rule *, size_t, void (*)(void *,
 		    const char *, const char *), void *);
 

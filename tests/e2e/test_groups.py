@@ -6,7 +6,7 @@ kill -9 restart, with resent ids counted once; `get` of a group kind;
 grid.staff, community.profile and the staffing alerts; grid.review; bad
 input for every new event."""
 
-from harness import (T0, Seq, check, cmd, event, expect_error,
+from harness import (T0, Seq, check, cmd, event, expect_error, pipeline,
                      expect_ok, four_color, get, remove,
                      short, upsert)
 from rulesets import (daemon, expect_keys, pick, send, check_rule_alert,
@@ -262,3 +262,87 @@ def test_counts_rebuilt(ctx):
         d.start()
         c = d.client()
         check_model(c, m, "after kill -9")
+
+
+def review(c, seq, community=None):
+    """A grid.review through the socket: its alerts as
+    {(grid, alert): data}, after checking they come in grid id order."""
+    e, ts = seq.next()
+    fields = {"community": community} if community is not None else {}
+    al = send(c, event("grid.review", id=e, ts=ts, **fields))
+    grids = [a["entity"] for a in al]
+    check(grids == sorted(grids), "review alerts in grid id order: %s"
+          % grids)
+    out = {}
+    for a in al:
+        sev = {"grid.undersized": "info", "grid.oversized": "warning",
+               "grid.staffing": "warning"}.get(a["rule"])
+        check(a["kind"] == "grid" and a["severity"] == sev and
+              a["event"] == e, "a review alert: %s" % short(a))
+        out[(a["entity"], a["rule"][5:])] = a["data"]
+    return out
+
+
+def test_grid_review(ctx):
+    """grid.review through the socket: 299, 300, 500 and 501 real
+    households, staffing, a review without community and of an unknown
+    one, the same answers after kill -9, and bad input."""
+    with daemon(ctx) as d:
+        c = d.client()
+        seq = Seq()
+        for bad, field in ((event("grid.review", community=7), "community"),
+                           (event("grid.review", community=["C1"]),
+                            "community"),
+                           (event("grid.review", grid="G1"), "grid")):
+            expect_error(c.request(bad), "bad_event", "bad grid.review",
+                         mentions=field)
+        sizes = {"G299": 299, "G300": 300, "G500": 500, "G501": 501}
+        staff = {"G299": ("L1", 3), "G300": ("L2", 5), "G500": ("", 4),
+                 "G501": ("L4", 6)}
+        for g, (leader, members) in staff.items():
+            e, ts = seq.next()
+            send(c, event("grid.staff", id=e, ts=ts, grid=g, community="C1",
+                          leader=leader, members=members))
+        evs = []
+        for g, n in sizes.items():
+            for i in range(n):
+                e, ts = seq.next()
+                evs.append(upsert("%s-%d" % (g, i), {}, id=e, ts=ts,
+                                  community="C1", grid=g))
+        for r in pipeline(c, evs):
+            expect_ok(r, "a household of the review")
+        # G7 in C2: households, no staff record
+        e, ts = seq.next()
+        send(c, upsert("H7", RED, id=e, ts=ts, community="C2", grid="G7"))
+        want_c1 = {
+            ("G299", "undersized"): {"households": 299},
+            ("G500", "staffing"): {"leader": "", "members": 4},
+            ("G501", "oversized"): {"households": 501},
+            ("G501", "staffing"): {"leader": "L4", "members": 6},
+        }
+        want_c2 = {("G7", "undersized"): {"households": 1},
+                   ("G7", "staffing"): {"leader": None, "members": 0}}
+        got = review(c, seq, "C1")
+        check(got == want_c1, "review of C1: %s" % got)
+        all_ = dict(want_c1)
+        all_.update(want_c2)
+        check(review(c, seq) == all_, "review of every grid")
+        check(review(c, seq, "C9") == {}, "an unknown community")
+        c.close()
+        d.kill9()
+        d.start()
+        c = d.client()
+        check(review(c, seq, "C1") == want_c1, "after kill -9: C1")
+        check(review(c, seq, "C2") == want_c2, "after kill -9: C2")
+        check(review(c, seq) == all_, "after kill -9: every grid")
+        # one household from G501 to G299: 500 and 300, nothing to say
+        e, ts = seq.next()
+        send(c, upsert("G501-0", {}, id=e, ts=ts, community="C1",
+                       grid="G299"))
+        e, ts = seq.next()
+        send(c, event("grid.staff", id=e, ts=ts, grid="G501",
+                      community="C1", leader="L4", members=5))
+        e, ts = seq.next()
+        send(c, event("grid.staff", id=e, ts=ts, grid="G500",
+                      community="C1", leader="L3", members=4))
+        check(review(c, seq, "C1") == {}, "C1 all in bounds")

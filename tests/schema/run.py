@@ -274,7 +274,7 @@ def declarations(docs):
             events[name] = (props, req)
         for rname, rule in (doc.get("rules") or {}).items():
             prim = next(p for p in ("classify", "score", "rank", "streak",
-                                    "band", "deadline", "count")
+                                    "band", "deadline", "count", "review")
                         if p in rule)
             body = rule[prim]
             own = rule.get("alert")
@@ -282,6 +282,9 @@ def declarations(docs):
                 alerts.add(own or rname + ".changed")
             elif prim in ("rank", "streak", "deadline"):
                 alerts.add(own or rname)
+            if prim == "review":
+                for ck in body["checks"]:
+                    alerts.add(ck["alert"])
             if prim == "rank":
                 cycles.add(body["cycle"])
                 if "incomplete" in body:
