@@ -5,7 +5,8 @@
 #   make check      unit, rule, end-to-end and conformance tests, on the
 #                   release build and again under ASan+UBSan
 #   make bench      the benchmarks of README.md (not part of check);
-#                   bench-close and bench-deadlines run one of them alone
+#                   bench-close and bench-deadlines run one of them alone;
+#                   bench-review times grid.review (not part of bench)
 #   make install    PREFIX=/usr/local DESTDIR=
 
 PREFIX	?= /usr/local
@@ -96,6 +97,10 @@ bench-close: all
 	@$(MAKE) -s -C tests/bench all
 	@sh tests/bench/close.sh
 
+bench-review: all
+	@$(MAKE) -s -C tests/bench all
+	@sh tests/bench/review.sh
+
 bench-deadlines: all
 	@$(MAKE) -s -C tests/bench all
 	@sh tests/bench/deadlines.sh
@@ -136,7 +141,7 @@ clean:
 	rm -rf build
 
 .SECONDARY:
-.PHONY: all asan units run deps check bench bench-close bench-deadlines \
+.PHONY: all asan units run deps check bench bench-close bench-deadlines bench-review \
 	bench-instr install clean
 
 # libFuzzer targets (clang): make fuzz, and fuzz-check (run by make check).
