@@ -250,8 +250,7 @@ check(const struct rule *r, struct change *ch, char *msg, size_t msglen)
 	period_code_format(p, per, sizeof per);
 	if ((int)period_decode(p).kind != pk) {
 		snprintf(msg, msglen, "%s: period: expected %s for cycle %s, "
-		    "got '%s'", ch->ev->type, pk == PERIOD_HALF ? "a half "
-		    "year such as 2026H1" : "a quarter such as 2026Q1",
+		    "got '%s'", ch->ev->type, period_kind_example(pk),
 		    rk->cycle, per);
 		return E_BAD_EVENT;
 	}

@@ -345,7 +345,7 @@ load_fields(struct kind *k, const struct ynode *n, const char *file,
 }
 
 static const char *const ftype_names[] = { "string", "int", "decimal",
-    "bool", "half_year", "quarter", "period" };
+    "bool", "half_year", "quarter", "period", "month" };
 #define NFTYPES (sizeof ftype_names / sizeof ftype_names[0])
 
 /* Decimal YAML scalar: 0.3, 90, -1.5; 0 or -1 with an error. */
@@ -376,13 +376,14 @@ field_type(struct evfield *f, const struct ynode *n, const char *what,
 		    NFTYPES) : NULL;
 		errs_add(ld->errs, ld->file, n->line, n->col, "%s: unknown type"
 		    " '%s', expected string, int, decimal, bool, half_year, "
-		    "quarter or period%s%s%s", what, n->type == YN_SCALAR ?
+		    "quarter, month or period%s%s%s", what, n->type == YN_SCALAR ?
 		    n->str : "", hint ? " (did you mean '" : "", hint ? hint :
 		    "", hint ? "'?)" : "");
 		return -1;
 	}
 	f->type = t <= 3 ? (enum ftype)t : FT_PERIOD;
-	f->pkind = t == 4 ? PERIOD_HALF : t == 5 ? PERIOD_QUARTER : PK_ANY;
+	f->pkind = t == 4 ? PERIOD_HALF : t == 5 ? PERIOD_QUARTER : t == 7 ?
+	    PERIOD_MONTH : PK_ANY;
 	return 0;
 }
 
