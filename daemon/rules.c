@@ -31,6 +31,7 @@ static const struct prim *const prim_table[] = {
 	&prim_streak,
 	&prim_band,
 	&prim_deadline,
+	&prim_cadence,
 };
 #define NPRIM (sizeof prim_table / sizeof prim_table[0])
 
@@ -735,6 +736,16 @@ rules_ref(const struct ynode *n, const char *what, const struct prim *p,
 }
 
 /*
+ * The template names a rule fills: its primitive's, or, for a primitive
+ * that names them after the rule's own keys, those its setup chose.
+ */
+static const char *const *
+rule_vars(const struct rule *r)
+{
+	return r->vars != NULL ? r->vars : r->prim->vars;
+}
+
+/*
  * An alert definition {alert, severity, message} from map n; name_dflt
  * and sev_dflt stand in for missing keys.
  */
@@ -760,7 +771,7 @@ rules_alert_def(struct alert_def *ad, const struct ynode *n,
 	if (n != NULL && (v = ynode_get(n, "severity")) != NULL)
 		rules_severity(v, &ad->severity, ld);
 	if (n != NULL && (v = ynode_get(n, "message")) != NULL)
-		ad->message = tmpl_compile(v, ld->file, r, r->prim->vars,
+		ad->message = tmpl_compile(v, ld->file, r, rule_vars(r),
 		    ld->errs);
 	return ld->errs->n == before ? 0 : -1;
 }
@@ -866,7 +877,7 @@ load_rule(struct ruleset *rs, struct kind *k, const struct ynode *key,
 		rules_severity(v, &r->severity, &ld);
 	r->prim->setup(r, def, body, &ld);
 	if ((v = ynode_get(def, "message")) != NULL)
-		r->message = tmpl_compile(v, file, r, r->prim->vars, errs);
+		r->message = tmpl_compile(v, file, r, rule_vars(r), errs);
 	if (errs->n != before) {
 		rule_free(r);
 		return;

@@ -175,6 +175,7 @@ struct rule {
 	struct evtype	**on;		/* event types it runs on */
 	size_t		 non;
 	uint64_t	 digest;	/* of its definition and declarations */
+	const char *const *vars;	/* set by setup: names of its own */
 };
 
 struct ruleset {
@@ -228,6 +229,7 @@ struct klass {
 extern const struct prim prim_classify;
 extern const struct prim prim_score, prim_rank, prim_streak, prim_band,
     prim_deadline;
+extern const struct prim prim_cadence;
 
 /* prim-score.c, for the rules that read a score */
 int		 score_total(const struct rule *, const struct fact *,
