@@ -572,10 +572,37 @@ by_period_rule(const void *a, const void *b)
 }
 
 /*
+ * The groups the entity is held in, per rule (a cadence's span), as
+ * "spans": {RULE: {"group": G, "since": TS}}.
+ */
+static void
+spans_json(struct engine *e, const struct entity *ent, struct buf *b)
+{
+	const struct kind *k = ent->kind;
+	const struct span *sp;
+	char num[40];
+	size_t i, n = 0;
+
+	buf_adds(b, ",\"spans\":{");
+	for (i = 0; i < k->nrules; i++) {
+		if ((sp = facts_span(&e->facts, k->rules[i]->name, k->name,
+		    ent->id)) == NULL)
+			continue;
+		clock_format(sp->since, num, sizeof num);
+		buf_addf(b, "%s", n++ ? "," : "");
+		buf_add_json_cstr(b, k->rules[i]->name);
+		buf_adds(b, ":{\"group\":");
+		buf_add_json_cstr(b, sp->grp);
+		buf_addf(b, ",\"since\":\"%s\"}", num);
+	}
+	buf_addc(b, '}');
+}
+
+/*
  * What the primitives keep about an entity, as more keys of its ENTITY
  * object: "periods" (per period and rule: the group, then what the rule's
  * primitive writes of its fact, such as a score's parts and total, or the
- * value), "marks" on it and its pending "deadlines".
+ * value), "marks" on it, its pending "deadlines" and its "spans".
  */
 void
 engine_entity_json(struct engine *e, const struct entity *ent, struct buf *b)
@@ -648,6 +675,7 @@ engine_entity_json(struct engine *e, const struct entity *ent, struct buf *b)
 		buf_addf(b, ":\"%s\"", num);
 	}
 	buf_addc(b, '}');
+	spans_json(e, ent, b);
 }
 
 /* When the next timer is due, or -1 if none is armed. */

@@ -56,6 +56,7 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 SCHEMA_DIR = os.path.join(ROOT, "schema")
 SCHEMAS = ("rules", "events", "commands", "alert", "responses")
 E2E_FILES = ("test_four_color.py", "test_secretary.py", "test_property.py",
+             "test_leader.py",
              "test_work_order.py")
 BUILTIN_EVENTS = ("period.close", "clock.tick")
 
@@ -274,12 +275,13 @@ def declarations(docs):
             events[name] = (props, req)
         for rname, rule in (doc.get("rules") or {}).items():
             prim = next(p for p in ("classify", "score", "rank", "streak",
-                                    "band", "deadline") if p in rule)
+                                    "band", "deadline", "cadence")
+                        if p in rule)
             body = rule[prim]
             own = rule.get("alert")
             if prim == "classify":
                 alerts.add(own or rname + ".changed")
-            elif prim in ("rank", "streak", "deadline"):
+            elif prim in ("rank", "streak", "deadline", "cadence"):
                 alerts.add(own or rname)
             if prim == "rank":
                 cycles.add(body["cycle"])
@@ -313,7 +315,7 @@ def field_facet(t):
         return ("enum", frozenset(t["values"])) if "values" in t else "string"
     if ty in ("int", "decimal"):
         return (ty, t.get("min"), t.get("max"))
-    return ty       # bool, half_year, quarter, period
+    return ty       # bool, half_year, quarter, month, period
 
 
 def schema_facet(root, s, attr=False):
@@ -321,7 +323,7 @@ def schema_facet(root, s, attr=False):
     terms of field_facet()."""
     named = {"id": "id", "ts": "ts", "text": "string",
              "half_year": "half_year", "quarter": "quarter",
-             "period": "period"}
+             "month": "month", "period": "period"}
     while "$ref" in s:
         name = s["$ref"].rsplit("/", 1)[-1]
         if name in named:
