@@ -5,7 +5,8 @@
 #   make check      unit, rule, end-to-end and conformance tests, on the
 #                   release build and again under ASan+UBSan
 #   make bench      the benchmarks of README.md (not part of check);
-#                   bench-close and bench-deadlines run one of them alone
+#                   bench-close and bench-deadlines run one of them alone;
+#                   bench-cadence judges 100,000 leaders at a month end
 #   make install    PREFIX=/usr/local DESTDIR=
 
 PREFIX	?= /usr/local
@@ -100,6 +101,10 @@ bench-deadlines: all
 	@$(MAKE) -s -C tests/bench all
 	@sh tests/bench/deadlines.sh
 
+bench-cadence: all
+	@$(MAKE) -s -C tests/bench all
+	@sh tests/bench/cadence.sh
+
 # The in-process comparison in instructions (callgrind): repeatable on a
 # machine whose clock is shared.
 bench-instr: all
@@ -137,6 +142,7 @@ clean:
 
 .SECONDARY:
 .PHONY: all asan units run deps check bench bench-close bench-deadlines \
+	bench-cadence \
 	bench-instr install clean
 
 # libFuzzer targets (clang): make fuzz, and fuzz-check (run by make check).
