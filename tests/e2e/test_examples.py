@@ -279,7 +279,7 @@ def test_man_rules_examples(ctx):
     """zhilid.rules(5) quotes the shipped rule files verbatim."""
     with open(man_path(ctx, "zhilid.rules.5"), encoding="utf-8") as f:
         man = f.read()
-    for name in ("four_color.yaml", "secretary.yaml"):
+    for name in ("four_color.yaml", "secretary.yaml", "leader.yaml"):
         with open(os.path.join(ctx.root, "rules", name),
                   encoding="utf-8") as f:
             text = f.read().rstrip("\n")
