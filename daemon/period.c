@@ -83,7 +83,8 @@ period_kind_example(int k)
 	case PERIOD_HALF:	return "a half year such as 2026H1";
 	case PERIOD_QUARTER:	return "a quarter such as 2026Q1";
 	case PERIOD_MONTH:	return "a month such as 2026-01";
-	default:		return "a period such as 2026H1, 2026Q1 or 2026-01";
+	default:
+		return "a period such as 2026H1, 2026Q1 or 2026-01";
 	}
 }
 
@@ -206,4 +207,29 @@ period_code_format(int32_t c, char *buf, size_t len)
 	struct period p = period_decode(c);
 
 	period_format(&p, buf, len);
+}
+
+/* Periods as consecutive numbers (period_index) from their codes. */
+long
+period_code_index(int32_t c)
+{
+	struct period p = period_decode(c);
+
+	return period_index(&p);
+}
+
+int64_t
+period_code_start(int32_t c)
+{
+	struct period p = period_decode(c);
+
+	return period_start(&p);
+}
+
+int64_t
+period_code_end(int32_t c)
+{
+	struct period p = period_decode(c);
+
+	return period_end(&p);
 }

@@ -185,37 +185,12 @@ role_of(const struct cadence *c, const struct evtype *et)
 	return NULL;
 }
 
-/* Periods as consecutive numbers, for the span's mask. */
-static long
-pindex(int32_t code)
-{
-	struct period p = period_decode(code);
-
-	return period_index(&p);
-}
-
 static int32_t
 period_at(const struct cadence *c, int64_t t)
 {
 	struct period p = period_of(c->every, t);
 
 	return period_code(&p);
-}
-
-static int64_t
-start_of(int32_t code)
-{
-	struct period p = period_decode(code);
-
-	return period_start(&p);
-}
-
-static int64_t
-end_of(int32_t code)
-{
-	struct period p = period_decode(code);
-
-	return period_end(&p);
 }
 
 /* Did an event count in period p? */
@@ -226,7 +201,7 @@ seen(const struct span *sp, int32_t p)
 
 	if (sp->seen == 0)
 		return 0;
-	d = pindex(sp->seen) - pindex(p);
+	d = period_code_index(sp->seen) - period_code_index(p);
 	return d >= 0 && d < 64 && (sp->mask >> d & 1);
 }
 
@@ -238,7 +213,8 @@ count(struct span *sp, int32_t p)
 	if (sp->seen == 0) {
 		sp->seen = p;
 		sp->mask = 1;
-	} else if ((d = pindex(p) - pindex(sp->seen)) > 0) {
+	} else if ((d = period_code_index(p) -
+	    period_code_index(sp->seen)) > 0) {
 		sp->mask = d >= 64 ? 1 : sp->mask << d | 1;
 		sp->seen = p;
 	} else if (-d < 64)
@@ -261,7 +237,7 @@ static void
 arm(const struct rule *r, struct engine *e, int32_t p)
 {
 	timers_set(&e->timers, engine_ops(e), r->name, r->kind->name, "",
-	    pindex(p) & 1 ? "1" : "0", end_of(p), p);
+	    period_code_index(p) & 1 ? "1" : "0", period_code_end(p), p);
 }
 
 /*
@@ -277,7 +253,7 @@ judge(const struct rule *r, struct engine *e, const struct span *sp,
 	struct alert_out a;
 	char per[16];
 
-	if (sp->since > start_of(p) || seen(sp, p))
+	if (sp->since > period_code_start(p) || seen(sp, p))
 		return;
 	period_code_format(p, per, sizeof per);
 	buf_reset(data);
@@ -417,9 +393,11 @@ due(const struct rule *r, struct engine *e, const struct entity *ent)
 		return -1;
 	p = (int32_t)t->aux;
 	first = period_at(c, sp->since);
-	if (start_of(first) < sp->since)
+	if (period_code_start(first) < sp->since)
 		first = period_code_step(first, 1);
-	return end_of(pindex(first) > pindex(p) ? first : p);
+	if (period_code_index(first) < period_code_index(p))
+		first = p;
+	return period_code_end(first);
 }
 
 static void

@@ -201,6 +201,9 @@ int32_t		 period_code(const struct period *);
 struct period	 period_decode(int32_t);
 int32_t		 period_code_step(int32_t, int);
 void		 period_code_format(int32_t, char *, size_t);
+long		 period_code_index(int32_t);
+int64_t		 period_code_start(int32_t);
+int64_t		 period_code_end(int32_t);
 
 /* ruletest.c */
 #include <stdio.h>
