@@ -436,6 +436,8 @@ load_span(void *arg, const struct store_row *row)
 	if (row->s[0] == NULL || row->s[1] == NULL || row->s[2] == NULL ||
 	    row->s[3] == NULL)
 		return;
+	if (ruleset_rule(l->rs, row->s[0]) == NULL)
+		return;		/* a rule no longer loaded: kept on disk */
 	sp = facts_span_put(l->fs, row->s[0], row->s[1], row->s[2], row->s[3],
 	    row->i[5]);
 	if (row->s[4] != NULL && period_parse(row->s[4], &p) == 0) {
