@@ -129,6 +129,9 @@ struct mark {
 	struct kentry	 ke;		/* name kind entity */
 	int64_t		 since, until;
 };
+#define MARK_NAME(m)	((m)->ke.k[0])
+#define MARK_KIND(m)	((m)->ke.k[1])
+#define MARK_ENTITY(m)	((m)->ke.k[2])
 struct facts {
 	struct kmap	 facts;
 	struct kmap	 ents;		/* kind entity -> chain of facts */
@@ -330,5 +333,13 @@ void		 engine_entity_json(struct engine *, const struct entity *,
 		    struct buf *);
 void		 engine_follow(const struct rule *, struct change *,
 		    const struct outcome *);
+/* engine.c: chained timers (marks told to rules, entities they open) */
+void		 engine_mark_put(struct engine *, const char *, const char *,
+		    const char *, int64_t, int64_t);
+void		 engine_mark_end(struct engine *, struct mark *);
+int		 engine_fires_before(const struct engine *,
+		    const struct event *, int64_t);
+struct entity	*engine_touch(struct engine *, struct kind *, const char *,
+		    int64_t);
 
 #endif

@@ -7,7 +7,10 @@
  * period's raises `downgrade`), and may put a mark on an entity named by
  * an event field for a duration.  A mark that is active is not put again
  * (no repeat alert); when it ends, a timer raises the mark's `expire`
- * alert.
+ * alert, and rules that watch the mark are told (a deadline may open).
+ * A mark `on` the rule's own kind marks the event's entity.  The value may
+ * also be a string field with a list of values, whose bands match one
+ * value each (`is`).
  *
  *   band:
  *     on: secretary.stars          # with value: an event field
@@ -21,6 +24,13 @@
  *       - {min: 1, max: 2, mark: {on: community, name: rectify, for: 365d,
  *          alert: .., severity: .., message: .., expire: {alert: ..}}}
  *     downgrade: {alert: property.downgrade, severity: warning}
+ *
+ *   band:
+ *     on: community.reinspection
+ *     value: result                # a string field with values
+ *     bands:
+ *       - {is: pass, alert: community.rectified}
+ *       - {is: rebound, alert: .., mark: {on: community, ..}}
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,7 +42,7 @@
 
 struct bmark {
 	char		*field;		/* event field: the marked entity */
-	int		 fidx;
+	int		 fidx;		/* -1: the event's own entity */
 	char		*name;
 	int64_t		 duration;
 	struct alert_def put, expire;
@@ -51,6 +61,8 @@ struct band {
 	struct rule	*src;		/* the score rule, or NULL */
 	int		 value, period;	/* field indexes, per `on` event */
 	int		 is_int;
+	char *const	*values;	/* a string value: its field's values */
+	size_t		 nvalues;
 	char		*value_key, *level_key;
 	int		 rule_alert;	/* the rule has its own alert */
 	int		 has_downgrade;
@@ -95,7 +107,10 @@ load_mark(struct band1 *b, const struct rule *r, const struct ynode *n,
 	b->mark = m;
 	m->field = xstrdup(on->str);
 	m->name = xstrdup(name->str);
-	m->fidx = rules_field(et, on, on->str, 1 << FT_STRING, ld);
+	if (strcmp(on->str, ld->kind->name) == 0 && et->kind == ld->kind)
+		m->fidx = -1;	/* the event's own entity */
+	else
+		m->fidx = rules_field(et, on, on->str, 1 << FT_STRING, ld);
 	if (duration_parse(dur->str, &m->duration) != 0)
 		errs_add(ld->errs, ld->file, dur->line, dur->col, "for: "
 		    "expected a duration such as 90s, 30m, 3h or 365d");
@@ -118,21 +133,52 @@ load_mark(struct band1 *b, const struct rule *r, const struct ynode *n,
 	}
 }
 
+/*
+ * A band on a string value matches one of its field's values, `is: V`;
+ * it is kept as the range [i, i] of the value's index.
+ */
 static void
-load_band(struct band *bd, struct band1 *b, const struct rule *r,
-    const struct ynode *n, const struct evtype *et, struct rule_load *ld)
+load_is(const struct band *bd, struct band1 *b, const struct ynode *n,
+    const struct evtype *et, struct rule_load *ld)
 {
-	static const char *const keys[] = { "min", "max", "below", "level",
-	    "alert", "severity", "message", "mark" };
+	static const char *const ranges[] = { "min", "max", "below" };
 	const struct ynode *v;
-	long long lv;
+	size_t i;
 
-	if (n->type != YN_MAP) {
-		errs_add(ld->errs, ld->file, n->line, n->col, "bands: each band "
-		    "is a map");
+	for (i = 0; i < 3; i++)
+		if ((v = ynode_get(n, ranges[i])) != NULL)
+			errs_add(ld->errs, ld->file, v->line, v->col, "%s: a band "
+			    "on a string field matches a value with 'is'",
+			    ranges[i]);
+	if ((v = ynode_get(n, "is")) == NULL) {
+		errs_add(ld->errs, ld->file, n->line, n->col, "band: needs "
+		    "'is', a value of the string field");
 		return;
 	}
-	ynode_check_keys(n, ld->file, keys, 8, "band", ld->errs);
+	if (bd->values == NULL) {
+		errs_add(ld->errs, ld->file, v->line, v->col, "is: only a band "
+		    "on a string field with values matches one; use min and "
+		    "max");
+		return;
+	}
+	for (i = 0; i < bd->nvalues; i++)
+		if (v->type == YN_SCALAR && strcmp(v->str, bd->values[i]) == 0)
+			break;
+	if (i == bd->nvalues) {
+		errs_add(ld->errs, ld->file, v->line, v->col, "is: '%s' is not "
+		    "a value of field %s of %s", v->type == YN_SCALAR ?
+		    v->str : "", bd->value_key, et->name);
+		return;
+	}
+	b->min = b->max = (int64_t)i;
+	b->has_min = b->has_max = 1;
+}
+
+static void
+load_range(struct band1 *b, const struct ynode *n, struct rule_load *ld)
+{
+	const struct ynode *v;
+
 	if ((v = ynode_get(n, "min")) != NULL &&
 	    rules_decimal(v, &b->min, "min", ld) == 0)
 		b->has_min = 1;
@@ -146,6 +192,27 @@ load_band(struct band *bd, struct band1 *b, const struct rule *r,
 		else if (rules_decimal(v, &b->max, "below", ld) == 0)
 			b->has_max = b->max_open = 1;
 	}
+}
+
+static void
+load_band(struct band *bd, struct band1 *b, const struct rule *r,
+    const struct ynode *n, const struct evtype *et, struct rule_load *ld)
+{
+	static const char *const keys[] = { "min", "max", "below", "level",
+	    "alert", "severity", "message", "mark", "is" };
+	const struct ynode *v;
+	long long lv;
+
+	if (n->type != YN_MAP) {
+		errs_add(ld->errs, ld->file, n->line, n->col, "bands: each band "
+		    "is a map");
+		return;
+	}
+	ynode_check_keys(n, ld->file, keys, 9, "band", ld->errs);
+	if (bd->values != NULL || ynode_get(n, "is") != NULL)
+		load_is(bd, b, n, et, ld);
+	else
+		load_range(b, n, ld);
 	if ((v = ynode_get(n, "level")) != NULL) {
 		if (ynode_int(v, -1000000, 1000000, &lv) != 0)
 			errs_add(ld->errs, ld->file, v->line, v->col, "level: "
@@ -156,7 +223,6 @@ load_band(struct band *bd, struct band1 *b, const struct rule *r,
 	rules_alert_def(&b->alert, n, NULL, r, r->severity, ld);
 	if ((v = ynode_get(n, "mark")) != NULL)
 		load_mark(b, r, v, et, ld);
-	(void)bd;
 }
 
 static int
@@ -191,10 +257,17 @@ setup(struct rule *r, const struct ynode *def, const struct ynode *body,
 	if (on != NULL) {
 		if ((et = rules_on(r, on, ld)) == NULL)
 			return -1;
+		/* a string field is a value if it lists its values */
+		i = (size_t)evtype_field(et, val->str);
 		bd->value = rules_field(et, val, val->str, 1 << FT_INT |
-		    1 << FT_DEC, ld);
+		    1 << FT_DEC | (i < et->nfields && et->fields[i].enumerated ?
+		    1 << FT_STRING : 0), ld);
 		if (bd->value >= 0)
 			bd->is_int = et->fields[bd->value].type == FT_INT;
+		if (bd->value >= 0 && et->fields[bd->value].type == FT_STRING) {
+			bd->values = et->fields[bd->value].values;
+			bd->nvalues = et->fields[bd->value].nvalues;
+		}
 		if (per != NULL)
 			bd->period = rules_field(et, per, per->type ==
 			    YN_SCALAR ? per->str : "", 1 << FT_PERIOD, ld);
@@ -279,7 +352,9 @@ match(const struct band *bd, int64_t v)
 static void
 fmt_value(const struct band *bd, int64_t v, char *buf, size_t len)
 {
-	if (bd->is_int)
+	if (bd->values != NULL)
+		snprintf(buf, len, "%s", bd->values[v]);
+	else if (bd->is_int)
 		snprintf(buf, len, "%lld", (long long)(v / DEC_ONE));
 	else
 		dec_format(v, buf, len);
@@ -291,20 +366,23 @@ put_mark(const struct rule *r, struct change *ch, const struct band1 *b,
 {
 	const struct bmark *m = b->mark;
 	struct engine *e = ch->eng;
-	const char *who = ch->ev->vals[m->fidx].s;
+	const char *who = m->fidx >= 0 ? ch->ev->vals[m->fidx].s : NULL;
 	struct buf data = { 0 };
 	char until[40];
 	struct alert_out a;
 	struct mark *old;
 	int64_t end = ch->ev->ts + m->duration;
 
-	if (!EV_HAS(ch->ev, m->fidx))
+	if (m->fidx < 0)
+		who = ch->ent != NULL ? ch->ent->id : NULL;
+	else if (!EV_HAS(ch->ev, m->fidx))
+		return;
+	if (who == NULL)
 		return;
 	if ((old = facts_mark(&e->facts, m->name, m->field, who)) != NULL &&
 	    old->until >= ch->ev->ts)
 		return;		/* already marked: no repeat */
-	facts_mark_put(&e->facts, engine_ops(e), m->name, m->field, who,
-	    ch->ev->ts, end);
+	engine_mark_put(e, m->name, m->field, who, ch->ev->ts, end);
 	timers_set(&e->timers, engine_ops(e), r->name, m->field, who, m->name,
 	    end, ch->ev->ts);
 	clock_format(end, until, sizeof until);
@@ -352,7 +430,11 @@ apply(const struct rule *r, struct change *ch, const char *entity,
 	a.vars[0] = vs;
 	buf_addc(&data, '{');
 	buf_add_json_cstr(&data, bd->value_key);
-	buf_addf(&data, ":%s", vs);
+	buf_addc(&data, ':');
+	if (bd->values != NULL)
+		buf_add_json_cstr(&data, vs);
+	else
+		buf_adds(&data, vs);
 	if (b->has_level) {
 		snprintf(ls, sizeof ls, "%lld", (long long)b->level);
 		a.vars[1] = ls;
@@ -409,7 +491,14 @@ eval(const struct rule *r, struct change *ch)
 
 	if (bd->src != NULL || bd->value < 0 || !EV_HAS(ch->ev, bd->value))
 		return;
-	v = ch->ev->vals[bd->value].i;
+	if (bd->values != NULL) {	/* the decoder checked it is one */
+		for (v = 0; v < (int64_t)bd->nvalues; v++)
+			if (strcmp(bd->values[v], ch->ev->vals[bd->value].s) == 0)
+				break;
+		if (v == (int64_t)bd->nvalues)
+			return;
+	} else
+		v = ch->ev->vals[bd->value].i;
 	if (bd->is_int)
 		v *= DEC_ONE;
 	apply(r, ch, ch->ent != NULL ? ch->ent->id : "", bd->period >= 0 &&
@@ -423,27 +512,15 @@ follow(const struct rule *r, struct change *ch, const struct outcome *o)
 	apply(r, ch, o->entity, o->period, o->value);
 }
 
-/* A mark ended: forget it and say so. */
+/* The mark's `expire` alert. */
 static void
-fire(const struct rule *r, struct engine *e, const struct timer *t)
+expire(const struct rule *r, struct engine *e, const struct timer *t,
+    const struct bmark *m)
 {
-	const struct band *bd = r->data;
-	const struct bmark *m = NULL;
 	struct buf data = { 0 };
 	char since[40];
 	struct alert_out a;
-	struct mark *mk;
-	size_t i;
 
-	for (i = 0; i < bd->n && m == NULL; i++)
-		if (bd->bands[i].mark != NULL &&
-		    strcmp(bd->bands[i].mark->name, TIMER_TAG(t)) == 0)
-			m = bd->bands[i].mark;
-	if ((mk = facts_mark(&e->facts, TIMER_TAG(t), TIMER_KIND(t),
-	    TIMER_ENTITY(t))) != NULL)
-		facts_mark_del(&e->facts, engine_ops(e), mk);
-	if (m == NULL || m->expire.name == NULL)
-		return;
 	clock_format(t->aux, since, sizeof since);
 	buf_addf(&data, "{\"since\":\"%s\"}", since);
 	memset(&a, 0, sizeof a);
@@ -456,6 +533,32 @@ fire(const struct rule *r, struct engine *e, const struct timer *t)
 	a.data = BUF_DATA(&data);
 	engine_alert(e, 0, &a);
 	buf_free(&data);
+}
+
+/*
+ * A mark ended: say so, then tell the rules that watch it and forget it.
+ * A mark put again since by another rule (a late timer) is not this
+ * timer's: that rule's own timer ends it.
+ */
+static void
+fire(const struct rule *r, struct engine *e, const struct timer *t)
+{
+	const struct band *bd = r->data;
+	const struct bmark *m = NULL;
+	struct mark *mk;
+	size_t i;
+
+	for (i = 0; i < bd->n && m == NULL; i++)
+		if (bd->bands[i].mark != NULL &&
+		    strcmp(bd->bands[i].mark->name, TIMER_TAG(t)) == 0)
+			m = bd->bands[i].mark;
+	if ((mk = facts_mark(&e->facts, TIMER_TAG(t), TIMER_KIND(t),
+	    TIMER_ENTITY(t))) != NULL && mk->until != t->due)
+		return;
+	if (m != NULL && m->expire.name != NULL)
+		expire(r, e, t, m);
+	if (mk != NULL)
+		engine_mark_end(e, mk);
 }
 
 static void

@@ -90,6 +90,7 @@ struct engine;
 struct entity;
 struct timer;
 struct fact;
+struct mark;
 struct ruleset;
 struct rule_load {
 	const char	*file;
@@ -151,6 +152,13 @@ struct prim {
 			    const struct entity *);
 	void		 (*free)(void *);
 	const char *const *vars;
+	/*
+	 * Chained timers: told of every mark put on or ended for any
+	 * entity (ended: its end has come, before it is forgotten), so
+	 * that a rule may open a deadline when a mark ends.
+	 */
+	void		 (*mark)(const struct rule *, struct engine *,
+			    const struct mark *, int);
 };
 
 /* An alert a rule raises: its name, severity and message template. */
