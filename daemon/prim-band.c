@@ -165,9 +165,19 @@ load_is(const struct band *bd, struct band1 *b, const struct ynode *n,
 		if (v->type == YN_SCALAR && strcmp(v->str, bd->values[i]) == 0)
 			break;
 	if (i == bd->nvalues) {
-		errs_add(ld->errs, ld->file, v->line, v->col, "is: '%s' is not "
-		    "a value of field %s of %s", v->type == YN_SCALAR ?
-		    v->str : "", bd->value_key, et->name);
+		struct buf vals = { 0 };
+
+		for (i = 0; i < bd->nvalues; i++)
+			buf_addf(&vals, "%s%s", i ? ", " : "", bd->values[i]);
+		if (v->type == YN_SCALAR)
+			errs_add(ld->errs, ld->file, v->line, v->col, "is: '%s' "
+			    "is not a value of field %s of %s (%s)", v->str,
+			    bd->value_key, et->name, BUF_DATA(&vals));
+		else
+			errs_add(ld->errs, ld->file, v->line, v->col, "is: "
+			    "expected one value of field %s of %s (%s)",
+			    bd->value_key, et->name, BUF_DATA(&vals));
+		buf_free(&vals);
 		return;
 	}
 	b->min = b->max = (int64_t)i;

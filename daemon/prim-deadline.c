@@ -81,7 +81,12 @@ setup(struct rule *r, const struct ynode *def, const struct ynode *body,
 	r->data = d;
 	v = ynode_get(body, "start");
 	w = ynode_get(body, "after_mark");
-	if ((v == NULL) == (w == NULL)) {
+	if (v != NULL && w != NULL) {
+		errs_add(ld->errs, ld->file, w->line, w->col, "after_mark: "
+		    "either 'start' or 'after_mark', not both");
+		return -1;
+	}
+	if (v == NULL && w == NULL) {
 		errs_add(ld->errs, ld->file, body->line, body->col, "deadline: "
 		    "needs 'start', an event type, or 'after_mark', a mark's "
 		    "name");
