@@ -164,7 +164,14 @@ load_bound(const struct band *bd, const struct ynode *v, int64_t *out,
 		*out = l->ord * DEC_ONE;
 		return 0;
 	}
-	return rules_decimal(v, out, what, ld);
+	if (bd->nlevels == 0)
+		return rules_decimal(v, out, what, ld);
+	if (v->type != YN_SCALAR || dec_parse(v->str, v->len, out) != 0) {
+		errs_add(ld->errs, ld->file, v->line, v->col, "%s: expected a "
+		    "decimal number or the name of one of the levels", what);
+		return -1;
+	}
+	return 0;
 }
 
 /* A level: a level's name, or an integer. */
