@@ -8,7 +8,8 @@ years; a resent event with the same id is a duplicate; a level outside
 the three is bad_event naming the field."""
 
 from harness import Seq, all_alerts, check, event, expect_error, get, short
-from rulesets import check_rule_alert, daemon, expect_keys, send
+from rulesets import (check_rule_alert, daemon, expect_bad_fields,
+                      expect_keys, send)
 
 ORDER = {"basic": 1, "advanced": 2, "model": 3}
 LABEL = {"basic": "强基党支部", "advanced": "创优党支部", "model": "示范党支部"}
@@ -123,13 +124,7 @@ def test_branch_bad_events(ctx):
         c = d.client()
         seq = Seq()
         level(c, seq, "X", "basic", "2025H2")
-        for field, value, named in bad:
-            f = dict(good, **{field: value})
-            f = {k: v for k, v in f.items() if v is not None}
-            eid, ts = seq.next()
-            expect_error(c.request(event("branch.level", id=eid, ts=ts,
-                                         **f)), "bad_event",
-                         "%s=%r" % (field, value), mentions=named)
+        expect_bad_fields(c, seq, "branch.level", good, bad)
         eid, ts = seq.next()
         expect_error(c.request(event("branch.level", id=eid, ts=ts,
                                      **dict(good, level="excellent"))),

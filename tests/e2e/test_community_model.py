@@ -11,8 +11,8 @@ import math
 
 from harness import (Seq, all_alerts, check, event, expect_error,
                      get, short)
-from rulesets import (check_rule_alert, daemon, dec, expect_keys, num, pick,
-                      send)
+from rulesets import (check_rule_alert, daemon, dec, expect_bad_fields,
+                      expect_keys, num, pick, send)
 
 
 def model(scores):
@@ -168,13 +168,7 @@ def test_community_model_bad_events(ctx):
     with daemon(ctx) as d:
         c = d.client()
         seq = Seq()
-        for field, value, named in bad:
-            f = dict(good, **{field: value})
-            f = {k: v for k, v in f.items() if v is not None}
-            eid, ts = seq.next()
-            expect_error(c.request(event("community.score", id=eid, ts=ts,
-                                         **f)), "bad_event",
-                         "%s=%r" % (field, value), mentions=named)
+        expect_bad_fields(c, seq, "community.score", good, bad)
         eid, ts = seq.next()
         expect_error(c.request(event("period.close", id=eid, ts=ts,
                                      cycle="model", scope="J1",
