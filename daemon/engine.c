@@ -487,6 +487,25 @@ engine_class_changed(struct change *ch, const struct rule *r,
 	engine_alert(e, ch->seq, &a);
 }
 
+/*
+ * The value of the kind's field slot for a change: the event's, else the
+ * entity's; NULL if neither has one.
+ */
+const char *
+change_field(const struct change *ch, int slot)
+{
+	const struct kind *k;
+
+	if (slot < 0)
+		return NULL;
+	if (ch->ev->fields != NULL && ch->ev->fields[slot] != NULL)
+		return ch->ev->fields[slot];
+	if (ch->ent == NULL)
+		return NULL;
+	k = ch->ent->kind;
+	return ch->ent->vals[k->nattrs + (size_t)slot].s;
+}
+
 /* Tell the rules that follow r of an outcome. */
 void
 engine_follow(const struct rule *r, struct change *ch,

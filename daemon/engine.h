@@ -331,6 +331,7 @@ size_t		 engine_fire(struct engine *, int64_t, size_t);
 int64_t		 engine_next_due(const struct engine *);
 void		 engine_entity_json(struct engine *, const struct entity *,
 		    struct buf *);
+const char	*change_field(const struct change *, int);
 void		 engine_follow(const struct rule *, struct change *,
 		    const struct outcome *);
 /* engine.c: chained timers (marks told to rules, entities they open) */

@@ -899,6 +899,23 @@ rules_class_slot(struct kind *k, size_t dflt)
 	return k->nclass++;
 }
 
+/* The slot of the kind's field named by scalar n, or -1 with an error. */
+int
+rules_kind_field(const struct ynode *n, const char *what,
+    struct rule_load *ld)
+{
+	size_t i;
+
+	for (i = 0; i < ld->kind->nfields; i++)
+		if (n->type == YN_SCALAR && strcmp(ld->kind->fields[i], n->str)
+		    == 0)
+			return (int)i;
+	errs_add(ld->errs, ld->file, n->line, n->col, "%s: '%s' is not a "
+	    "field of kind %s", what, n->type == YN_SCALAR ? n->str : "",
+	    ld->kind->name);
+	return -1;
+}
+
 /* A rule that follows another: r gets told of src's outcomes. */
 void
 rules_follow(struct rule *src, struct rule *r)

@@ -217,6 +217,8 @@ int			 rules_severity(const struct ynode *, int *,
 int			 rules_decimal(const struct ynode *, int64_t *,
 			    const char *, struct rule_load *);
 void			 rules_follow(struct rule *, struct rule *);
+int			 rules_kind_field(const struct ynode *, const char *,
+			    struct rule_load *);
 size_t			 rules_class_slot(struct kind *, size_t);
 struct rule		*rules_ref(const struct ynode *, const char *,
 			    const struct prim *, struct rule_load *);

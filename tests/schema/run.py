@@ -29,7 +29,8 @@ stderr. Exit status 0 iff nothing failed. The checks:
     DIR/lines.ok holds the accepted request lines, DIR/lines.resp the
     request/response pairs), or, without --records, from a run of
     test_four_color.py, test_secretary.py, test_property.py,
-    test_work_order.py and test_reinspection.py with recording on.
+    test_work_order.py, test_community_model.py, test_branch.py and
+    test_reinspection.py with recording on.
 
 Rule files are read as YAML 1.2 data the way the daemon reads scalars:
 plain true and false are booleans, plain [-+]digits integers, plain
@@ -56,7 +57,9 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 SCHEMA_DIR = os.path.join(ROOT, "schema")
 SCHEMAS = ("rules", "events", "commands", "alert", "responses")
 E2E_FILES = ("test_four_color.py", "test_secretary.py", "test_property.py",
-             "test_work_order.py", "test_reinspection.py")
+             "test_work_order.py",
+             "test_community_model.py", "test_branch.py",
+             "test_reinspection.py")
 BUILTIN_EVENTS = ("period.close", "clock.tick")
 
 passed = 0
@@ -296,8 +299,9 @@ def declarations(docs):
                         alerts.add(m["alert"])
                         if (m.get("expire") or {}).get("alert"):
                             alerts.add(m["expire"]["alert"])
-                if "downgrade" in body:
-                    alerts.add(body["downgrade"]["alert"])
+                for change in ("downgrade", "upgrade"):
+                    if change in body:
+                        alerts.add(body[change]["alert"])
     events["period.close"] = ({"type": "const", "id": "id", "ts": "ts",
                                "cycle": ("enum", frozenset(cycles)),
                                "scope": "string", "period": "period"},
