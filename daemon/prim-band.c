@@ -281,6 +281,7 @@ load_mark(struct band1 *b, const struct rule *r, const struct ynode *n,
 	b->mark = m;
 	m->field = xstrdup(on->str);
 	m->name = xstrdup(name->str);
+	rules_mark_put(ld, on->str, name->str);
 	if (strcmp(on->str, ld->kind->name) == 0 && et->kind == ld->kind)
 		m->fidx = -1;	/* the event's own entity */
 	else

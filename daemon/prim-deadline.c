@@ -99,6 +99,7 @@ setup(struct rule *r, const struct ynode *def, const struct ynode *body,
 			return -1;
 		}
 		d->mark = xstrdup(w->str);
+		rules_mark_need(ld, r->kind->name, w->str, w);
 	} else if ((d->start = rules_on(r, v, ld)) == NULL)
 		return -1;
 	load_choice(&d->wait, body, "missed", "close", "wait", ld);

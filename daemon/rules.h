@@ -185,6 +185,13 @@ struct rule {
 	uint64_t	 digest;	/* of its definition and declarations */
 };
 
+/* A mark a rule puts, or one that a rule waits for (only while loading). */
+struct mark_use {
+	char		*kind, *name;
+	const char	*file;		/* rs->files[i] */
+	int		 line, col;
+};
+
 struct ruleset {
 	struct kind	**kinds;
 	size_t		  nkinds;
@@ -195,6 +202,8 @@ struct ruleset {
 	char		**files;
 	size_t		  nfiles;
 	char		  digest[17];	/* of all files' contents */
+	struct mark_use	 *mputs, *mneeds;	/* checked, then freed */
+	size_t		  nmputs, nmneeds;
 };
 
 struct ruleset		*ruleset_load(char *const *, size_t, struct errs *);
@@ -206,6 +215,10 @@ struct kind		*ruleset_kind(const struct ruleset *, const char *);
 struct rule		*ruleset_rule(const struct ruleset *, const char *);
 struct evtype		*rules_on(struct rule *, const struct ynode *,
 			    struct rule_load *);
+void			 rules_mark_put(struct rule_load *, const char *,
+			    const char *);
+void			 rules_mark_need(struct rule_load *, const char *,
+			    const char *, const struct ynode *);
 int			 rules_field(const struct evtype *, const struct ynode *,
 			    const char *, int, struct rule_load *);
 int			 rules_alert_def(struct alert_def *,
