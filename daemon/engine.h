@@ -143,6 +143,9 @@ struct span {
 #define SPAN_RULE(s)	((s)->ke.k[0])
 #define SPAN_KIND(s)	((s)->ke.k[1])
 #define SPAN_ENTITY(s)	((s)->ke.k[2])
+#define MARK_NAME(m)	((m)->ke.k[0])
+#define MARK_KIND(m)	((m)->ke.k[1])
+#define MARK_ENTITY(m)	((m)->ke.k[2])
 struct facts {
 	struct kmap	 facts;
 	struct kmap	 ents;		/* kind entity -> chain of facts */
@@ -349,7 +352,16 @@ size_t		 engine_fire(struct engine *, int64_t, size_t);
 int64_t		 engine_next_due(const struct engine *);
 void		 engine_entity_json(struct engine *, const struct entity *,
 		    struct buf *);
+const char	*change_field(const struct change *, int);
 void		 engine_follow(const struct rule *, struct change *,
 		    const struct outcome *);
+/* engine.c: chained timers (marks told to rules, entities they open) */
+void		 engine_mark_put(struct engine *, const char *, const char *,
+		    const char *, int64_t, int64_t);
+void		 engine_mark_end(struct engine *, struct mark *);
+int		 engine_fires_before(const struct engine *,
+		    const struct event *, int64_t);
+struct entity	*engine_touch(struct engine *, struct kind *, const char *,
+		    int64_t);
 
 #endif

@@ -911,6 +911,23 @@ rules_class_slot(struct kind *k, size_t dflt)
 	return k->nclass++;
 }
 
+/* The slot of the kind's field named by scalar n, or -1 with an error. */
+int
+rules_kind_field(const struct ynode *n, const char *what,
+    struct rule_load *ld)
+{
+	size_t i;
+
+	for (i = 0; i < ld->kind->nfields; i++)
+		if (n->type == YN_SCALAR && strcmp(ld->kind->fields[i], n->str)
+		    == 0)
+			return (int)i;
+	errs_add(ld->errs, ld->file, n->line, n->col, "%s: '%s' is not a "
+	    "field of kind %s", what, n->type == YN_SCALAR ? n->str : "",
+	    ld->kind->name);
+	return -1;
+}
+
 /* A rule that follows another: r gets told of src's outcomes. */
 void
 rules_follow(struct rule *src, struct rule *r)
@@ -970,6 +987,88 @@ file_digest(uint64_t *h, const char *path)
 	fclose(f);
 }
 
+static void
+mark_use_add(struct mark_use **v, size_t *n, struct rule_load *ld,
+    const char *kind, const char *name, int line, int col)
+{
+	struct mark_use *u;
+	size_t i;
+
+	*v = xreallocarray(*v, *n + 1, sizeof **v);
+	u = &(*v)[(*n)++];
+	u->kind = xstrdup(kind);
+	u->name = xstrdup(name);
+	u->file = ld->file;
+	for (i = 0; i < ld->rs->nfiles; i++)	/* outlives ld */
+		if (strcmp(ld->rs->files[i], ld->file) == 0)
+			u->file = ld->rs->files[i];
+	u->line = line;
+	u->col = col;
+}
+
+/* A rule puts marks called name on entities of kind. */
+void
+rules_mark_put(struct rule_load *ld, const char *kind, const char *name)
+{
+	mark_use_add(&ld->rs->mputs, &ld->rs->nmputs, ld, kind, name, 0, 0);
+}
+
+/*
+ * A rule waits for marks called name (the value of node n) on entities of
+ * kind; once every file is compiled, some rule must put them.
+ */
+void
+rules_mark_need(struct rule_load *ld, const char *kind, const char *name,
+    const struct ynode *n)
+{
+	mark_use_add(&ld->rs->mneeds, &ld->rs->nmneeds, ld, kind, name,
+	    n->line, n->col);
+}
+
+static void
+mark_uses_free(struct mark_use *v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		free(v[i].kind);
+		free(v[i].name);
+	}
+	free(v);
+}
+
+/* A mark waited for that no rule puts is a typo, reported where it is. */
+static void
+check_marks(struct ruleset *rs, struct errs *errs)
+{
+	const char **names = xcalloc(rs->nmputs + 1, sizeof *names);
+	const char *hint;
+	size_t i, j, n;
+
+	for (i = 0; i < rs->nmneeds; i++) {
+		const struct mark_use *u = &rs->mneeds[i];
+
+		for (j = n = 0; j < rs->nmputs; j++) {
+			if (strcmp(rs->mputs[j].kind, u->kind) != 0)
+				continue;
+			if (strcmp(rs->mputs[j].name, u->name) == 0)
+				break;
+			names[n++] = rs->mputs[j].name;
+		}
+		if (j < rs->nmputs)
+			continue;
+		hint = did_you_mean(u->name, names, n);
+		errs_add(errs, u->file, u->line, u->col, "no rule puts a mark "
+		    "'%s' on %s%s%s%s", u->name, u->kind, hint ?
+		    " (did you mean '" : "", hint ? hint : "", hint ? "'?)" : "");
+	}
+	free(names);
+	mark_uses_free(rs->mputs, rs->nmputs);
+	mark_uses_free(rs->mneeds, rs->nmneeds);
+	rs->mputs = rs->mneeds = NULL;
+	rs->nmputs = rs->nmneeds = 0;
+}
+
 struct ruleset *
 ruleset_load(char *const *files, size_t nfiles, struct errs *errs)
 {
@@ -1016,6 +1115,7 @@ ruleset_load(char *const *files, size_t nfiles, struct errs *errs)
 			load_rule(rs, kinds[i], v->items[2 * j],
 			    v->items[2 * j + 1], files[i], errs);
 	}
+	check_marks(rs, errs);
 	for (i = 0; i < nfiles; i++)
 		ydoc_free(docs[i]);
 	free(docs);
@@ -1060,6 +1160,8 @@ ruleset_free(struct ruleset *rs)
 	for (i = 0; i < rs->nfiles; i++)
 		free(rs->files[i]);
 	free(rs->files);
+	mark_uses_free(rs->mputs, rs->nmputs);
+	mark_uses_free(rs->mneeds, rs->nmneeds);
 	free(rs->evtypes);
 	free(rs->rules);
 	free(rs->kinds);

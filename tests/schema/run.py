@@ -28,8 +28,9 @@ stderr. Exit status 0 iff nothing failed. The checks:
     tests/e2e/harness.py when ZHILID_RECORD_LINES=DIR/lines is set:
     DIR/lines.ok holds the accepted request lines, DIR/lines.resp the
     request/response pairs), or, without --records, from a run of
-    test_four_color.py, test_secretary.py, test_property.py and
-    test_work_order.py with recording on.
+    test_four_color.py, test_secretary.py, test_property.py,
+    test_work_order.py, test_community_model.py, test_branch.py and
+    test_reinspection.py with recording on.
 
 Rule files are read as YAML 1.2 data the way the daemon reads scalars:
 plain true and false are booleans, plain [-+]digits integers, plain
@@ -57,7 +58,9 @@ SCHEMA_DIR = os.path.join(ROOT, "schema")
 SCHEMAS = ("rules", "events", "commands", "alert", "responses")
 E2E_FILES = ("test_four_color.py", "test_secretary.py", "test_property.py",
              "test_leader.py",
-             "test_work_order.py")
+             "test_work_order.py",
+             "test_community_model.py", "test_branch.py",
+             "test_reinspection.py")
 BUILTIN_EVENTS = ("period.close", "clock.tick")
 
 passed = 0
@@ -298,8 +301,9 @@ def declarations(docs):
                         alerts.add(m["alert"])
                         if (m.get("expire") or {}).get("alert"):
                             alerts.add(m["expire"]["alert"])
-                if "downgrade" in body:
-                    alerts.add(body["downgrade"]["alert"])
+                for change in ("downgrade", "upgrade"):
+                    if change in body:
+                        alerts.add(body[change]["alert"])
     events["period.close"] = ({"type": "const", "id": "id", "ts": "ts",
                                "cycle": ("enum", frozenset(cycles)),
                                "scope": "string", "period": "period"},
