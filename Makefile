@@ -7,6 +7,7 @@
 #   make bench      the benchmarks of README.md (not part of check);
 #                   bench-close and bench-deadlines run one of them alone;
 #                   bench-review times grid.review (not part of bench)
+#                   bench-cadence judges 100,000 leaders at a month end
 #   make install    PREFIX=/usr/local DESTDIR=
 
 PREFIX	?= /usr/local
@@ -105,6 +106,10 @@ bench-deadlines: all
 	@$(MAKE) -s -C tests/bench all
 	@sh tests/bench/deadlines.sh
 
+bench-cadence: all
+	@$(MAKE) -s -C tests/bench all
+	@sh tests/bench/cadence.sh
+
 # The in-process comparison in instructions (callgrind): repeatable on a
 # machine whose clock is shared.
 bench-instr: all
@@ -141,7 +146,8 @@ clean:
 	rm -rf build
 
 .SECONDARY:
-.PHONY: all asan units run deps check bench bench-close bench-deadlines bench-review \
+.PHONY: all asan units run deps check bench bench-close bench-deadlines \
+	bench-cadence bench-review \
 	bench-instr install clean
 
 # libFuzzer targets (clang): make fuzz, and fuzz-check (run by make check).

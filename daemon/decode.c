@@ -340,9 +340,7 @@ decode_field(struct event *ev, int i, const cJSON *v, char *msg,
 		out->i = cJSON_IsTrue(v);
 		break;
 	case FT_PERIOD:
-		want = f->pkind == PERIOD_HALF ? "a half year such as 2026H1" :
-		    f->pkind == PERIOD_QUARTER ? "a quarter such as 2026Q1" :
-		    "a period such as 2026H1 or 2026Q1";
+		want = period_kind_example(f->pkind);
 		if (!cJSON_IsString(v))
 			BAD("%s: %s: expected %s, got %s", ev->type, f->name,
 			    want, json_type_name(v));

@@ -529,6 +529,25 @@ engine_class_changed(struct change *ch, const struct rule *r,
 	engine_alert(e, ch->seq, &a);
 }
 
+/*
+ * The value of the kind's field slot for a change: the event's, else the
+ * entity's; NULL if neither has one.
+ */
+const char *
+change_field(const struct change *ch, int slot)
+{
+	const struct kind *k;
+
+	if (slot < 0)
+		return NULL;
+	if (ch->ev->fields != NULL && ch->ev->fields[slot] != NULL)
+		return ch->ev->fields[slot];
+	if (ch->ent == NULL)
+		return NULL;
+	k = ch->ent->kind;
+	return ch->ent->vals[k->nattrs + (size_t)slot].s;
+}
+
 /* Tell the rules that follow r of an outcome. */
 void
 engine_follow(const struct rule *r, struct change *ch,
@@ -619,6 +638,75 @@ engine_fire(struct engine *e, int64_t now, size_t max)
 	return n;
 }
 
+/*
+ * Chained timers.  A mark put or ended is told to every rule that watches
+ * marks (a deadline that opens when one ends), in the same batch as the
+ * mark's own write; marks change at the rate of assessments, not of
+ * events, so asking every rule is cheap.
+ */
+static void
+mark_tell(struct engine *e, const struct mark *m, int ended)
+{
+	const struct rule *r;
+	size_t i;
+
+	for (i = 0; i < e->rs->nrules; i++) {
+		r = e->rs->rules[i];
+		if (r->prim->mark != NULL)
+			r->prim->mark(r, e, m, ended);
+	}
+}
+
+void
+engine_mark_put(struct engine *e, const char *name, const char *kind,
+    const char *entity, int64_t since, int64_t until)
+{
+	facts_mark_put(&e->facts, engine_ops(e), name, kind, entity, since,
+	    until);
+	mark_tell(e, facts_mark(&e->facts, name, kind, entity), 0);
+}
+
+/* A mark's end has come: tell the rules, then forget it. */
+void
+engine_mark_end(struct engine *e, struct mark *m)
+{
+	mark_tell(e, m, 1);
+	facts_mark_del(&e->facts, engine_ops(e), m);
+}
+
+/*
+ * Will a timer due at due have fired when ev is applied?  With the event
+ * clock, the timers that ev's ts passes fire before it (engine_apply); a
+ * rule's check, which runs before them, asks this to see the state that
+ * the event will meet.
+ */
+int
+engine_fires_before(const struct engine *e, const struct event *ev,
+    int64_t due)
+{
+	return e->clock_mode == CLOCK_EVENT && ev->ts > e->clock &&
+	    due < ev->ts;
+}
+
+/*
+ * The entity kind/id, created as an upsert would if there is none, so
+ * that `get` shows what a timer opened on it.  NULL if it cannot be read.
+ */
+struct entity *
+engine_touch(struct engine *e, struct kind *k, const char *id, int64_t ts)
+{
+	struct entity *ent;
+	int err = 0;
+
+	if ((ent = ecache_get(&e->cache, e->store, k, id, &err)) != NULL ||
+	    err)
+		return ent;
+	ent = ecache_create(&e->cache, k, id);
+	ent->created = ts;
+	entity_mark_dirty(&e->cache, ent);
+	return ent;
+}
+
 struct period_list {
 	struct fact	**v;
 	size_t		  n, cap;
@@ -635,10 +723,37 @@ by_period_rule(const void *a, const void *b)
 }
 
 /*
+ * The groups the entity is held in, per rule (a cadence's span), as
+ * "spans": {RULE: {"group": G, "since": TS}}.
+ */
+static void
+spans_json(struct engine *e, const struct entity *ent, struct buf *b)
+{
+	const struct kind *k = ent->kind;
+	const struct span *sp;
+	char num[40];
+	size_t i, n = 0;
+
+	buf_adds(b, ",\"spans\":{");
+	for (i = 0; i < k->nrules; i++) {
+		if ((sp = facts_span(&e->facts, k->rules[i]->name, k->name,
+		    ent->id)) == NULL)
+			continue;
+		clock_format(sp->since, num, sizeof num);
+		buf_addf(b, "%s", n++ ? "," : "");
+		buf_add_json_cstr(b, k->rules[i]->name);
+		buf_adds(b, ":{\"group\":");
+		buf_add_json_cstr(b, sp->grp);
+		buf_addf(b, ",\"since\":\"%s\"}", num);
+	}
+	buf_addc(b, '}');
+}
+
+/*
  * What the primitives keep about an entity, as more keys of its ENTITY
  * object: "periods" (per period and rule: the group, then what the rule's
  * primitive writes of its fact, such as a score's parts and total, or the
- * value), "marks" on it and its pending "deadlines".
+ * value), "marks" on it, its pending "deadlines" and its "spans".
  */
 void
 engine_entity_json(struct engine *e, const struct entity *ent, struct buf *b)
@@ -711,6 +826,7 @@ engine_entity_json(struct engine *e, const struct entity *ent, struct buf *b)
 		buf_addf(b, ":\"%s\"", num);
 	}
 	buf_addc(b, '}');
+	spans_json(e, ent, b);
 }
 
 /* When the next timer is due, or -1 if none is armed. */
@@ -898,6 +1014,11 @@ engine_apply(struct engine *e, struct event *ev, struct ev_result *res,
 			entity_mark_dirty(&e->cache, ent);	/* keep it */
 		engine_fire(e, ev->ts, SIZE_MAX);
 		e->clock = ev->ts;
+		/* a timer may have opened the event's entity (engine_touch) */
+		if (k != NULL && ent == NULL &&
+		    (ent = ecache_get(&e->cache, e->store, k, ev->entity,
+		    &err)) != NULL)
+			entity_mark_dirty(&e->cache, ent);
 	}
 	if (et == NULL) {	/* clock.tick */
 		res->nalerts = b->nalerts - res->first_alert;

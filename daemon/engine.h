@@ -131,11 +131,29 @@ struct mark {
 	struct kentry	 ke;		/* name kind entity */
 	int64_t		 since, until;
 };
+/*
+ * A span: an entity held in a group since a moment, and the periods in
+ * which an event that its rule counts came (prim-cadence.c).
+ */
+struct span {
+	struct kentry	 ke;		/* rule kind entity */
+	const char	*grp;		/* interned */
+	int64_t		 since;
+	int32_t		 seen;		/* latest period with one; 0: none */
+	uint64_t	 mask;		/* bit i: period seen - i had one */
+};
+#define SPAN_RULE(s)	((s)->ke.k[0])
+#define SPAN_KIND(s)	((s)->ke.k[1])
+#define SPAN_ENTITY(s)	((s)->ke.k[2])
+#define MARK_NAME(m)	((m)->ke.k[0])
+#define MARK_KIND(m)	((m)->ke.k[1])
+#define MARK_ENTITY(m)	((m)->ke.k[2])
 struct facts {
 	struct kmap	 facts;
 	struct kmap	 ents;		/* kind entity -> chain of facts */
 	struct kmap	 closures;	/* cycle grp - - period */
 	struct kmap	 marks;
+	struct kmap	 spans;
 };
 struct fact	*facts_find(struct facts *, const char *, const char *,
 		    const char *, int32_t);
@@ -160,6 +178,12 @@ struct mark	*facts_mark(struct facts *, const char *, const char *,
 void		 facts_mark_put(struct facts *, struct buf *, const char *,
 		    const char *, const char *, int64_t, int64_t);
 void		 facts_mark_del(struct facts *, struct buf *, struct mark *);
+struct span	*facts_span(struct facts *, const char *, const char *,
+		    const char *);
+struct span	*facts_span_put(struct facts *, const char *, const char *,
+		    const char *, const char *, int64_t);
+void		 facts_span_write(const struct span *, struct buf *);
+void		 facts_span_del(struct facts *, struct buf *, struct span *);
 int		 facts_load(struct facts *, struct store *,
 		    const struct ruleset *);
 void		 facts_clear(struct facts *);
@@ -342,7 +366,16 @@ size_t		 engine_fire(struct engine *, int64_t, size_t);
 int64_t		 engine_next_due(const struct engine *);
 void		 engine_entity_json(struct engine *, const struct entity *,
 		    struct buf *);
+const char	*change_field(const struct change *, int);
 void		 engine_follow(const struct rule *, struct change *,
 		    const struct outcome *);
+/* engine.c: chained timers (marks told to rules, entities they open) */
+void		 engine_mark_put(struct engine *, const char *, const char *,
+		    const char *, int64_t, int64_t);
+void		 engine_mark_end(struct engine *, struct mark *);
+int		 engine_fires_before(const struct engine *,
+		    const struct event *, int64_t);
+struct entity	*engine_touch(struct engine *, struct kind *, const char *,
+		    int64_t);
 
 #endif

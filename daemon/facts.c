@@ -1,7 +1,8 @@
 /*
  * Facts: what the stateful primitives keep per rule, entity and period (a
  * score's parts and total, a rank's outcome, a band's level), the periods
- * closed per cycle and group, and marks on entities that expire.
+ * closed per cycle and group, marks on entities that expire, and spans
+ * (an entity held in a group, and the periods in which it did its duty).
  *
  * All of it is held in memory, loaded from the store at start and after a
  * failed commit, and written through as operations of the open batch: the
@@ -250,6 +251,76 @@ facts_mark_del(struct facts *fs, struct buf *ops, struct mark *m)
 	free(m);
 }
 
+struct span *
+facts_span(struct facts *fs, const char *rule, const char *kind,
+    const char *entity)
+{
+	const char *r = intern_find(rule), *k = intern_find(kind);
+	const char *e = intern_find(entity);
+
+	if (r == NULL || k == NULL || e == NULL)
+		return NULL;
+	return (struct span *)kmap_find(&fs->spans, r, k, e, NULL, 0);
+}
+
+/*
+ * Open a span (the entity now held in grp since a moment), replacing the
+ * entity's earlier one under the rule; the caller writes it through.
+ */
+struct span *
+facts_span_put(struct facts *fs, const char *rule, const char *kind,
+    const char *entity, const char *grp, int64_t since)
+{
+	struct span *sp;
+
+	if ((sp = facts_span(fs, rule, kind, entity)) == NULL) {
+		sp = xcalloc(1, sizeof *sp);
+		kentry_key(&sp->ke, intern_get(rule), intern_get(kind),
+		    intern_get(entity), NULL, 0);
+		kmap_insert(&fs->spans, &sp->ke);
+	}
+	intern_put(sp->grp);
+	sp->grp = intern_get(grp);
+	sp->since = since;
+	sp->seen = 0;
+	sp->mask = 0;
+	return sp;
+}
+
+void
+facts_span_write(const struct span *sp, struct buf *ops)
+{
+	char per[16];
+
+	if (ops == NULL)
+		return;
+	if (sp->seen != 0)
+		period_code_format(sp->seen, per, sizeof per);
+	store_op(ops, ST_SPAN_PUT, "ssssisi", SPAN_RULE(sp), SPAN_KIND(sp),
+	    SPAN_ENTITY(sp), sp->grp, sp->since, sp->seen != 0 ? per :
+	    (const char *)NULL, (int64_t)sp->mask);
+}
+
+void
+facts_span_del(struct facts *fs, struct buf *ops, struct span *sp)
+{
+	if (ops != NULL)
+		store_op(ops, ST_SPAN_DEL, "sss", SPAN_RULE(sp), SPAN_KIND(sp),
+		    SPAN_ENTITY(sp));
+	kmap_remove(&fs->spans, &sp->ke);
+	intern_put(sp->grp);
+	key_put(&sp->ke);
+	free(sp);
+}
+
+static void
+span_free(struct kentry *e)
+{
+	intern_put(((struct span *)e)->grp);
+	key_put(e);
+	free(e);
+}
+
 static void
 fact_free(struct kentry *e)
 {
@@ -274,6 +345,7 @@ facts_clear(struct facts *fs)
 	kmap_clear(&fs->ents, entry_free);
 	kmap_clear(&fs->closures, entry_free);
 	kmap_clear(&fs->marks, entry_free);
+	kmap_clear(&fs->spans, span_free);
 }
 
 struct load {
@@ -353,6 +425,27 @@ load_mark(void *arg, const struct store_row *row)
 		    row->i[3], row->i[4]);
 }
 
+static void
+load_span(void *arg, const struct store_row *row)
+{
+	struct load *l = arg;
+	struct span *sp;
+	struct period p;
+
+	/* rule kind entity grp seen | since seen_mask */
+	if (row->s[0] == NULL || row->s[1] == NULL || row->s[2] == NULL ||
+	    row->s[3] == NULL)
+		return;
+	if (ruleset_rule(l->rs, row->s[0]) == NULL)
+		return;		/* a rule no longer loaded: kept on disk */
+	sp = facts_span_put(l->fs, row->s[0], row->s[1], row->s[2], row->s[3],
+	    row->i[5]);
+	if (row->s[4] != NULL && period_parse(row->s[4], &p) == 0) {
+		sp->seen = period_code(&p);
+		sp->mask = (uint64_t)row->i[6];
+	}
+}
+
 /* Replace what is in memory by what the store holds. */
 int
 facts_load(struct facts *fs, struct store *s, const struct ruleset *rs)
@@ -364,7 +457,8 @@ facts_load(struct facts *fs, struct store *s, const struct ruleset *rs)
 		return 0;
 	if (store_select(s, TB_FACTS, load_fact, &l) != 0 ||
 	    store_select(s, TB_CLOSURES, load_closure, &l) != 0 ||
-	    store_select(s, TB_MARKS, load_mark, &l) != 0)
+	    store_select(s, TB_MARKS, load_mark, &l) != 0 ||
+	    store_select(s, TB_SPANS, load_span, &l) != 0)
 		return -1;
 	return 0;
 }

@@ -10,6 +10,21 @@
  *     start: work_order.created
  *     stop: [work_order.claimed, work_order.closed]
  *     within: 3h                   # or until: end_of_day
+ *
+ * Chained: instead of a start event, the end of a mark (prim-band.c) on
+ * an entity of the rule's kind opens the deadline, counted from the
+ * mark's end however late its timer fired; the mark put again closes it
+ * silently.  With `missed: wait` a missed deadline raises its alert once
+ * and still awaits a stop, kept as a mark named after the rule (so that
+ * it survives restarts and `get` shows it); with `unmatched: conflict` a
+ * stop event for an entity that awaits none is refused.
+ *
+ *   deadline:
+ *     after_mark: rectify
+ *     stop: community.reinspection
+ *     within: 30d
+ *     missed: wait
+ *     unmatched: conflict
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,18 +35,37 @@
 #include "engine.h"
 
 struct deadline {
-	struct evtype	*start;
+	struct evtype	*start;		/* NULL: after_mark */
+	char		*mark;		/* whose end opens it */
 	int64_t		 within;	/* seconds; 0: end of the local day */
+	int		 wait;		/* missed: still awaits a stop */
+	int		 strict;	/* unmatched: conflict */
 };
 
 static const char *const vars[] = { "deadline", "start", NULL };
+
+/* key: no or dflt (0), or alt (1). */
+static void
+load_choice(int *out, const struct ynode *body, const char *key,
+    const char *dflt, const char *alt, struct rule_load *ld)
+{
+	const struct ynode *v = ynode_get(body, key);
+
+	if (v == NULL || (v->type == YN_SCALAR && strcmp(v->str, dflt) == 0))
+		return;
+	if (v->type == YN_SCALAR && strcmp(v->str, alt) == 0)
+		*out = 1;
+	else
+		errs_add(ld->errs, ld->file, v->line, v->col, "%s: expected %s "
+		    "or %s", key, dflt, alt);
+}
 
 static int
 setup(struct rule *r, const struct ynode *def, const struct ynode *body,
     struct rule_load *ld)
 {
 	static const char *const keys[] = { "start", "stop", "within",
-	    "until" };
+	    "until", "after_mark", "missed", "unmatched" };
 	const struct ynode *v, *w, *u;
 	struct deadline *d;
 	size_t i, before = ld->errs->n;
@@ -42,16 +76,34 @@ setup(struct rule *r, const struct ynode *def, const struct ynode *body,
 		    "expected a map");
 		return -1;
 	}
-	ynode_check_keys(body, ld->file, keys, 4, "deadline", ld->errs);
+	ynode_check_keys(body, ld->file, keys, 7, "deadline", ld->errs);
 	d = xcalloc(1, sizeof *d);
 	r->data = d;
-	if ((v = ynode_get(body, "start")) == NULL) {
-		errs_add(ld->errs, ld->file, body->line, body->col, "deadline: "
-		    "needs 'start', an event type");
+	v = ynode_get(body, "start");
+	w = ynode_get(body, "after_mark");
+	if (v != NULL && w != NULL) {
+		errs_add(ld->errs, ld->file, w->line, w->col, "after_mark: "
+		    "either 'start' or 'after_mark', not both");
 		return -1;
 	}
-	if ((d->start = rules_on(r, v, ld)) == NULL)
+	if (v == NULL && w == NULL) {
+		errs_add(ld->errs, ld->file, body->line, body->col, "deadline: "
+		    "needs 'start', an event type, or 'after_mark', a mark's "
+		    "name");
 		return -1;
+	}
+	if (w != NULL) {
+		if (w->type != YN_SCALAR || w->len == 0) {
+			errs_add(ld->errs, ld->file, w->line, w->col,
+			    "after_mark: expected a mark's name");
+			return -1;
+		}
+		d->mark = xstrdup(w->str);
+		rules_mark_need(ld, r->kind->name, w->str, w);
+	} else if ((d->start = rules_on(r, v, ld)) == NULL)
+		return -1;
+	load_choice(&d->wait, body, "missed", "close", "wait", ld);
+	load_choice(&d->strict, body, "unmatched", "ignore", "conflict", ld);
 	if ((v = ynode_get(body, "stop")) == NULL) {
 		errs_add(ld->errs, ld->file, body->line, body->col, "deadline: "
 		    "needs 'stop', one or more event types");
@@ -60,7 +112,8 @@ setup(struct rule *r, const struct ynode *def, const struct ynode *body,
 	for (i = 0; i < (v->type == YN_SEQ ? v->n : 1); i++) {
 		const struct ynode *s = v->type == YN_SEQ ? v->items[i] : v;
 
-		if (s->type == YN_SCALAR && strcmp(s->str, d->start->name) == 0)
+		if (s->type == YN_SCALAR && d->start != NULL &&
+		    strcmp(s->str, d->start->name) == 0)
 			errs_add(ld->errs, ld->file, s->line, s->col, "stop: %s "
 			    "is the start event", s->str);
 		else
@@ -111,6 +164,42 @@ raise(const struct rule *r, struct engine *e, const char *kind,
 	engine_alert(e, 0, &a);
 }
 
+static int64_t
+due_after(const struct deadline *d, int64_t start)
+{
+	return d->within > 0 ? start + d->within : clock_next_midnight(start);
+}
+
+/* Open (or re-open) the deadline of kind/id from start. */
+static void
+open_at(const struct rule *r, struct engine *e, const char *id,
+    int64_t start)
+{
+	const struct deadline *d = r->data;
+	const char *kind = r->kind->name;
+	int64_t due = due_after(d, start);
+
+	timers_set(&e->timers, engine_ops(e), r->name, kind, id, "", due,
+	    start);
+	if (d->wait)
+		facts_mark_put(&e->facts, engine_ops(e), r->name, kind, id,
+		    start, due);
+}
+
+/* Close it, missed or not: the timer and the awaiting mark go. */
+static void
+close_it(const struct rule *r, struct engine *e, const char *id)
+{
+	struct timer *t;
+	struct mark *m;
+
+	if ((t = timers_find(&e->timers, r->name, r->kind->name, id, "")) !=
+	    NULL)
+		timers_cancel(&e->timers, engine_ops(e), t);
+	if ((m = facts_mark(&e->facts, r->name, r->kind->name, id)) != NULL)
+		facts_mark_del(&e->facts, engine_ops(e), m);
+}
+
 static void
 eval(const struct rule *r, struct change *ch)
 {
@@ -118,22 +207,78 @@ eval(const struct rule *r, struct change *ch)
 	struct engine *e = ch->eng;
 	const char *kind = r->kind->name, *id = ch->ent->id;
 	struct timer *t;
-	int64_t due;
 
 	if (ch->ev->et == d->start) {
-		due = d->within > 0 ? ch->ev->ts + d->within :
-		    clock_next_midnight(ch->ev->ts);
-		timers_set(&e->timers, engine_ops(e), r->name, kind, id, "",
-		    due, ch->ev->ts);
+		open_at(r, e, id, ch->ev->ts);
 		return;
 	}
-	if ((t = timers_find(&e->timers, r->name, kind, id, "")) == NULL)
-		return;
-	if (ch->ev->ts > t->due) {	/* late, and not fired yet */
+	if ((t = timers_find(&e->timers, r->name, kind, id, "")) != NULL &&
+	    ch->ev->ts > t->due) {	/* late, and not fired yet */
 		raise(r, e, kind, id, t->due, t->aux);
 		e->n_timers_fired++;
 	}
-	timers_cancel(&e->timers, engine_ops(e), t);
+	close_it(r, e, id);
+}
+
+/*
+ * Does the event's entity await a stop, as the event will find it, after
+ * the timers that its ts passes have fired?
+ */
+static int
+awaits(const struct rule *r, struct engine *e, const struct event *ev)
+{
+	const struct deadline *d = r->data;
+	const char *kind = r->kind->name;
+	const struct timer *t;
+	const struct mark *m;
+
+	if (d->wait && facts_mark(&e->facts, r->name, kind, ev->entity) !=
+	    NULL)
+		return 1;
+	if ((t = timers_find(&e->timers, r->name, kind, ev->entity, "")) !=
+	    NULL && !engine_fires_before(e, ev, t->due))
+		return 1;
+	/* a mark whose end opens it, ending before the event */
+	return d->mark != NULL && (m = facts_mark(&e->facts, d->mark, kind,
+	    ev->entity)) != NULL && engine_fires_before(e, ev, m->until) &&
+	    (d->wait || !engine_fires_before(e, ev, due_after(d, m->until)));
+}
+
+static int
+check(const struct rule *r, struct change *ch, char *msg, size_t msglen)
+{
+	const struct deadline *d = r->data;
+	const struct event *ev = ch->ev;
+
+	if (!d->strict || ev->et == d->start || ev->entity == NULL ||
+	    awaits(r, ch->eng, ev))
+		return E_OK;
+	utf8_snprintf(msg, msglen, "%s: %s '%.*s%s' awaits none (no open "
+	    "deadline of rule %s)", ev->type, r->kind->name, CLIP(ev->entity),
+	    r->name);
+	return E_CONFLICT;
+}
+
+/*
+ * A mark of the kind: its end opens the deadline, from the end itself
+ * (the timer that announced it may have fired late); putting it again
+ * closes the deadline, since the entity is under the mark once more.
+ */
+static void
+mark(const struct rule *r, struct engine *e, const struct mark *m,
+    int ended)
+{
+	const struct deadline *d = r->data;
+
+	if (d->mark == NULL || strcmp(MARK_NAME(m), d->mark) != 0 ||
+	    strcmp(MARK_KIND(m), r->kind->name) != 0)
+		return;
+	if (!ended) {
+		close_it(r, e, MARK_ENTITY(m));
+		return;
+	}
+	engine_touch(e, r->kind, MARK_ENTITY(m), m->until);
+	open_at(r, e, MARK_ENTITY(m), m->until);
 }
 
 static void
@@ -142,28 +287,42 @@ fire(const struct rule *r, struct engine *e, const struct timer *t)
 	raise(r, e, TIMER_KIND(t), TIMER_ENTITY(t), t->due, t->aux);
 }
 
-/* For `get`: the entity's pending deadline, or -1. */
+/*
+ * For `get`: the entity's pending deadline, or one missed that still
+ * awaits a stop; -1 if none.
+ */
 static int64_t
 due(const struct rule *r, struct engine *e, const struct entity *ent)
 {
 	const struct timer *t = timers_find(&e->timers, r->name,
 	    r->kind->name, ent->id, "");
+	const struct mark *m;
 
-	return t != NULL ? t->due : -1;
+	if (t != NULL)
+		return t->due;
+	m = facts_mark(&e->facts, r->name, r->kind->name, ent->id);
+	return m != NULL ? m->until : -1;
 }
 
 static void
 deadline_free(void *p)
 {
-	free(p);
+	struct deadline *d = p;
+
+	if (d == NULL)
+		return;
+	free(d->mark);
+	free(d);
 }
 
 const struct prim prim_deadline = {
 	.name = "deadline",
 	.setup = setup,
+	.check = check,
 	.eval = eval,
 	.fire = fire,
 	.due = due,
 	.free = deadline_free,
 	.vars = vars,
+	.mark = mark,
 };

@@ -18,6 +18,7 @@
  *     rounding: ceil              # ceil, floor or round
  *     ties: in                    # in or out
  *     incomplete: {alert: secretary.incomplete, severity: info, message: ..}
+ *     data: {score: total, position: position, n: n}   # key: variable
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +29,7 @@
 #include "engine.h"
 
 enum { ROUND_CEIL, ROUND_FLOOR, ROUND_NEAREST };
+#define NDATA	4	/* total, position, n, k */
 
 struct rank {
 	char		*cycle;
@@ -38,17 +40,59 @@ struct rank {
 	int		 ties_in;
 	struct alert_def incomplete;
 	int		 has_incomplete;
+	char		*dkeys[NDATA];	/* the alert's data: key, */
+	int		 dvars[NDATA];	/* and the variable it holds */
+	size_t		 ndata;
 };
 
 static const char *const vars[] = { "total", "position", "n", "k",
     "missing", NULL };
+
+/*
+ * data: {KEY: VARIABLE, ...}, the keys of a ranked entity's alert data in
+ * order, each holding total, position, n or k; by default all four under
+ * their own names.
+ */
+static void
+load_data(struct rank *rk, const struct ynode *n, struct rule_load *ld)
+{
+	const struct ynode *key, *v;
+	const char *hint;
+	size_t i, j;
+
+	if (n->type != YN_MAP || n->n == 0 || n->n > NDATA) {
+		errs_add(ld->errs, ld->file, n->line, n->col, "data: expected a "
+		    "map of 1 to %d key: variable (total, position, n, k)",
+		    NDATA);
+		return;
+	}
+	for (i = 0; i < n->n; i++) {
+		key = n->items[2 * i];
+		v = n->items[2 * i + 1];
+		for (j = 0; j < NDATA; j++)
+			if (v->type == YN_SCALAR && strcmp(v->str, vars[j]) == 0)
+				break;
+		if (j == NDATA) {
+			hint = v->type == YN_SCALAR ? did_you_mean(v->str, vars,
+			    NDATA) : NULL;
+			errs_add(ld->errs, ld->file, v->line, v->col, "data.%s: "
+			    "unknown variable '%s', expected total, position, n "
+			    "or k%s%s%s", key->str, v->type == YN_SCALAR ?
+			    v->str : "", hint ? " (did you mean '" : "",
+			    hint ? hint : "", hint ? "'?)" : "");
+			continue;
+		}
+		rk->dkeys[rk->ndata] = xstrdup(key->str);
+		rk->dvars[rk->ndata++] = (int)j;
+	}
+}
 
 static int
 setup(struct rule *r, const struct ynode *def, const struct ynode *body,
     struct rule_load *ld)
 {
 	static const char *const keys[] = { "cycle", "by", "bottom", "top",
-	    "rounding", "ties", "incomplete" };
+	    "rounding", "ties", "incomplete", "data" };
 	static const char *const roundings[] = { "ceil", "floor", "round" };
 	const struct ynode *v, *frac;
 	struct evtype *close;
@@ -62,7 +106,7 @@ setup(struct rule *r, const struct ynode *def, const struct ynode *body,
 		    "expected a map");
 		return -1;
 	}
-	ynode_check_keys(body, ld->file, keys, 7, "rank", ld->errs);
+	ynode_check_keys(body, ld->file, keys, 8, "rank", ld->errs);
 	rk = xcalloc(1, sizeof *rk);
 	r->data = rk;
 	rk->ties_in = 1;
@@ -153,6 +197,13 @@ setup(struct rule *r, const struct ynode *def, const struct ynode *body,
 				    "incomplete: needs 'alert'");
 		}
 	}
+	if ((v = ynode_get(body, "data")) != NULL)
+		load_data(rk, v, ld);
+	else
+		for (; rk->ndata < NDATA; rk->ndata++) {
+			rk->dkeys[rk->ndata] = xstrdup(vars[rk->ndata]);
+			rk->dvars[rk->ndata] = (int)rk->ndata;
+		}
 	if (ld->errs->n != before)
 		return -1;
 	score_check_cycle(rk->by, rk->cycle);
@@ -250,8 +301,7 @@ check(const struct rule *r, struct change *ch, char *msg, size_t msglen)
 	period_code_format(p, per, sizeof per);
 	if ((int)period_decode(p).kind != pk) {
 		snprintf(msg, msglen, "%s: period: expected %s for cycle %s, "
-		    "got '%s'", ch->ev->type, pk == PERIOD_HALF ? "a half "
-		    "year such as 2026H1" : "a quarter such as 2026Q1",
+		    "got '%s'", ch->ev->type, period_kind_example(pk),
 		    rk->cycle, per);
 		return E_BAD_EVENT;
 	}
@@ -269,18 +319,27 @@ raise_one(const struct rule *r, struct change *ch, const struct ranked *x,
     size_t position, size_t n, size_t k)
 {
 	struct engine *e = ch->eng;
+	const struct rank *rk = r->data;
 	struct buf data = { 0 };
 	char total[32], pos[24], ns[24], ks[24];
+	const char *val[NDATA] = { total, pos, ns, ks };
 	struct alert_out a;
 	struct outcome o;
 	struct fact *f;
+	size_t i;
 
 	dec_format(x->total, total, sizeof total);
 	snprintf(pos, sizeof pos, "%zu", position);
 	snprintf(ns, sizeof ns, "%zu", n);
 	snprintf(ks, sizeof ks, "%zu", k);
-	buf_addf(&data, "{\"total\":%s,\"position\":%s,\"n\":%s,\"k\":%s}",
-	    total, pos, ns, ks);
+	buf_addc(&data, '{');
+	for (i = 0; i < rk->ndata; i++) {
+		if (i > 0)
+			buf_addc(&data, ',');
+		buf_add_json_cstr(&data, rk->dkeys[i]);
+		buf_addf(&data, ":%s", val[rk->dvars[i]]);
+	}
+	buf_addc(&data, '}');
 	memset(&a, 0, sizeof a);
 	a.rule = r;
 	a.kind = r->kind->name;
@@ -444,10 +503,13 @@ static void
 rank_free(void *p)
 {
 	struct rank *rk = p;
+	size_t i;
 
 	if (rk == NULL)
 		return;
 	alert_def_free(&rk->incomplete);
+	for (i = 0; i < rk->ndata; i++)
+		free(rk->dkeys[i]);
 	free(rk->cycle);
 	free(rk);
 }

@@ -156,16 +156,8 @@ setup(struct rule *r, const struct ynode *def, const struct ynode *body,
 		    ld);
 	}
 	sc->nparts = w->n;
-	if ((g = ynode_get(body, "group")) != NULL) {
-		for (i = 0; i < ld->kind->nfields; i++)
-			if (g->type == YN_SCALAR &&
-			    strcmp(ld->kind->fields[i], g->str) == 0)
-				sc->gslot = (int)i;
-		if (sc->gslot < 0)
-			errs_add(ld->errs, ld->file, g->line, g->col, "group: "
-			    "'%s' is not a field of kind %s", g->type ==
-			    YN_SCALAR ? g->str : "", ld->kind->name);
-	}
+	if ((g = ynode_get(body, "group")) != NULL)
+		sc->gslot = rules_kind_field(g, "group", ld);
 	if ((on = ynode_get(body, "on")) == NULL) {
 		errs_add(ld->errs, ld->file, body->line, body->col, "score: "
 		    "needs 'on', the events that carry parts");
@@ -194,28 +186,12 @@ find_on(const struct score *sc, const struct evtype *et)
 	return NULL;
 }
 
-/* The group of the entity for this event: the event's, else its own. */
-static const char *
-group_of(const struct score *sc, const struct change *ch)
-{
-	const struct kind *k;
-
-	if (sc->gslot < 0)
-		return NULL;
-	if (ch->ev->fields != NULL && ch->ev->fields[sc->gslot] != NULL)
-		return ch->ev->fields[sc->gslot];
-	if (ch->ent == NULL)
-		return NULL;
-	k = ch->ent->kind;
-	return ch->ent->vals[k->nattrs + (size_t)sc->gslot].s;
-}
-
 static int
 check(const struct rule *r, struct change *ch, char *msg, size_t msglen)
 {
 	const struct score *sc = r->data;
 	const struct score_on *so = find_on(sc, ch->ev->et);
-	const char *grp = group_of(sc, ch);
+	const char *grp = change_field(ch, sc->gslot);
 	char per[16];
 	int32_t p;
 
@@ -266,7 +242,7 @@ eval(const struct rule *r, struct change *ch)
 	    so->fixed;
 	f = facts_put(fs, r->name, r->kind->name, ch->ent->id,
 	    (int32_t)ch->ev->vals[so->period].i);
-	fact_set_group(f, group_of(sc, ch));
+	fact_set_group(f, change_field(ch, sc->gslot));
 	f->parts[part] = ch->ev->vals[so->value].i;
 	if (ch->ev->et->fields[so->value].type == FT_INT)
 		f->parts[part] *= DEC_ONE;

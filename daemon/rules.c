@@ -33,6 +33,7 @@ static const struct prim *const prim_table[] = {
 	&prim_deadline,
 	&prim_count,
 	&prim_review,
+	&prim_cadence,
 };
 #define NPRIM (sizeof prim_table / sizeof prim_table[0])
 
@@ -352,7 +353,7 @@ static const enum vtype ftype_vtype[] = { VT_STR, VT_INT, VT_DEC, VT_BOOL,
     VT_INT };
 
 static const char *const ftype_names[] = { "string", "int", "decimal",
-    "bool", "half_year", "quarter", "period" };
+    "bool", "half_year", "quarter", "period", "month" };
 #define NFTYPES (sizeof ftype_names / sizeof ftype_names[0])
 
 /* Decimal YAML scalar: 0.3, 90, -1.5; 0 or -1 with an error. */
@@ -383,13 +384,14 @@ field_type(struct evfield *f, const struct ynode *n, const char *what,
 		    NFTYPES) : NULL;
 		errs_add(ld->errs, ld->file, n->line, n->col, "%s: unknown type"
 		    " '%s', expected string, int, decimal, bool, half_year, "
-		    "quarter or period%s%s%s", what, n->type == YN_SCALAR ?
+		    "quarter, month or period%s%s%s", what, n->type == YN_SCALAR ?
 		    n->str : "", hint ? " (did you mean '" : "", hint ? hint :
 		    "", hint ? "'?)" : "");
 		return -1;
 	}
 	f->type = t <= 3 ? (enum ftype)t : FT_PERIOD;
-	f->pkind = t == 4 ? PERIOD_HALF : t == 5 ? PERIOD_QUARTER : PK_ANY;
+	f->pkind = t == 4 ? PERIOD_HALF : t == 5 ? PERIOD_QUARTER : t == 7 ?
+	    PERIOD_MONTH : PK_ANY;
 	return 0;
 }
 
@@ -754,6 +756,16 @@ rules_ref(const struct ynode *n, const char *what, const struct prim *p,
 }
 
 /*
+ * The template names a rule fills: its primitive's, or, for a primitive
+ * that names them after the rule's own keys, those its setup chose.
+ */
+static const char *const *
+rule_vars(const struct rule *r)
+{
+	return r->vars != NULL ? r->vars : r->prim->vars;
+}
+
+/*
  * An alert definition {alert, severity, message} from map n; name_dflt
  * and sev_dflt stand in for missing keys.
  */
@@ -779,7 +791,7 @@ rules_alert_def(struct alert_def *ad, const struct ynode *n,
 	if (n != NULL && (v = ynode_get(n, "severity")) != NULL)
 		rules_severity(v, &ad->severity, ld);
 	if (n != NULL && (v = ynode_get(n, "message")) != NULL)
-		ad->message = tmpl_compile(v, ld->file, r, r->prim->vars,
+		ad->message = tmpl_compile(v, ld->file, r, rule_vars(r),
 		    ld->errs);
 	return ld->errs->n == before ? 0 : -1;
 }
@@ -889,7 +901,7 @@ load_rule(struct ruleset *rs, struct kind *k, const struct ynode *key,
 		    "takes no data", key->str, r->prim->name);
 	r->prim->setup(r, def, body, &ld);
 	if ((v = ynode_get(def, "message")) != NULL)
-		r->message = tmpl_compile(v, file, r, r->prim->vars, errs);
+		r->message = tmpl_compile(v, file, r, rule_vars(r), errs);
 	if (errs->n != before) {
 		rule_free(r);
 		return;
@@ -1022,6 +1034,23 @@ rules_class_slot(struct kind *k, size_t dflt)
 	return k->nclass++;
 }
 
+/* The slot of the kind's field named by scalar n, or -1 with an error. */
+int
+rules_kind_field(const struct ynode *n, const char *what,
+    struct rule_load *ld)
+{
+	size_t i;
+
+	for (i = 0; i < ld->kind->nfields; i++)
+		if (n->type == YN_SCALAR && strcmp(ld->kind->fields[i], n->str)
+		    == 0)
+			return (int)i;
+	errs_add(ld->errs, ld->file, n->line, n->col, "%s: '%s' is not a "
+	    "field of kind %s", what, n->type == YN_SCALAR ? n->str : "",
+	    ld->kind->name);
+	return -1;
+}
+
 /* A rule that follows another: r gets told of src's outcomes. */
 void
 rules_follow(struct rule *src, struct rule *r)
@@ -1081,6 +1110,88 @@ file_digest(uint64_t *h, const char *path)
 	fclose(f);
 }
 
+static void
+mark_use_add(struct mark_use **v, size_t *n, struct rule_load *ld,
+    const char *kind, const char *name, int line, int col)
+{
+	struct mark_use *u;
+	size_t i;
+
+	*v = xreallocarray(*v, *n + 1, sizeof **v);
+	u = &(*v)[(*n)++];
+	u->kind = xstrdup(kind);
+	u->name = xstrdup(name);
+	u->file = ld->file;
+	for (i = 0; i < ld->rs->nfiles; i++)	/* outlives ld */
+		if (strcmp(ld->rs->files[i], ld->file) == 0)
+			u->file = ld->rs->files[i];
+	u->line = line;
+	u->col = col;
+}
+
+/* A rule puts marks called name on entities of kind. */
+void
+rules_mark_put(struct rule_load *ld, const char *kind, const char *name)
+{
+	mark_use_add(&ld->rs->mputs, &ld->rs->nmputs, ld, kind, name, 0, 0);
+}
+
+/*
+ * A rule waits for marks called name (the value of node n) on entities of
+ * kind; once every file is compiled, some rule must put them.
+ */
+void
+rules_mark_need(struct rule_load *ld, const char *kind, const char *name,
+    const struct ynode *n)
+{
+	mark_use_add(&ld->rs->mneeds, &ld->rs->nmneeds, ld, kind, name,
+	    n->line, n->col);
+}
+
+static void
+mark_uses_free(struct mark_use *v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		free(v[i].kind);
+		free(v[i].name);
+	}
+	free(v);
+}
+
+/* A mark waited for that no rule puts is a typo, reported where it is. */
+static void
+check_marks(struct ruleset *rs, struct errs *errs)
+{
+	const char **names = xcalloc(rs->nmputs + 1, sizeof *names);
+	const char *hint;
+	size_t i, j, n;
+
+	for (i = 0; i < rs->nmneeds; i++) {
+		const struct mark_use *u = &rs->mneeds[i];
+
+		for (j = n = 0; j < rs->nmputs; j++) {
+			if (strcmp(rs->mputs[j].kind, u->kind) != 0)
+				continue;
+			if (strcmp(rs->mputs[j].name, u->name) == 0)
+				break;
+			names[n++] = rs->mputs[j].name;
+		}
+		if (j < rs->nmputs)
+			continue;
+		hint = did_you_mean(u->name, names, n);
+		errs_add(errs, u->file, u->line, u->col, "no rule puts a mark "
+		    "'%s' on %s%s%s%s", u->name, u->kind, hint ?
+		    " (did you mean '" : "", hint ? hint : "", hint ? "'?)" : "");
+	}
+	free(names);
+	mark_uses_free(rs->mputs, rs->nmputs);
+	mark_uses_free(rs->mneeds, rs->nmneeds);
+	rs->mputs = rs->mneeds = NULL;
+	rs->nmputs = rs->nmneeds = 0;
+}
+
 struct ruleset *
 ruleset_load(char *const *files, size_t nfiles, struct errs *errs)
 {
@@ -1135,6 +1246,7 @@ ruleset_load(char *const *files, size_t nfiles, struct errs *errs)
 		if (r->prim->link != NULL)
 			r->prim->link(r, &ld);
 	}
+	check_marks(rs, errs);
 	for (i = 0; i < nfiles; i++)
 		ydoc_free(docs[i]);
 	free(docs);
@@ -1179,6 +1291,8 @@ ruleset_free(struct ruleset *rs)
 	for (i = 0; i < rs->nfiles; i++)
 		free(rs->files[i]);
 	free(rs->files);
+	mark_uses_free(rs->mputs, rs->nmputs);
+	mark_uses_free(rs->mneeds, rs->nmneeds);
 	free(rs->evtypes);
 	free(rs->rules);
 	free(rs->kinds);

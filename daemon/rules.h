@@ -93,6 +93,7 @@ struct engine;
 struct entity;
 struct timer;
 struct fact;
+struct mark;
 struct ruleset;
 struct rule_load {
 	const char	*file;
@@ -173,6 +174,13 @@ struct prim {
 	int		 (*load)(struct rule *, struct engine *, struct rule *);
 	void		 (*view)(const struct rule *, struct entity *);
 	int		 takes_data;	/* reads the rule's `data` key */
+	/*
+	 * Chained timers: told of every mark put on or ended for any
+	 * entity (ended: its end has come, before it is forgotten), so
+	 * that a rule may open a deadline when a mark ends.
+	 */
+	void		 (*mark)(const struct rule *, struct engine *,
+			    const struct mark *, int);
 };
 
 /* An alert a rule raises: its name, severity and message template. */
@@ -197,6 +205,14 @@ struct rule {
 	struct evtype	**on;		/* event types it runs on */
 	size_t		 non;
 	uint64_t	 digest;	/* of its definition and declarations */
+	const char *const *vars;	/* set by setup: names of its own */
+};
+
+/* A mark a rule puts, or one that a rule waits for (only while loading). */
+struct mark_use {
+	char		*kind, *name;
+	const char	*file;		/* rs->files[i] */
+	int		 line, col;
 };
 
 struct ruleset {
@@ -209,6 +225,8 @@ struct ruleset {
 	char		**files;
 	size_t		  nfiles;
 	char		  digest[17];	/* of all files' contents */
+	struct mark_use	 *mputs, *mneeds;	/* checked, then freed */
+	size_t		  nmputs, nmneeds;
 };
 
 struct ruleset		*ruleset_load(char *const *, size_t, struct errs *);
@@ -220,6 +238,10 @@ struct kind		*ruleset_kind(const struct ruleset *, const char *);
 struct rule		*ruleset_rule(const struct ruleset *, const char *);
 struct evtype		*rules_on(struct rule *, const struct ynode *,
 			    struct rule_load *);
+void			 rules_mark_put(struct rule_load *, const char *,
+			    const char *);
+void			 rules_mark_need(struct rule_load *, const char *,
+			    const char *, const struct ynode *);
 int			 rules_field(const struct evtype *, const struct ynode *,
 			    const char *, int, struct rule_load *);
 int			 rules_alert_def(struct alert_def *,
@@ -231,6 +253,8 @@ int			 rules_severity(const struct ynode *, int *,
 int			 rules_decimal(const struct ynode *, int64_t *,
 			    const char *, struct rule_load *);
 void			 rules_follow(struct rule *, struct rule *);
+int			 rules_kind_field(const struct ynode *, const char *,
+			    struct rule_load *);
 size_t			 rules_class_slot(struct kind *, size_t);
 struct rule		*rules_ref(const struct ynode *, const char *,
 			    const struct prim *, struct rule_load *);
@@ -275,6 +299,7 @@ extern const struct prim prim_count;
 extern const struct prim prim_review;
 void		 count_groups(const struct rule *, size_t, void (*)(void *,
 		    const char *, const char *), void *);
+extern const struct prim prim_cadence;
 
 /* prim-score.c, for the rules that read a score */
 int		 score_total(const struct rule *, const struct fact *,

@@ -57,11 +57,11 @@ enum {
 	/* the writer's connection */
 	W_BEGIN, W_COMMIT, W_ROLLBACK, W_EVENT, W_ENTITY, W_HISTORY, W_ALERT,
 	W_ACK, W_FACT, W_CLOSE, W_MARK_PUT, W_MARK_DEL, W_TIMER_PUT,
-	W_TIMER_DEL, W_META,
+	W_TIMER_DEL, W_META, W_SPAN_PUT, W_SPAN_DEL,
 	/* the reader's */
 	R_EV_FIND, R_ENT_LOAD, R_HIST, R_ALERTS, R_ALERTS_RULE, R_MAX_SEQ,
 	R_MAX_ALERT, R_ENT_COUNT, R_ENT_KEYS, R_ENT_ROWS, R_ID_COUNT, R_IDS, R_FACTS,
-	R_CLOSURES, R_MARKS, R_TIMERS, R_META, NQ
+	R_CLOSURES, R_MARKS, R_TIMERS, R_META, R_SPANS, NQ
 };
 #define NW	R_EV_FIND
 
@@ -95,6 +95,11 @@ static const char *const sql_table[NQ] = {
 	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
 	[W_TIMER_DEL] = "DELETE FROM timers WHERE id = ?1",
 	[W_META] = "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
+	[W_SPAN_PUT] = "INSERT OR REPLACE INTO spans "
+	    "(rule, kind, entity, grp, since, seen, seen_mask) "
+	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+	[W_SPAN_DEL] = "DELETE FROM spans WHERE rule = ?1 AND kind = ?2 AND "
+	    "entity = ?3",
 	[R_EV_FIND] = "SELECT seq FROM events WHERE eid = ?1",
 	[R_ENT_LOAD] = "SELECT state, removed, created, removed_ts "
 	    "FROM entities WHERE kind = ?1 AND id = ?2",
@@ -122,13 +127,15 @@ static const char *const sql_table[NQ] = {
 	[R_TIMERS] = "SELECT rule, kind, entity, tag, id, due, aux FROM timers "
 	    "ORDER BY id",
 	[R_META] = "SELECT key, value FROM meta",
+	[R_SPANS] = "SELECT rule, kind, entity, grp, seen, since, seen_mask "
+	    "FROM spans",
 };
 
 /* The public statement and table numbers, in the order of store.h. */
 static const int stmt_map[] = { W_FACT, W_CLOSE, W_MARK_PUT, W_MARK_DEL,
-    W_TIMER_PUT, W_TIMER_DEL, W_META };
+    W_TIMER_PUT, W_TIMER_DEL, W_META, W_SPAN_PUT, W_SPAN_DEL };
 static const int table_map[] = { R_FACTS, R_CLOSURES, R_MARKS, R_TIMERS,
-    R_META };
+    R_META, R_SPANS };
 
 /* Operation codes of a job's buffer. */
 enum { OP_EVENT = 1, OP_ENTITY, OP_HISTORY, OP_ALERT, OP_ACK, OP_STMT };

@@ -52,7 +52,9 @@ enum store_stmt {
 	ST_MARK_DEL,	/* name kind entity */
 	ST_TIMER_PUT,	/* id due rule kind entity tag aux */
 	ST_TIMER_DEL,	/* id */
-	ST_META		/* key value */
+	ST_META,	/* key value */
+	ST_SPAN_PUT,	/* rule kind entity grp since seen seen_mask */
+	ST_SPAN_DEL	/* rule kind entity */
 };
 void	 store_op(struct buf *, enum store_stmt, const char *, ...);
 
@@ -72,7 +74,8 @@ int	 store_entity_load(struct store *, const char *, const char *,
 	    char **, int *, int64_t *, int64_t *);
 int	 store_history_json(struct store *, const char *, const char *, int,
 	    struct buf *);
-enum store_table { TB_FACTS, TB_CLOSURES, TB_MARKS, TB_TIMERS, TB_META };
+enum store_table { TB_FACTS, TB_CLOSURES, TB_MARKS, TB_TIMERS, TB_META,
+    TB_SPANS };
 #define STORE_ROW_MAX	12
 struct store_row {
 	const char	*s[STORE_ROW_MAX];	/* text columns, else NULL */

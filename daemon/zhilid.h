@@ -184,22 +184,28 @@ const char	*intern_ref(const char *);
 const char	*intern_find(const char *);
 
 /* period.c */
-enum period_kind { PERIOD_HALF, PERIOD_QUARTER };
+enum period_kind { PERIOD_HALF, PERIOD_QUARTER, PERIOD_MONTH };
 struct period {
 	enum period_kind kind;
 	int		 year;
-	int		 n;	/* 1..2 or 1..4 */
+	int		 n;	/* 1..2, 1..4 or 1..12 */
 };
 int		 period_parse(const char *, struct period *);
 void		 period_format(const struct period *, char *, size_t);
+const char	*period_kind_example(int);
 long		 period_index(const struct period *);
 struct period	 period_step(const struct period *, int);
 int		 period_cmp(const struct period *, const struct period *);
 struct period	 period_of(enum period_kind, int64_t);
+int64_t		 period_start(const struct period *);
+int64_t		 period_end(const struct period *);
 int32_t		 period_code(const struct period *);
 struct period	 period_decode(int32_t);
 int32_t		 period_code_step(int32_t, int);
 void		 period_code_format(int32_t, char *, size_t);
+long		 period_code_index(int32_t);
+int64_t		 period_code_start(int32_t);
+int64_t		 period_code_end(int32_t);
 
 /* ruletest.c */
 #include <stdio.h>

@@ -8,8 +8,8 @@ import glob
 import os
 from decimal import Decimal
 
-from harness import (Daemon, check, check_alert, expect_event_ok,
-                     iso, parse_ts, short)
+from harness import (Daemon, check, check_alert, event, expect_error,
+                     expect_event_ok, iso, parse_ts, short)
 
 YEAR = 365 * 86400          # 31536000 s: the rectification window
 HOUR = 3600
@@ -114,6 +114,18 @@ def send(c, obj, what=None):
     r = expect_event_ok(c.request(obj), what or "%s %s" % (
         obj.get("type"), obj.get("id")))
     return r["alerts"]
+
+
+def expect_bad_fields(c, seq, type, good, bad):
+    """Each (field, value, named) of bad, put into the fields good (None
+    leaves the field out), makes an event of type that is refused as
+    bad_event with a message naming named."""
+    for field, value, named in bad:
+        f = dict(good, **{field: value})
+        f = {k: v for k, v in f.items() if v is not None}
+        eid, ts = seq.next()
+        expect_error(c.request(event(type, id=eid, ts=ts, **f)), "bad_event",
+                     "%s %s=%r" % (type, field, value), mentions=named)
 
 
 def check_timer_alert(a, rule, severity, kind, entity, due, data,

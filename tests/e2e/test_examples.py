@@ -279,7 +279,7 @@ def test_man_rules_examples(ctx):
     """zhilid.rules(5) quotes the shipped rule files verbatim."""
     with open(man_path(ctx, "zhilid.rules.5"), encoding="utf-8") as f:
         man = f.read()
-    for name in ("four_color.yaml", "secretary.yaml"):
+    for name in ("four_color.yaml", "secretary.yaml", "leader.yaml"):
         with open(os.path.join(ctx.root, "rules", name),
                   encoding="utf-8") as f:
             text = f.read().rstrip("\n")
@@ -287,3 +287,29 @@ def test_man_rules_examples(ctx):
         check(".Bd -literal -offset indent\n" + quoted + "\n.Ed" in man,
               "zhilid.rules.5 EXAMPLES no longer match rules/%s: copy it "
               "again" % name)
+
+
+def test_man_reinspection_example(ctx):
+    """zhilid.rules.5 quotes the re-inspection sections of
+    rules/community.yaml verbatim (the file has other sections, so only
+    these: under events and under rules, each from its marker to the next
+    marker, the next top-level key or the end)."""
+    with open(man_path(ctx, "zhilid.rules.5"), encoding="utf-8") as f:
+        man = f.read()
+    with open(os.path.join(ctx.root, "rules", "community.yaml"),
+              encoding="utf-8") as f:
+        lines = f.read().split("\n")
+    marker = "  # --- re-inspection (回头看, Luozhuang practice) ---"
+    starts = [i for i, l in enumerate(lines) if l == marker]
+    check(len(starts) == 2, "rules/community.yaml should have the section "
+          "%r under events and under rules" % marker)
+    for i in starts:
+        j = next((k for k in range(i + 1, len(lines))
+                  if lines[k].startswith("  # --- ") or
+                  lines[k][:1] not in ("", " ", "#")), len(lines))
+        text = "\n".join(lines[i:j]).rstrip("\n")
+        quoted = "\n".join(mdoc_literal(l) for l in text.split("\n"))
+        check(".Bd -literal -offset indent\n" + quoted + "\n.Ed" in man,
+              "zhilid.rules.5 EXAMPLES no longer match the re-inspection "
+              "section at line %d of rules/community.yaml: copy it again"
+              % (i + 1))

@@ -28,8 +28,9 @@ stderr. Exit status 0 iff nothing failed. The checks:
     tests/e2e/harness.py when ZHILID_RECORD_LINES=DIR/lines is set:
     DIR/lines.ok holds the accepted request lines, DIR/lines.resp the
     request/response pairs), or, without --records, from a run of
-    test_four_color.py, test_secretary.py, test_property.py and
-    test_work_order.py with recording on.
+    test_four_color.py, test_secretary.py, test_property.py,
+    test_work_order.py, test_community_model.py, test_branch.py and
+    test_reinspection.py with recording on.
 
 Rule files are read as YAML 1.2 data the way the daemon reads scalars:
 plain true and false are booleans, plain [-+]digits integers, plain
@@ -56,7 +57,10 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 SCHEMA_DIR = os.path.join(ROOT, "schema")
 SCHEMAS = ("rules", "events", "commands", "alert", "responses")
 E2E_FILES = ("test_four_color.py", "test_secretary.py", "test_property.py",
-             "test_work_order.py", "test_groups.py")
+             "test_leader.py",
+             "test_work_order.py", "test_groups.py",
+             "test_community_model.py", "test_branch.py",
+             "test_reinspection.py")
 BUILTIN_EVENTS = ("period.close", "clock.tick")
 
 passed = 0
@@ -274,13 +278,14 @@ def declarations(docs):
             events[name] = (props, req)
         for rname, rule in (doc.get("rules") or {}).items():
             prim = next(p for p in ("classify", "score", "rank", "streak",
-                                    "band", "deadline", "count", "review")
+                                    "band", "deadline", "count", "review",
+                                    "cadence")
                         if p in rule)
             body = rule[prim]
             own = rule.get("alert")
             if prim == "classify":
                 alerts.add(own or rname + ".changed")
-            elif prim in ("rank", "streak", "deadline"):
+            elif prim in ("rank", "streak", "deadline", "cadence"):
                 alerts.add(own or rname)
             if prim == "review":
                 for ck in body["checks"]:
@@ -300,8 +305,9 @@ def declarations(docs):
                         alerts.add(m["alert"])
                         if (m.get("expire") or {}).get("alert"):
                             alerts.add(m["expire"]["alert"])
-                if "downgrade" in body:
-                    alerts.add(body["downgrade"]["alert"])
+                for change in ("downgrade", "upgrade"):
+                    if change in body:
+                        alerts.add(body[change]["alert"])
     events["period.close"] = ({"type": "const", "id": "id", "ts": "ts",
                                "cycle": ("enum", frozenset(cycles)),
                                "scope": "string", "period": "period"},
@@ -317,7 +323,7 @@ def field_facet(t):
         return ("enum", frozenset(t["values"])) if "values" in t else "string"
     if ty in ("int", "decimal"):
         return (ty, t.get("min"), t.get("max"))
-    return ty       # bool, half_year, quarter, period
+    return ty       # bool, half_year, quarter, month, period
 
 
 def schema_facet(root, s, attr=False):
@@ -325,7 +331,7 @@ def schema_facet(root, s, attr=False):
     terms of field_facet()."""
     named = {"id": "id", "ts": "ts", "text": "string",
              "half_year": "half_year", "quarter": "quarter",
-             "period": "period"}
+             "month": "month", "period": "period"}
     while "$ref" in s:
         name = s["$ref"].rsplit("/", 1)[-1]
         if name in named:

@@ -1,4 +1,7 @@
-/* Unit tests of period.c: half years and quarters, their order and calendar. */
+/*
+ * Unit tests of period.c: half years, quarters and months, their order and
+ * calendar.
+ */
 #include "zhilid.h"
 #include "unit.h"
 
@@ -135,7 +138,89 @@ test_next_midnight(void)
 	CHECK(clock_next_midnight(1772668799) == 1772726400);
 }
 
+static void
+test_months(void)
+{
+	struct period p, q;
+	char buf[16];
+	int32_t c;
+
+	CHECK(period_parse("2026-05", &p) == 0 && p.kind == PERIOD_MONTH &&
+	    p.year == 2026 && p.n == 5);
+	CHECK(period_parse("2026-12", &p) == 0 && p.n == 12);
+	CHECK(period_parse("2026-01", &p) == 0 && p.n == 1);
+	CHECK(period_parse("2026-00", &p) != 0);
+	CHECK(period_parse("2026-13", &p) != 0);
+	CHECK(period_parse("2026-5", &p) != 0);
+	CHECK(period_parse("2026-1a", &p) != 0);
+	CHECK(period_parse("2026/05", &p) != 0);
+	CHECK(period_parse("2026-05-01", &p) != 0);
+	CHECK(period_parse("0999-05", &p) != 0);
+	CHECK_STR(fmt(P("2026-03")), "2026-03");
+	/* steps across years, both ways */
+	p = P("2026-12");
+	CHECK_STR(fmt(period_step(&p, 1)), "2027-01");
+	p = P("2027-01");
+	CHECK_STR(fmt(period_step(&p, -1)), "2026-12");
+	CHECK_STR(fmt(period_step(&p, 25)), "2029-02");
+	/* order */
+	p = P("2026-12");
+	q = P("2027-01");
+	CHECK(period_cmp(&p, &q) < 0 && period_cmp(&q, &p) > 0);
+	CHECK(period_index(&q) - period_index(&p) == 1);
+	/* codes: consecutive months differ by 1, across years too */
+	c = period_code(&p);
+	CHECK(c != 0 && period_code(&q) == c + 1);
+	CHECK(period_decode(c).kind == PERIOD_MONTH);
+	period_code_format(period_code_step(c, 1), buf, sizeof buf);
+	CHECK_STR(buf, "2027-01");
+	period_code_format(period_code_step(c, -12), buf, sizeof buf);
+	CHECK_STR(buf, "2025-12");
+	/* no month code is a half year's or a quarter's */
+	q = P("9999Q4");
+	CHECK(period_code(&q) < period_code(&(struct period){ PERIOD_MONTH,
+	    1000, 1 }));
+	CHECK(period_decode(period_code(&q)).kind == PERIOD_QUARTER);
+}
+
+static void
+test_month_instants(void)
+{
+	struct period p;
+
+	clock_set_zone("Asia/Shanghai");
+	/* 2026-05-01T00:00:00+08:00 .. 2026-06-01T00:00:00+08:00 */
+	p = P("2026-05");
+	CHECK(period_start(&p) == 1777564800);
+	CHECK(period_end(&p) == 1780243200);
+	/* the first instant belongs to the month, the one before does not */
+	CHECK_STR(fmt(period_of(PERIOD_MONTH, 1777564800)), "2026-05");
+	CHECK_STR(fmt(period_of(PERIOD_MONTH, 1777564799)), "2026-04");
+	/* 2026-12 ends at 2027-01-01T00:00:00+08:00 */
+	p = P("2026-12");
+	CHECK(period_end(&p) == 1798732800);
+	CHECK_STR(fmt(period_of(PERIOD_MONTH, 1798732800)), "2027-01");
+	/* quarters and halves start on their first month */
+	p = P("2026Q3");
+	CHECK(period_start(&p) == 1782835200);
+	p = P("2026H2");
+	CHECK(period_start(&p) == 1782835200);
+	/* other zones: the local month, with summer time */
+	clock_set_zone("UTC");
+	p = P("2026-05");
+	CHECK(period_start(&p) == 1777593600);
+	clock_set_zone("Europe/Berlin");
+	/* 2026-04-01T00:00:00+02:00 (CEST) and 2026-03-01T00:00:00+01:00 */
+	p = P("2026-04");
+	CHECK(period_start(&p) == 1774994400);
+	p = P("2026-03");
+	CHECK(period_start(&p) == 1772319600);
+	clock_set_zone("Asia/Shanghai");
+}
+
 static const struct unit_test tests[] = {
+	{ "months", test_months },
+	{ "month_instants", test_month_instants },
 	{ "codes", test_codes },
 	{ "durations", test_durations },
 	{ "next_midnight", test_next_midnight },

@@ -1,0 +1,135 @@
+"""Party-branch levels (示范/创优/强基三级, zhilid.rules(5), rules/branch.yaml)
+through the socket: model > advanced > basic; a level below the branch's
+level of its latest earlier half year raises branch.downgrade, above it
+branch.upgrade, both with exactly {level, previous, previous_period}; the
+same level and a first half year raise nothing; a resent level replaces
+the earlier one and raises anew; levels survive kill -9 between two half
+years; a resent event with the same id is a duplicate; a level outside
+the three is bad_event naming the field."""
+
+from harness import Seq, all_alerts, check, event, expect_error, get, short
+from rulesets import (check_rule_alert, daemon, expect_bad_fields,
+                      expect_keys, send)
+
+ORDER = {"basic": 1, "advanced": 2, "model": 3}
+LABEL = {"basic": "强基党支部", "advanced": "创优党支部", "model": "示范党支部"}
+
+
+def level(c, seq, branch, value, period, prev=None, community=None,
+          id=None):
+    """Send branch.level; prev is (level, half year) of the branch's latest
+    earlier half year, or None: the one alert expected, or none."""
+    eid, ts = seq.next()
+    eid = id or eid
+    community = community or "C-" + branch
+    alerts = send(c, event("branch.level", id=eid, ts=ts, branch=branch,
+                           community=community, scope="J1", period=period,
+                           level=value))
+    what = "%s %s %s" % (branch, period, value)
+    rule = None
+    if prev is not None and ORDER[value] != ORDER[prev[0]]:
+        rule = "branch.downgrade" if ORDER[value] < ORDER[prev[0]] else \
+            "branch.upgrade"
+    expect_keys(alerts, [(rule, branch)] if rule else [], what)
+    if rule is None:
+        return alerts
+    a = check_rule_alert(alerts[0], rule, "warning" if rule ==
+                         "branch.downgrade" else "info", "branch", branch,
+                         period=period, event=eid, ts=ts, what=what,
+                         data={"level": value, "previous": prev[0],
+                               "previous_period": prev[1]})
+    want = "%s社区%s党支部：%s由%s（%s）%s为%s" % (
+        community, branch, period, LABEL[prev[0]], prev[1],
+        "降" if rule == "branch.downgrade" else "升", LABEL[value])
+    check(a["message"] == want, "%s: message %r, want %r"
+          % (what, a["message"], want))
+    return alerts
+
+
+def test_branch_levels(ctx):
+    with daemon(ctx) as d:
+        c = d.client()
+        seq = Seq()
+        n = 0
+        for a in ORDER:
+            for b in ORDER:
+                n += 1
+                br = "P%d" % n
+                level(c, seq, br, a, "2025H2")            # first: nothing
+                level(c, seq, br, b, "2026H1", (a, "2025H2"))
+        # the latest earlier half year, over a gap and filled in late
+        level(c, seq, "G", "model", "2024H1")
+        level(c, seq, "G", "basic", "2024H2", ("model", "2024H1"))
+        level(c, seq, "G", "advanced", "2026H1", ("basic", "2024H2"))
+        level(c, seq, "G", "model", "2025H1", ("basic", "2024H2"))
+        level(c, seq, "G", "basic", "2026H2", ("advanced", "2026H1"))
+        level(c, seq, "G", "basic", "2023H2")
+        # a resent level replaces and raises anew
+        level(c, seq, "R", "advanced", "2025H2")
+        level(c, seq, "R", "basic", "2026H1", ("advanced", "2025H2"))
+        level(c, seq, "R", "basic", "2026H1", ("advanced", "2025H2"))
+        level(c, seq, "R", "model", "2026H1", ("advanced", "2025H2"))
+        level(c, seq, "R", "advanced", "2026H1", ("advanced", "2025H2"))
+        level(c, seq, "R", "basic", "2026H2", ("advanced", "2026H1"))
+        r = c.request(get("R", kind="branch"))
+        p = r["entity"]["periods"]
+        check(p["2026H1"]["branch.grade"] == {"group": "J1", "value": 2,
+                                              "level": "advanced"},
+              "get branch R: %s" % short(r, 800))
+
+
+def test_branch_restart(ctx):
+    with daemon(ctx) as d:
+        c = d.client()
+        seq = Seq()
+        level(c, seq, "B1", "model", "2025H2", id="lv-1")
+        level(c, seq, "B2", "basic", "2025H2")
+        level(c, seq, "B3", "advanced", "2025H2")
+        acked = all_alerts(c)
+        c.close()
+        d.kill9()
+        d.start()
+        c = d.client()
+        # the same id again, with another level: a duplicate, not applied
+        r = c.request(event("branch.level", id="lv-1", ts=seq.ts,
+                            branch="B1", community="C-B1", scope="J1",
+                            period="2025H2", level="basic"))
+        check(r.get("ok") is True and r.get("duplicate") is True and
+              r.get("alerts") == [], "a resent id: %s" % short(r))
+        # the next half year compares with the levels from before the kill
+        level(c, seq, "B1", "advanced", "2026H1", ("model", "2025H2"))
+        level(c, seq, "B2", "model", "2026H1", ("basic", "2025H2"))
+        level(c, seq, "B3", "advanced", "2026H1", ("advanced", "2025H2"))
+        acked = all_alerts(c)
+        check(len(acked) == 2, "two alerts: %s" % short(acked, 1000))
+        c.close()
+        d.kill9()
+        d.start()
+        c = d.client()
+        check(all_alerts(c) == acked, "alerts changed across kill -9")
+        level(c, seq, "B1", "basic", "2026H2", ("advanced", "2026H1"))
+        r = c.request(get("B1", kind="branch"))
+        check(r["entity"]["periods"]["2026H1"]["branch.grade"]["level"] ==
+              "advanced", "get B1: %s" % short(r, 800))
+
+
+def test_branch_bad_events(ctx):
+    good = {"branch": "X", "community": "C1", "scope": "J1",
+            "period": "2026H1", "level": "model"}
+    bad = [("level", "excellent", "level"), ("level", "Model", "level"),
+           ("level", "", "level"), ("level", 3, "level"),
+           ("level", None, "level"), ("period", "2026Q1", "period"),
+           ("scope", None, "scope"), ("branch", None, "branch")]
+    with daemon(ctx) as d:
+        c = d.client()
+        seq = Seq()
+        level(c, seq, "X", "basic", "2025H2")
+        expect_bad_fields(c, seq, "branch.level", good, bad)
+        eid, ts = seq.next()
+        expect_error(c.request(event("branch.level", id=eid, ts=ts,
+                                     **dict(good, level="excellent"))),
+                     "bad_event", message="branch.level: level: expected "
+                     "one of model, advanced, basic, got 'excellent'")
+        # nothing refused was applied: 2026H1 still compares with 2025H2
+        level(c, seq, "X", "advanced", "2026H1", ("basic", "2025H2"))
+        check(len(all_alerts(c)) == 1, "refused events raised alerts")
