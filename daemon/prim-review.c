@@ -275,21 +275,29 @@ setup_totals(struct rule *r, struct review *rv, const struct ynode *n,
 	r->vars = (const char *const *)rv->tnames;
 }
 
+/* A rule named by scalar v, found by link once every file is loaded. */
+static void
+later_rule(const struct ynode *v, char **name, int *line, int *col,
+    const char *what, struct rule_load *ld)
+{
+	if (v->type != YN_SCALAR || v->len == 0) {
+		errs_add(ld->errs, ld->file, v->line, v->col, "review: %s", what);
+		return;
+	}
+	*name = xstrdup(v->str);
+	*line = v->line;
+	*col = v->col;
+}
+
 /* facts, period, totals: a review of facts; count is for entities. */
 static void
 setup_facts(struct rule *r, struct review *rv, const struct ynode *n,
     struct rule_load *ld)
 {
-	const struct ynode *v = ynode_get(n, "facts");
+	const struct ynode *v;
 
-	if (v->type != YN_SCALAR || v->len == 0)
-		errs_add(ld->errs, ld->file, v->line, v->col, "review: facts: "
-		    "expected the name of a rule that keeps facts");
-	else {
-		rv->facts = xstrdup(v->str);
-		rv->fline = v->line;
-		rv->fcol = v->col;
-	}
+	later_rule(ynode_get(n, "facts"), &rv->facts, &rv->fline, &rv->fcol,
+	    "facts: expected the name of a rule that keeps facts", ld);
 	if ((v = ynode_get(n, "count")) != NULL)
 		errs_add(ld->errs, ld->file, v->line, v->col, "review: count: "
 		    "not with facts (the facts are the members)");
@@ -318,16 +326,9 @@ setup_count(struct review *rv, const struct ynode *n, struct rule_load *ld)
 			errs_add(ld->errs, ld->file, v->line, v->col, "review: "
 			    "%s: only in a review of facts ('facts: RULE')",
 			    only[i]);
-	if ((v = ynode_get(n, "count")) == NULL)
-		return;
-	if (v->type != YN_SCALAR)
-		errs_add(ld->errs, ld->file, v->line, v->col, "review: count: "
-		    "expected the name of a count rule");
-	else {
-		rv->count = xstrdup(v->str);
-		rv->cline = v->line;
-		rv->ccol = v->col;
-	}
+	if ((v = ynode_get(n, "count")) != NULL)
+		later_rule(v, &rv->count, &rv->cline, &rv->ccol, "count: "
+		    "expected the name of a count rule", ld);
 }
 
 static int

@@ -45,12 +45,15 @@ def level(c, seq, branch, value, period, prev=None, community=None,
                          period=period, event=eid, ts=ts, what=what,
                          data={"level": value, "previous": prev[0],
                                "previous_period": prev[1]})
-    want = "%s社区%s党支部：%s由%s（%s）%s为%s" % (
+    expect_message(a, "%s社区%s党支部：%s由%s（%s）%s为%s" % (
         community, branch, period, LABEL[prev[0]], prev[1],
-        "降" if rule == "branch.downgrade" else "升", LABEL[value])
+        "降" if rule == "branch.downgrade" else "升", LABEL[value]), what)
+    return alerts
+
+
+def expect_message(a, want, what):
     check(a["message"] == want, "%s: message %r, want %r"
           % (what, a["message"], want))
-    return alerts
 
 
 def test_branch_levels(ctx):
@@ -162,9 +165,7 @@ def review(c, seq, scope, period, m, b, n, id=None):
         check_rule_alert(a, rule, "warning", "scope", scope, period=period,
                          event=eid, ts=ts, what=what,
                          data={"model": m, "basic": b, "total": n})
-        text = "%s：%s%s" % (scope, period, text)
-        check(a["message"] == text, "%s: message %r, want %r"
-              % (what, a["message"], text))
+        expect_message(a, "%s：%s%s" % (scope, period, text), what)
     return alerts
 
 
