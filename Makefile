@@ -6,7 +6,8 @@
 #                   release build and again under ASan+UBSan
 #   make bench      the benchmarks of README.md (not part of check);
 #                   bench-close and bench-deadlines run one of them alone;
-#                   bench-review times grid.review (not part of bench)
+#                   bench-review times grid.review and branch.review
+#                   (not part of bench)
 #                   bench-cadence judges 100,000 leaders at a month end
 #   make install    PREFIX=/usr/local DESTDIR=
 

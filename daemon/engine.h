@@ -116,6 +116,7 @@ void		 request_free(struct request *);
 struct fact {
 	struct kentry	 ke;		/* rule kind entity - period */
 	struct fact	*enext;		/* the entity's facts */
+	struct fact	*gnext, **gprev; /* its rule's, period's and group's */
 	const char	*grp;		/* interned, or NULL */
 	int64_t		 value;
 	int		 has_value;
@@ -151,6 +152,7 @@ struct span {
 struct facts {
 	struct kmap	 facts;
 	struct kmap	 ents;		/* kind entity -> chain of facts */
+	struct kmap	 groups;	/* rule grp - - period -> chain */
 	struct kmap	 closures;	/* cycle grp - - period */
 	struct kmap	 marks;
 	struct kmap	 spans;
@@ -159,7 +161,9 @@ struct fact	*facts_find(struct facts *, const char *, const char *,
 		    const char *, int32_t);
 struct fact	*facts_put(struct facts *, const char *, const char *,
 		    const char *, int32_t);
-void		 fact_set_group(struct fact *, const char *);
+void		 fact_set_group(struct facts *, struct fact *, const char *);
+struct fact	*facts_group(struct facts *, const char *, const char *,
+		    int32_t);
 void		 fact_write(const struct fact *, const struct rule *,
 		    struct buf *);
 void		 fact_parts_json(const struct fact *, const struct rule *,

@@ -27,6 +27,12 @@ struct fent {
 	struct fact	*facts;
 };
 
+/* The facts of a rule and period whose group is one, chained by gnext. */
+struct fgroup {
+	struct kentry	 ke;		/* rule grp - - period */
+	struct fact	*facts;
+};
+
 struct closure {
 	struct kentry	 ke;		/* cycle grp - - period */
 };
@@ -65,6 +71,48 @@ facts_of(struct facts *fs, const char *kind, const char *entity)
 	return fe != NULL ? fe->facts : NULL;
 }
 
+static void
+group_link(struct facts *fs, struct fact *f)
+{
+	struct fgroup *fg;
+
+	if (f->grp == NULL)
+		return;
+	fg = (struct fgroup *)kmap_find(&fs->groups, FACT_RULE(f), f->grp,
+	    NULL, NULL, FACT_PERIOD(f));
+	if (fg == NULL) {
+		fg = xcalloc(1, sizeof *fg);
+		kentry_key(&fg->ke, intern_ref(FACT_RULE(f)),
+		    intern_ref(f->grp), NULL, NULL, FACT_PERIOD(f));
+		kmap_insert(&fs->groups, &fg->ke);
+	}
+	if ((f->gnext = fg->facts) != NULL)
+		f->gnext->gprev = &f->gnext;
+	fg->facts = f;
+	f->gprev = &fg->facts;
+}
+
+/* Take a fact out of its group's chain; an empty chain goes. */
+static void
+group_unlink(struct facts *fs, struct fact *f)
+{
+	struct fgroup *fg;
+
+	if (f->gprev == NULL)
+		return;
+	if ((*f->gprev = f->gnext) != NULL)
+		f->gnext->gprev = f->gprev;
+	f->gnext = NULL;
+	f->gprev = NULL;
+	fg = (struct fgroup *)kmap_find(&fs->groups, FACT_RULE(f), f->grp,
+	    NULL, NULL, FACT_PERIOD(f));
+	if (fg != NULL && fg->facts == NULL) {
+		kmap_remove(&fs->groups, &fg->ke);
+		key_put(&fg->ke);
+		free(fg);
+	}
+}
+
 /* The fact of (rule, kind, entity, period), created empty if need be. */
 struct fact *
 facts_put(struct facts *fs, const char *rule, const char *kind,
@@ -93,13 +141,37 @@ facts_put(struct facts *fs, const char *rule, const char *kind,
 	return f;
 }
 
+/*
+ * Set a fact's group, and keep the index of facts by rule, period and
+ * group, so that a review of one group reads only its own facts.
+ */
 void
-fact_set_group(struct fact *f, const char *grp)
+fact_set_group(struct facts *fs, struct fact *f, const char *grp)
 {
 	const char *g = grp != NULL ? intern_get(grp) : NULL;
 
+	if (g == f->grp) {
+		intern_put(g);
+		return;
+	}
+	group_unlink(fs, f);
 	intern_put(f->grp);
 	f->grp = g;
+	group_link(fs, f);
+}
+
+/* The facts of rule and period in group grp, chained through gnext. */
+struct fact *
+facts_group(struct facts *fs, const char *rule, const char *grp,
+    int32_t period)
+{
+	const char *r = intern_find(rule), *g = intern_find(grp);
+	struct fgroup *fg;
+
+	if (r == NULL || g == NULL)
+		return NULL;
+	fg = (struct fgroup *)kmap_find(&fs->groups, r, g, NULL, NULL, period);
+	return fg != NULL ? fg->facts : NULL;
 }
 
 /*
@@ -343,6 +415,7 @@ facts_clear(struct facts *fs)
 {
 	kmap_clear(&fs->facts, fact_free);
 	kmap_clear(&fs->ents, entry_free);
+	kmap_clear(&fs->groups, entry_free);
 	kmap_clear(&fs->closures, entry_free);
 	kmap_clear(&fs->marks, entry_free);
 	kmap_clear(&fs->spans, span_free);
@@ -397,7 +470,7 @@ load_fact(void *arg, const struct store_row *row)
 	if ((r = ruleset_rule(l->rs, row->s[0])) == NULL)
 		return;		/* a rule no longer loaded: kept on disk */
 	f = facts_put(l->fs, row->s[0], row->s[1], row->s[2], period_code(&p));
-	fact_set_group(f, row->s[4]);
+	fact_set_group(l->fs, f, row->s[4]);
 	load_parts(f, r, row->s[5]);
 	f->has_value = row->i[8] == 0;
 	f->value = row->i[6];

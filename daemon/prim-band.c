@@ -647,7 +647,7 @@ keep_level(const struct rule *r, struct change *ch, struct alert_out *a,
 	prev = facts_latest_before(&e->facts, r->name, r->kind->name,
 	    a->entity, a->period);
 	f = facts_put(&e->facts, r->name, r->kind->name, a->entity, a->period);
-	fact_set_group(f, change_field(ch, bd->gslot));
+	fact_set_group(&e->facts, f, change_field(ch, bd->gslot));
 	f->value = level;
 	f->has_value = 1;
 	f->ts = ch->ev->ts;
@@ -870,3 +870,10 @@ const struct prim prim_band = {
 	.free = band_free,
 	.vars = vars,
 };
+
+/* The name of a band rule's level, or NULL: for the rules that read one. */
+const char *
+band_level_name(const struct rule *r, int64_t ord)
+{
+	return level_name(r->data, ord);
+}

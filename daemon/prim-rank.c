@@ -358,7 +358,7 @@ raise_one(const struct rule *r, struct change *ch, const struct ranked *x,
 	buf_free(&data);
 
 	f = facts_put(&e->facts, r->name, r->kind->name, a.entity, a.period);
-	fact_set_group(f, x->f->grp);
+	fact_set_group(&e->facts, f, x->f->grp);
 	f->value = (int64_t)position;
 	f->has_value = 1;
 	f->ts = ch->ev->ts;

@@ -26,6 +26,27 @@
  *           when: households > 500
  *           data: {households: households}
  *           message: "..."
+ *
+ * A review of facts (`facts`) has as its members, instead, the facts with
+ * a value of a rule that keeps facts (band, rank, score) for the event's
+ * period (`period`, its field) whose group is the event's `by` field.  It
+ * counts them into named totals, one per member whose condition over the
+ * fact holds (`value`, its integer; `level`, its band level's name or ""),
+ * and `total`, the members; its checks are over the totals and raise at
+ * most one alert each, of kind the `by` field's name, the group's value
+ * as entity and the event's period; with no members, none.  The facts are
+ * read through the index by rule, period and group that facts.c keeps.
+ *
+ *   branch.review:
+ *     review:
+ *       on: branch.review
+ *       by: scope                  # the event's field: the facts' group
+ *       facts: branch.grade        # a band that keeps levels by period
+ *       period: period             # the event's field with the period
+ *       totals: {model: level == "model", basic: level == "basic"}
+ *       checks:
+ *         - {alert: scope.model_share, when: 2 * model < total,
+ *            data: {model: model, total: total}, message: "..."}
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,7 +84,21 @@ struct review {
 	size_t		 nids, idcap;
 	const char	*want;		/* its group, interned; NULL: all */
 	int		 none;		/* a group that nothing names */
+	/* a review of facts */
+	int		 byfacts;
+	char		*facts;		/* the rule whose facts are members */
+	int		 fline, fcol;
+	const struct rule *fr;
+	int		 evperiod;	/* the event's period field */
+	char		*gname;		/* the group field: the alerts' kind */
+	char		**tnames;	/* totals, "total", NULL: the rule's vars */
+	struct expr	**tconds;	/* a member counts in total i */
+	size_t		 nt;
 };
+
+/* A member's names in the totals' conditions. */
+static const char *const member_names[] = { "value", "level" };
+#define MAX_TOTALS	(ALERT_VARS - 1)	/* and `total` */
 
 static const char *const noreserved[] = { NULL };
 #define NO_FIELD	((size_t)-1)	/* no `by`: one group, every entity */
@@ -77,12 +112,10 @@ group_of(const struct review *rv, const struct entity *e)
 
 static int
 setup_check(struct rcheck *ck, const struct ynode *n, const struct rule *r,
-    struct rule_load *ld)
+    const struct expr_scope *scope, struct rule_load *ld)
 {
 	static const char *const keys[] = { "alert", "severity", "when",
 	    "data", "message" };
-	struct expr_scope scope = { rules_resolve, ld->kind, ld->kind->names,
-	    ld->kind->nattrs + ld->kind->nfields };
 	const struct ynode *v;
 	size_t before = ld->errs->n, pos;
 	char *cause;
@@ -101,17 +134,20 @@ setup_check(struct rcheck *ck, const struct ynode *n, const struct rule *r,
 		errs_add(ld->errs, ld->file, (v ? v : n)->line,
 		    (v ? v : n)->col, "review: a check needs a condition "
 		    "('when: EXPRESSION')");
-	else if ((ck->when = expr_compile(v->str, &scope, VT_BOOL, &cause,
+	else if ((ck->when = expr_compile(v->str, scope, VT_BOOL, &cause,
 	    &pos)) == NULL) {
 		rules_compile_error(ld->errs, ld->file, v, pos, cause);
 		free(cause);
 	}
 	if ((v = ynode_get(n, "data")) != NULL)
-		rules_data(&ck->data, v, &scope, noreserved, ld);
+		rules_data(&ck->data, v, scope, noreserved, ld);
 	return ld->errs->n == before ? 0 : -1;
 }
 
-/* on: the review event; by: its field and the kind's, of the same name. */
+/*
+ * on: the review event; by: its field and the kind's, of the same name (in
+ * a review of facts, the event's field only).
+ */
 static void
 setup_on(struct rule *r, struct review *rv, const struct ynode *n,
     struct rule_load *ld)
@@ -131,8 +167,23 @@ setup_on(struct rule *r, struct review *rv, const struct ynode *n,
 		    "must have action none", rv->on->name);
 		return;
 	}
-	if ((v = ynode_get(n, "by")) == NULL)
+	if ((v = ynode_get(n, "by")) == NULL) {
+		if (rv->byfacts)
+			errs_add(ld->errs, ld->file, n->line, n->col, "review: "
+			    "a review of facts needs 'by', the event's field "
+			    "that names the group");
 		return;
+	}
+	if (rv->byfacts) {	/* the event's field alone: facts keep groups */
+		if (v->type != YN_SCALAR || v->len == 0) {
+			errs_add(ld->errs, ld->file, v->line, v->col, "review: "
+			    "by: expected a field name");
+			return;
+		}
+		rv->evfield = rules_field(rv->on, v, v->str, 1 << FT_STRING, ld);
+		rv->gname = xstrdup(v->str);
+		return;
+	}
 	for (i = 0; i < ld->kind->nfields; i++)
 		if (v->type == YN_SCALAR && strcmp(ld->kind->fields[i],
 		    v->str) == 0)
@@ -148,10 +199,146 @@ setup_on(struct rule *r, struct review *rv, const struct ynode *n,
 }
 
 static int
+member_resolve(void *arg, const char *name, enum vtype *t, int *slot)
+{
+	size_t i;
+
+	(void)arg;
+	for (i = 0; i < 2; i++)
+		if (strcmp(name, member_names[i]) == 0) {
+			*t = i == 0 ? VT_INT : VT_STR;
+			*slot = (int)i;
+			return 0;
+		}
+	return -1;
+}
+
+/* The names of a review of facts' checks: its totals, then `total`. */
+static int
+total_resolve(void *arg, const char *name, enum vtype *t, int *slot)
+{
+	const struct review *rv = arg;
+	size_t i;
+
+	for (i = 0; i <= rv->nt; i++)
+		if (strcmp(name, rv->tnames[i]) == 0) {
+			*t = VT_INT;
+			*slot = (int)i;
+			return 0;
+		}
+	return -1;
+}
+
+/*
+ * totals: {NAME: CONDITION, ...} over a member; the names, and `total`,
+ * are the checks' names and the messages' placeholders.
+ */
+static void
+setup_totals(struct rule *r, struct review *rv, const struct ynode *n,
+    struct rule_load *ld)
+{
+	struct expr_scope scope = { member_resolve, NULL, member_names, 2 };
+	const struct ynode *key, *v;
+	size_t i, cnt = 0, pos;
+	char *cause;
+
+	if (n != NULL && n->type != YN_MAP)
+		errs_add(ld->errs, ld->file, n->line, n->col, "review: totals: "
+		    "expected a map of name: condition");
+	else if (n != NULL && (cnt = n->n) > MAX_TOTALS) {
+		errs_add(ld->errs, ld->file, n->line, n->col, "review: totals: "
+		    "at most %d", MAX_TOTALS);
+		cnt = MAX_TOTALS;
+	}
+	rv->tnames = xcalloc(cnt + 2, sizeof *rv->tnames);
+	rv->tconds = xcalloc(cnt + 1, sizeof *rv->tconds);
+	for (i = 0; i < cnt; i++) {
+		key = n->items[2 * i];
+		v = n->items[2 * i + 1];
+		if (strcmp(key->str, "total") == 0) {
+			errs_add(ld->errs, ld->file, key->line, key->col, "review: "
+			    "totals: 'total' is the number of members");
+			continue;
+		}
+		rv->tnames[rv->nt] = xstrdup(key->str);
+		if (v->type != YN_SCALAR)
+			errs_add(ld->errs, ld->file, v->line, v->col, "review: "
+			    "totals.%s: expected a condition", key->str);
+		else if ((rv->tconds[rv->nt] = expr_compile(v->str, &scope,
+		    VT_BOOL, &cause, &pos)) == NULL) {
+			rules_compile_error(ld->errs, ld->file, v, pos, cause);
+			free(cause);
+		}
+		rv->nt++;
+	}
+	rv->tnames[rv->nt] = xstrdup("total");
+	r->vars = (const char *const *)rv->tnames;
+}
+
+/* A rule named by scalar v, found by link once every file is loaded. */
+static void
+later_rule(const struct ynode *v, char **name, int *line, int *col,
+    const char *what, struct rule_load *ld)
+{
+	if (v->type != YN_SCALAR || v->len == 0) {
+		errs_add(ld->errs, ld->file, v->line, v->col, "review: %s", what);
+		return;
+	}
+	*name = xstrdup(v->str);
+	*line = v->line;
+	*col = v->col;
+}
+
+/* facts, period, totals: a review of facts; count is for entities. */
+static void
+setup_facts(struct rule *r, struct review *rv, const struct ynode *n,
+    struct rule_load *ld)
+{
+	const struct ynode *v;
+
+	later_rule(ynode_get(n, "facts"), &rv->facts, &rv->fline, &rv->fcol,
+	    "facts: expected the name of a rule that keeps facts", ld);
+	if ((v = ynode_get(n, "count")) != NULL)
+		errs_add(ld->errs, ld->file, v->line, v->col, "review: count: "
+		    "not with facts (the facts are the members)");
+	if ((v = ynode_get(n, "period")) == NULL)
+		errs_add(ld->errs, ld->file, n->line, n->col, "review: a review "
+		    "of facts needs 'period', the event's field with the period");
+	else if (v->type != YN_SCALAR)
+		errs_add(ld->errs, ld->file, v->line, v->col, "review: period: "
+		    "expected a field name");
+	else if (rv->on != NULL)
+		rv->evperiod = rules_field(rv->on, v, v->str, 1 << FT_PERIOD,
+		    ld);
+	setup_totals(r, rv, ynode_get(n, "totals"), ld);
+}
+
+/* count: the count rule whose groups' entities are reviewed too. */
+static void
+setup_count(struct review *rv, const struct ynode *n, struct rule_load *ld)
+{
+	static const char *const only[] = { "period", "totals" };
+	const struct ynode *v;
+	size_t i;
+
+	for (i = 0; i < 2; i++)
+		if ((v = ynode_get(n, only[i])) != NULL)
+			errs_add(ld->errs, ld->file, v->line, v->col, "review: "
+			    "%s: only in a review of facts ('facts: RULE')",
+			    only[i]);
+	if ((v = ynode_get(n, "count")) != NULL)
+		later_rule(v, &rv->count, &rv->cline, &rv->ccol, "count: "
+		    "expected the name of a count rule", ld);
+}
+
+static int
 setup(struct rule *r, const struct ynode *def, const struct ynode *n,
     struct rule_load *ld)
 {
-	static const char *const keys[] = { "on", "by", "count", "checks" };
+	static const char *const keys[] = { "on", "by", "count", "checks",
+	    "facts", "period", "totals" };
+	struct expr_scope scope = { rules_resolve, ld->kind, ld->kind->names,
+	    ld->kind->nattrs + ld->kind->nfields };
 	const struct ynode *v;
 	struct review *rv;
 	size_t i, before = ld->errs->n;
@@ -162,22 +349,21 @@ setup(struct rule *r, const struct ynode *def, const struct ynode *n,
 		    "a map with on, by, count, checks");
 		return -1;
 	}
-	ynode_check_keys(n, ld->file, keys, 4, "review", ld->errs);
+	ynode_check_keys(n, ld->file, keys, 7, "review", ld->errs);
 	rv = xcalloc(1, sizeof *rv);
 	r->data = rv;
-	rv->evfield = -1;
+	rv->evfield = rv->evperiod = -1;
 	rv->by = NO_FIELD;
+	rv->byfacts = ynode_get(n, "facts") != NULL;
 	setup_on(r, rv, n, ld);
-	if ((v = ynode_get(n, "count")) != NULL) {
-		if (v->type != YN_SCALAR)
-			errs_add(ld->errs, ld->file, v->line, v->col, "review: "
-			    "count: expected the name of a count rule");
-		else {
-			rv->count = xstrdup(v->str);
-			rv->cline = v->line;
-			rv->ccol = v->col;
-		}
-	}
+	if (rv->byfacts) {
+		setup_facts(r, rv, n, ld);
+		scope.resolve = total_resolve;
+		scope.arg = rv;
+		scope.names = (const char *const *)rv->tnames;
+		scope.nnames = rv->nt + 1;
+	} else
+		setup_count(rv, n, ld);
 	if ((v = ynode_get(n, "checks")) == NULL || v->type != YN_SEQ ||
 	    v->n == 0) {
 		errs_add(ld->errs, ld->file, (v ? v : n)->line,
@@ -187,9 +373,9 @@ setup(struct rule *r, const struct ynode *def, const struct ynode *n,
 	}
 	rv->checks = xcalloc(v->n, sizeof *rv->checks);
 	for (rv->n = 0; rv->n < v->n; rv->n++)
-		setup_check(&rv->checks[rv->n], v->items[rv->n], r, ld);
+		setup_check(&rv->checks[rv->n], v->items[rv->n], r, &scope, ld);
 	/* every event of the kind keeps the index of records of their own */
-	for (i = 0; i < ld->rs->nevtypes; i++) {
+	for (i = 0; !rv->byfacts && i < ld->rs->nevtypes; i++) {
 		struct evtype *et = ld->rs->evtypes[i];
 
 		if (et->kind == ld->kind && et->action != EV_ALONE) {
@@ -200,13 +386,24 @@ setup(struct rule *r, const struct ynode *def, const struct ynode *n,
 	return ld->errs->n == before ? 0 : -1;
 }
 
-/* The count rule may be in a later file: found once all are loaded. */
+/* The count or facts rule may be in a later file: found once all are. */
 static int
 link(struct rule *r, struct rule_load *ld)
 {
 	struct review *rv = r->data;
 	const struct rule *cr;
 
+	if (rv->facts != NULL) {
+		if ((cr = ruleset_rule(ld->rs, rv->facts)) == NULL ||
+		    (cr->prim != &prim_band && cr->prim != &prim_rank &&
+		    cr->prim != &prim_score)) {
+			errs_add(ld->errs, ld->file, rv->fline, rv->fcol,
+			    "review: facts: '%s' is not a rule that keeps facts "
+			    "(band, rank or score)", rv->facts);
+			return -1;
+		}
+		rv->fr = cr;
+	}
 	if (rv->count == NULL)
 		return 0;
 	if ((cr = ruleset_rule(ld->rs, rv->count)) == NULL ||
@@ -280,7 +477,7 @@ settle(const struct rule *r, struct change *ch)
 	const struct entity *e = ch->ent;
 	const char *id;
 
-	if (e == NULL || e->kind != r->kind)
+	if (rv->byfacts || e == NULL || e->kind != r->kind)
 		return;
 	if (ch->removing || !has_own(e)) {
 		if ((id = intern_find(e->id)) != NULL)
@@ -345,7 +542,7 @@ load(struct rule *r, struct engine *e, struct rule *prev)
 		memset(&pv->owned, 0, sizeof pv->owned);
 		return 0;
 	}
-	if (e->store == NULL)
+	if (e->store == NULL || rv->byfacts)
 		return 0;
 	la.rv = rv;
 	la.k = r->kind;
@@ -418,8 +615,8 @@ check(const struct rule *r, struct change *ch, char *msg, size_t msglen)
 	size_t i;
 	int err;
 
-	if (ch->ev->et != rv->on)
-		return E_OK;
+	if (ch->ev->et != rv->on || rv->byfacts)
+		return E_OK;	/* facts are all in memory */
 	collect(rv, ch->ev);
 	for (i = 0; i < rv->nids; i++) {
 		(void)ecache_get(&ch->eng->cache, ch->eng->store, r->kind,
@@ -432,41 +629,34 @@ check(const struct rule *r, struct change *ch, char *msg, size_t msglen)
 	return E_OK;
 }
 
+/* A check's alert: a is the alert but for its definition and data. */
 static void
-raise_check(const struct rule *r, struct change *ch, const struct rcheck *ck,
-    const struct entity *e, struct buf *data)
+raise_check(struct change *ch, const struct rcheck *ck, struct alert_out *a,
+    const union val *vals, struct buf *data)
 {
-	struct alert_out a;
-
 	buf_reset(data);
-	rules_data_json(&ck->data, e->vals, data);	/* ",k":v... */
+	rules_data_json(&ck->data, vals, data);	/* ",k":v... */
 	if (BUF_LEN(data) == 0)
 		buf_addc(data, '{');
 	else
 		BUF_DATA(data)[0] = '{';
 	buf_addc(data, '}');
-	memset(&a, 0, sizeof a);
-	a.rule = r;
-	a.def = &ck->alert;
-	a.kind = r->kind->name;
-	a.entity = e->id;
-	a.ts = ch->ev->ts;
-	a.ev = ch->ev;
-	a.ent = e;
-	a.data = BUF_DATA(data);
-	engine_alert(ch->eng, ch->seq, &a);
+	a->def = &ck->alert;
+	a->ts = ch->ev->ts;
+	a->ev = ch->ev;
+	a->data = BUF_DATA(data);
+	engine_alert(ch->eng, ch->seq, a);
 }
 
 static void
-eval(const struct rule *r, struct change *ch)
+review_entities(const struct rule *r, struct change *ch)
 {
 	struct review *rv = r->data;
 	struct buf data = { 0 };
+	struct alert_out a;
 	struct entity *e;
 	size_t i, j;
 
-	if (ch->ev->et != rv->on)
-		return;
 	collect(rv, ch->ev);	/* again: the timers may have moved some */
 	for (i = 0; i < rv->nids; i++) {
 		if ((e = engine_entity(ch->eng, r->kind, rv->ids[i])) == NULL ||
@@ -474,10 +664,79 @@ eval(const struct rule *r, struct change *ch)
 		    group_of(rv, e) != rv->want))
 			continue;
 		for (j = 0; j < rv->n; j++)
-			if (expr_eval(rv->checks[j].when, e->vals).i)
-				raise_check(r, ch, &rv->checks[j], e, &data);
+			if (expr_eval(rv->checks[j].when, e->vals).i) {
+				memset(&a, 0, sizeof a);
+				a.rule = r;
+				a.kind = r->kind->name;
+				a.entity = e->id;
+				a.ent = e;
+				raise_check(ch, &rv->checks[j], &a, e->vals,
+				    &data);
+			}
 	}
 	buf_free(&data);
+}
+
+/*
+ * Count the group's facts for the period into the totals (the last one
+ * all of them), and raise the checks that hold over them, if any.
+ */
+static void
+review_facts(const struct rule *r, struct change *ch)
+{
+	const struct review *rv = r->data;
+	const struct event *ev = ch->ev;
+	char num[ALERT_VARS][24];
+	union val tv[ALERT_VARS], mv[2];
+	struct buf data = { 0 };
+	const struct fact *f;
+	struct alert_out a;
+	size_t i;
+
+	if (rv->fr == NULL || !EV_HAS(ev, rv->evfield) ||
+	    !EV_HAS(ev, rv->evperiod))
+		return;
+	memset(tv, 0, sizeof tv);
+	for (f = facts_group(&ch->eng->facts, rv->fr->name,
+	    ev->vals[rv->evfield].s, (int32_t)ev->vals[rv->evperiod].i);
+	    f != NULL; f = f->gnext) {
+		if (!f->has_value)
+			continue;	/* a score not yet complete */
+		mv[0].i = f->value;
+		mv[1].s = rv->fr->prim == &prim_band ?
+		    band_level_name(rv->fr, f->value) : NULL;
+		for (i = 0; i < rv->nt; i++)
+			tv[i].i += expr_eval(rv->tconds[i], mv).i != 0;
+		tv[rv->nt].i++;
+	}
+	if (tv[rv->nt].i == 0)
+		return;		/* no members: nothing to find */
+	memset(&a, 0, sizeof a);
+	a.rule = r;
+	a.kind = rv->gname;
+	a.entity = ev->vals[rv->evfield].s;
+	a.period = (int32_t)ev->vals[rv->evperiod].i;
+	for (i = 0; i <= rv->nt; i++) {
+		snprintf(num[i], sizeof num[i], "%lld", (long long)tv[i].i);
+		a.vars[i] = num[i];
+	}
+	for (i = 0; i < rv->n; i++)
+		if (expr_eval(rv->checks[i].when, tv).i)
+			raise_check(ch, &rv->checks[i], &a, tv, &data);
+	buf_free(&data);
+}
+
+static void
+eval(const struct rule *r, struct change *ch)
+{
+	const struct review *rv = r->data;
+
+	if (ch->ev->et != rv->on)
+		return;
+	if (rv->byfacts)
+		review_facts(r, ch);
+	else
+		review_entities(r, ch);
 }
 
 static void
@@ -494,6 +753,14 @@ review_free(void *p)
 		rules_data_free(&rv->checks[i].data);
 	}
 	free(rv->checks);
+	for (i = 0; rv->tnames != NULL && rv->tnames[i] != NULL; i++)
+		free(rv->tnames[i]);
+	for (i = 0; i < rv->nt; i++)
+		expr_free(rv->tconds[i]);
+	free(rv->tnames);
+	free(rv->tconds);
+	free(rv->facts);
+	free(rv->gname);
 	kmap_clear(&rv->owned, owned_free);
 	free(rv->ids);
 	free(rv->count);

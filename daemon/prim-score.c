@@ -242,7 +242,7 @@ eval(const struct rule *r, struct change *ch)
 	    so->fixed;
 	f = facts_put(fs, r->name, r->kind->name, ch->ent->id,
 	    (int32_t)ch->ev->vals[so->period].i);
-	fact_set_group(f, change_field(ch, sc->gslot));
+	fact_set_group(fs, f, change_field(ch, sc->gslot));
 	f->parts[part] = ch->ev->vals[so->value].i;
 	if (ch->ev->et->fields[so->value].type == FT_INT)
 		f->parts[part] *= DEC_ONE;

@@ -300,6 +300,8 @@ extern const struct prim prim_review;
 void		 count_groups(const struct rule *, size_t, void (*)(void *,
 		    const char *, const char *), void *);
 extern const struct prim prim_cadence;
+/* prim-band.c, for the rules that read a level */
+const char	*band_level_name(const struct rule *, int64_t);
 
 /* prim-score.c, for the rules that read a score */
 int		 score_total(const struct rule *, const struct fact *,

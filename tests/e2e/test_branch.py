@@ -5,7 +5,14 @@ branch.upgrade, both with exactly {level, previous, previous_period}; the
 same level and a first half year raise nothing; a resent level replaces
 the earlier one and raises anew; levels survive kill -9 between two half
 years; a resent event with the same id is a duplicate; a level outside
-the three is bad_event naming the field."""
+the three is bad_event naming the field.
+
+branch.review: over the branches of a scope with a level for the half
+year (n, m model, b basic), scope.model_share when 2m < n and
+scope.basic_share when 20b > n, kind scope, with exactly {model, basic,
+total}, at every review; the levels survive kill -9 before it; a resent
+review with the same id is a duplicate with no new alerts; an unknown
+scope is ok with none; a review without a half year is bad_event."""
 
 from harness import Seq, all_alerts, check, event, expect_error, get, short
 from rulesets import (check_rule_alert, daemon, expect_bad_fields,
@@ -16,14 +23,14 @@ LABEL = {"basic": "强基党支部", "advanced": "创优党支部", "model": "�
 
 
 def level(c, seq, branch, value, period, prev=None, community=None,
-          id=None):
+          id=None, scope="J1"):
     """Send branch.level; prev is (level, half year) of the branch's latest
     earlier half year, or None: the one alert expected, or none."""
     eid, ts = seq.next()
     eid = id or eid
     community = community or "C-" + branch
     alerts = send(c, event("branch.level", id=eid, ts=ts, branch=branch,
-                           community=community, scope="J1", period=period,
+                           community=community, scope=scope, period=period,
                            level=value))
     what = "%s %s %s" % (branch, period, value)
     rule = None
@@ -38,12 +45,15 @@ def level(c, seq, branch, value, period, prev=None, community=None,
                          period=period, event=eid, ts=ts, what=what,
                          data={"level": value, "previous": prev[0],
                                "previous_period": prev[1]})
-    want = "%s社区%s党支部：%s由%s（%s）%s为%s" % (
+    expect_message(a, "%s社区%s党支部：%s由%s（%s）%s为%s" % (
         community, branch, period, LABEL[prev[0]], prev[1],
-        "降" if rule == "branch.downgrade" else "升", LABEL[value])
+        "降" if rule == "branch.downgrade" else "升", LABEL[value]), what)
+    return alerts
+
+
+def expect_message(a, want, what):
     check(a["message"] == want, "%s: message %r, want %r"
           % (what, a["message"], want))
-    return alerts
 
 
 def test_branch_levels(ctx):
@@ -133,3 +143,86 @@ def test_branch_bad_events(ctx):
         # nothing refused was applied: 2026H1 still compares with 2025H2
         level(c, seq, "X", "advanced", "2026H1", ("basic", "2025H2"))
         check(len(all_alerts(c)) == 1, "refused events raised alerts")
+
+
+def review(c, seq, scope, period, m, b, n, id=None):
+    """Send branch.review of scope and period, with m model, b basic of n
+    branches: check its alerts, whole; returns them."""
+    eid, ts = seq.next()
+    eid = id or eid
+    alerts = send(c, event("branch.review", id=eid, ts=ts, scope=scope,
+                           period=period))
+    what = "review %s %s (%d, %d of %d)" % (scope, period, m, b, n)
+    want = []
+    if n > 0 and 2 * m < n:
+        want.append(("scope.model_share", "示范党支部%d个，占%d个的比例低于50%%"
+                     % (m, n)))
+    if n > 0 and 20 * b > n:
+        want.append(("scope.basic_share", "强基党支部%d个，占%d个的比例高于5%%"
+                     % (b, n)))
+    expect_keys(alerts, [(rule, scope) for rule, _ in want], what)
+    for a, (rule, text) in zip(alerts, want):
+        check_rule_alert(a, rule, "warning", "scope", scope, period=period,
+                         event=eid, ts=ts, what=what,
+                         data={"model": m, "basic": b, "total": n})
+        expect_message(a, "%s：%s%s" % (scope, period, text), what)
+    return alerts
+
+
+def test_branch_review(ctx):
+    with daemon(ctx) as d:
+        c = d.client()
+        seq = Seq()
+        for br, lv in [("M1", "model"), ("M2", "model"), ("A1", "advanced"),
+                       ("K1", "basic")]:
+            level(c, seq, br, lv, "2026H1", scope="JR")
+        # another scope's and another half year's levels do not count
+        level(c, seq, "O1", "basic", "2026H1", scope="JO")
+        level(c, seq, "M1", "basic", "2025H2", scope="JR")
+        level(c, seq, "M1", "model", "2026H1", ("basic", "2025H2"),
+              scope="JR")
+        review(c, seq, "JR", "2026H1", 2, 1, 4)
+        review(c, seq, "JO", "2026H1", 0, 1, 1)
+        review(c, seq, "JR", "2025H2", 0, 1, 1)
+        review(c, seq, "JR", "2026H2", 0, 0, 0)
+        review(c, seq, "NOWHERE", "2026H1", 0, 0, 0)
+        c.close()
+        d.kill9()
+        d.start()
+        c = d.client()
+        # the levels from before the kill are the review's members
+        review(c, seq, "JR", "2026H1", 2, 1, 4)
+        level(c, seq, "M2", "advanced", "2026H1", scope="JR")
+        review(c, seq, "JR", "2026H1", 1, 1, 4, id="rv-1")
+        acked = all_alerts(c)
+        eid, ts = seq.next()
+        r = c.request(event("branch.review", id="rv-1", ts=ts, scope="JR",
+                            period="2026H1"))
+        check(r.get("ok") is True and r.get("duplicate") is True and
+              r.get("alerts") == [], "a resent review: %s" % short(r))
+        check(all_alerts(c) == acked, "a resent review raised alerts")
+        # exactly half model again, and a basic of 20 is 5%
+        level(c, seq, "M2", "model", "2026H1", scope="JR")
+        level(c, seq, "K1", "advanced", "2026H1", scope="JR")
+        for i in range(15):
+            level(c, seq, "F%d" % i, "model" if i < 8 else "advanced",
+                  "2026H1", scope="JR")
+        level(c, seq, "K2", "basic", "2026H1", scope="JR")
+        review(c, seq, "JR", "2026H1", 10, 1, 20)
+        level(c, seq, "F0", "basic", "2026H1", scope="JR")
+        review(c, seq, "JR", "2026H1", 9, 2, 20)
+
+
+def test_branch_review_bad_events(ctx):
+    good = {"scope": "J1", "period": "2026H1"}
+    bad = [("period", None, "period"), ("period", "2026Q1", "period"),
+           ("period", "2026", "period"), ("period", "2026-01", "period"),
+           ("period", 2026, "period"), ("scope", None, "scope"),
+           ("scope", 7, "scope")]
+    with daemon(ctx) as d:
+        c = d.client()
+        seq = Seq()
+        level(c, seq, "X", "basic", "2026H1")
+        expect_bad_fields(c, seq, "branch.review", good, bad)
+        check(len(all_alerts(c)) == 0, "refused reviews raised alerts")
+        review(c, seq, "J1", "2026H1", 0, 1, 1)

@@ -313,3 +313,22 @@ def test_man_reinspection_example(ctx):
               "zhilid.rules.5 EXAMPLES no longer match the re-inspection "
               "section at line %d of rules/community.yaml: copy it again"
               % (i + 1))
+
+
+def test_man_branch_review_example(ctx):
+    """zhilid.rules.5 quotes the branch.review rule of rules/branch.yaml
+    verbatim (from its comment to the end of the file, two spaces of
+    indentation off)."""
+    with open(man_path(ctx, "zhilid.rules.5"), encoding="utf-8") as f:
+        man = f.read()
+    with open(os.path.join(ctx.root, "rules", "branch.yaml"),
+              encoding="utf-8") as f:
+        text = f.read()
+    marker = "  # 结构体检"
+    check(marker in text, "rules/branch.yaml has no %r" % marker)
+    lines = text[text.index(marker):].rstrip("\n").split("\n")
+    quoted = "\n".join(mdoc_literal(l[2:] if l.startswith("  ") else l)
+                       for l in lines)
+    check(".Bd -literal -offset indent\n" + quoted + "\n.Ed" in man,
+          "zhilid.rules.5 no longer quotes the branch.review rule of "
+          "rules/branch.yaml: copy it again")
