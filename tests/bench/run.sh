@@ -14,8 +14,9 @@
 # tmpfs where fsync costs nothing); BENCH_TMPDIR overrides. It is removed at
 # the end, as is the daemon. Environment: BENCH_N, BENCH_SEED, BENCH_CONNS,
 # BENCH_WINDOW, BENCH_ZHILID (the binary), BENCH_TMPDIR, BENCH_KEEP=1 (keep
-# the scratch folder), BENCH_RULES (the rule files, comma separated; default
-# rules/four_color.yaml). close.sh and deadlines.sh follow it (lib.sh).
+# the scratch folder), BENCH_RULES (the rule files, comma separated,
+# relative ones to the current folder; default rules/four_color.yaml).
+# close.sh and deadlines.sh follow it (lib.sh).
 set -eu
 root=$(cd "$(dirname "$0")/../.." && pwd)
 n=${BENCH_N:-1000000}
@@ -29,8 +30,17 @@ events=$tmp/events.ndjson
 echo "bench: generating $n events (seed $seed)" >&2
 "$bench/gen" "$n" "$seed" >"$events"
 
-bench_conf wall Asia/Shanghai "${BENCH_RULES:-$root/rules/four_color.yaml}" \
-    1048576
+# the config lives in $tmp: make relative rule paths absolute first
+rules=
+for r in $(printf '%s' "${BENCH_RULES:-$root/rules/four_color.yaml}" |
+    tr ',' ' '); do
+	case $r in
+	/*)	;;
+	*)	r=$PWD/$r ;;
+	esac
+	rules=${rules:+$rules, }$r
+done
+bench_conf wall Asia/Shanghai "$rules" 1048576
 bench_start
 
 bench_load
