@@ -572,9 +572,10 @@ engine_entity(struct engine *e, struct kind *k, const char *id)
 }
 
 /*
- * The entity kind/id, created if nothing named it before (a group that a
- * count names); NULL only if the store cannot be read.  A removed record
- * is taken as it is: what names it still counts in it.
+ * The entity kind/id, created as an upsert would if nothing named it
+ * before (a group that a count names, an entity a timer opened a wait on,
+ * so that `get` shows it); NULL only if the store cannot be read.  A
+ * removed record is taken as it is: what names it still counts in it.
  */
 struct entity *
 engine_entity_open(struct engine *e, struct kind *k, const char *id,
@@ -686,25 +687,6 @@ engine_fires_before(const struct engine *e, const struct event *ev,
 {
 	return e->clock_mode == CLOCK_EVENT && ev->ts > e->clock &&
 	    due < ev->ts;
-}
-
-/*
- * The entity kind/id, created as an upsert would if there is none, so
- * that `get` shows what a timer opened on it.  NULL if it cannot be read.
- */
-struct entity *
-engine_touch(struct engine *e, struct kind *k, const char *id, int64_t ts)
-{
-	struct entity *ent;
-	int err = 0;
-
-	if ((ent = ecache_get(&e->cache, e->store, k, id, &err)) != NULL ||
-	    err)
-		return ent;
-	ent = ecache_create(&e->cache, k, id);
-	ent->created = ts;
-	entity_mark_dirty(&e->cache, ent);
-	return ent;
 }
 
 struct period_list {
@@ -956,7 +938,7 @@ engine_apply(struct engine *e, struct event *ev, struct ev_result *res,
 	struct change ch;
 	enum errcode rc;
 	int64_t seq;
-	size_t i;
+	size_t i, fired;
 	int err = 0;
 
 	memset(res, 0, sizeof *res);
@@ -1012,10 +994,10 @@ engine_apply(struct engine *e, struct event *ev, struct ev_result *res,
 		/* timers the new time passes fire before the event applies */
 		if (ent != NULL)
 			entity_mark_dirty(&e->cache, ent);	/* keep it */
-		engine_fire(e, ev->ts, SIZE_MAX);
+		fired = engine_fire(e, ev->ts, SIZE_MAX);
 		e->clock = ev->ts;
-		/* a timer may have opened the event's entity (engine_touch) */
-		if (k != NULL && ent == NULL &&
+		/* a timer may have opened the event's entity (engine_entity_open) */
+		if (fired > 0 && k != NULL && ent == NULL &&
 		    (ent = ecache_get(&e->cache, e->store, k, ev->entity,
 		    &err)) != NULL)
 			entity_mark_dirty(&e->cache, ent);

@@ -379,7 +379,5 @@ void		 engine_mark_put(struct engine *, const char *, const char *,
 void		 engine_mark_end(struct engine *, struct mark *);
 int		 engine_fires_before(const struct engine *,
 		    const struct event *, int64_t);
-struct entity	*engine_touch(struct engine *, struct kind *, const char *,
-		    int64_t);
 
 #endif

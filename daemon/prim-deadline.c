@@ -277,7 +277,7 @@ mark(const struct rule *r, struct engine *e, const struct mark *m,
 		close_it(r, e, MARK_ENTITY(m));
 		return;
 	}
-	engine_touch(e, r->kind, MARK_ENTITY(m), m->until);
+	engine_entity_open(e, r->kind, MARK_ENTITY(m), m->until);
 	open_at(r, e, MARK_ENTITY(m), m->until);
 }
 

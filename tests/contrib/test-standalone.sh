@@ -1,7 +1,7 @@
 #!/bin/sh
 # The project stands alone: no tracked file names a folder beside the
-# checkout (../shared) or a machine's own absolute paths (a home folder, a
-# work folder), where a clone elsewhere would not find them.  The clone
+# checkout (a sibling "shared" one) or a machine's own absolute paths (a
+# home folder, a work folder), where a clone elsewhere would not find them.  The clone
 # that .ci/run tests in proves the same by running; this names the line.
 # Usage: sh tests/contrib/test-standalone.sh VARIANT_DIR (runs for build).
 set -u
