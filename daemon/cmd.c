@@ -27,6 +27,8 @@ static void	cmd_alerts(struct client *, const cJSON *);
 static void	cmd_ack(struct client *, const cJSON *);
 static void	cmd_reload(struct client *, const cJSON *);
 static void	cmd_subscribe(struct client *, const cJSON *);
+static void	cmd_explain(struct client *, const cJSON *);
+static void	cmd_dry_run(struct client *, const cJSON *);
 
 static const struct cmd cmd_table[] = {
 	{ "ping",	ROLE_READ,	{ NULL },		cmd_ping },
@@ -37,6 +39,9 @@ static const struct cmd cmd_table[] = {
 	{ "subscribe",	ROLE_READ,	{ NULL },		cmd_subscribe },
 	{ "ack",	ROLE_ADMIN,	{ "alert", NULL },	cmd_ack },
 	{ "reload",	ROLE_ADMIN,	{ NULL },		cmd_reload },
+	/* explain and dry_run */
+	{ "explain",	ROLE_READ,	{ "kind", "id", NULL },	cmd_explain },
+	{ "dry_run",	ROLE_READ,	{ "event", NULL },	cmd_dry_run },
 };
 #define NCMD (sizeof cmd_table / sizeof cmd_table[0])
 
@@ -109,8 +114,13 @@ cmd_stats(struct client *c, const cJSON *req)
 	    (unsigned long long)e->n_timers_fired);
 }
 
-static void
-cmd_get(struct client *c, const cJSON *req)
+/*
+ * The entity that a command's kind and id name, after everything read so
+ * far is committed; NULL with the error answered if there is none.  A
+ * removed one is found: its file stays.
+ */
+static struct entity *
+entity_arg(struct client *c, const cJSON *req, const char *cmd)
 {
 	struct server *srv = c->srv;
 	const cJSON *kind = cJSON_GetObjectItemCaseSensitive(req, "kind");
@@ -118,39 +128,52 @@ cmd_get(struct client *c, const cJSON *req)
 	struct entity *ent;
 	struct kind *k;
 	char msg[512];
-	size_t mark;
 	int err;
 
 	if (!cJSON_IsString(kind))
 		{
-		bad(c, "get", "kind", kind ? "expected string" :
+		bad(c, cmd, "kind", kind ? "expected string" :
 		    "missing");
-		return;
+		return NULL;
 	}
 	if (!cJSON_IsString(id))
 		{
-		bad(c, "get", "id", id ? "expected string" : "missing");
-		return;
+		bad(c, cmd, "id", id ? "expected string" : "missing");
+		return NULL;
 	}
 	server_sync(srv);	/* state and history of the same moment */
 	if ((k = ruleset_kind(srv->rs, kind->valuestring)) == NULL) {
-		utf8_snprintf(msg, sizeof msg, "get: kind: unknown kind "
-		    "'%.*s%s'", CLIP(kind->valuestring));
+		utf8_snprintf(msg, sizeof msg, "%s: kind: unknown kind "
+		    "'%.*s%s'", cmd, CLIP(kind->valuestring));
 		client_error(c, E_BAD_EVENT, msg);
-		return;
+		return NULL;
 	}
 	ent = ecache_get(&srv->eng->cache, srv->store, k, id->valuestring,
 	    &err);
 	if (err) {
 		client_error(c, E_INTERNAL, "database read failed");
-		return;
+		return NULL;
 	}
-	if (ent == NULL) {	/* a removed one is answered: its file stays */
-		utf8_snprintf(msg, sizeof msg, "get: unknown %s '%.*s%s'",
-		    k->name, CLIP(id->valuestring));
+	if (ent == NULL) {
+		utf8_snprintf(msg, sizeof msg, "%s: unknown %s '%.*s%s'",
+		    cmd, k->name, CLIP(id->valuestring));
 		client_error(c, E_UNKNOWN_ENTITY, msg);
-		return;
+		return NULL;
 	}
+	return ent;
+}
+
+static void
+cmd_get(struct client *c, const cJSON *req)
+{
+	struct server *srv = c->srv;
+	struct entity *ent;
+	struct kind *k;
+	size_t mark;
+
+	if ((ent = entity_arg(c, req, "get")) == NULL)
+		return;
+	k = ent->kind;
 	mark = c->out.len;
 	buf_adds(&c->out, "{\"ok\":true,\"entity\":");
 	entity_json(ent, &c->out);
@@ -257,6 +280,40 @@ cmd_reload(struct client *c, const cJSON *req)
 	}
 	buf_adds(&c->out, "]}}\n");
 	buf_free(&problems);
+}
+
+/*
+ * Why the entity stands where it does under each rule of its kind; a
+ * removed one is explained as removed (the rules have let go of it).
+ */
+static void
+cmd_explain(struct client *c, const cJSON *req)
+{
+	struct entity *ent;
+	char ts[40];
+
+	if ((ent = entity_arg(c, req, "explain")) == NULL)
+		return;
+	buf_adds(&c->out, "{\"ok\":true,\"kind\":");
+	buf_add_json_cstr(&c->out, ent->kind->name);
+	buf_adds(&c->out, ",\"id\":");
+	buf_add_json_cstr(&c->out, ent->id);
+	buf_adds(&c->out, ",\"removed\":");
+	if (ent->removed) {
+		clock_format(ent->removed_ts, ts, sizeof ts);
+		buf_addf(&c->out, "\"%s\"", ts);
+	} else
+		buf_adds(&c->out, "null");
+	buf_adds(&c->out, ",\"explain\":");
+	engine_explain(c->srv->eng, ent, &c->out);
+	buf_adds(&c->out, "}\n");
+	engine_trim(c->srv->eng);
+}
+
+static void
+cmd_dry_run(struct client *c, const cJSON *req)
+{
+	client_error(c, E_INTERNAL, "not yet");
 }
 
 static void

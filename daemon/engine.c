@@ -1243,3 +1243,36 @@ engine_alerts_json(const struct batch *b, const struct ev_result *r,
 		buf_add(out, b->balerts.p + a->off, a->len);
 	}
 }
+
+/*
+ * explain: for every rule of the entity's kind, where the entity stands
+ * and why, as a JSON array: the rule, its primitive and where it is
+ * defined, then what the primitive's explain hook writes (or, without
+ * one, the state it keeps for the entity).
+ */
+void
+engine_explain(struct engine *e, const struct entity *ent, struct buf *b)
+{
+	const struct rule *r;
+	size_t i, n = 0;
+
+	buf_addc(b, '[');
+	for (i = 0; i < e->rs->nrules; i++) {
+		if ((r = e->rs->rules[i])->kind != ent->kind)
+			continue;
+		buf_adds(b, n++ ? ",{\"rule\":" : "{\"rule\":");
+		buf_add_json_cstr(b, r->name);
+		buf_adds(b, ",\"primitive\":");
+		buf_add_json_cstr(b, r->prim->name);
+		buf_adds(b, ",\"at\":");
+		rules_at(r, r->line, b);
+		if (r->prim->explain != NULL)
+			r->prim->explain(r, e, ent, b);
+		else if (r->prim->state_json != NULL) {
+			buf_adds(b, ",\"state\":");
+			r->prim->state_json(r, ent, b);
+		}
+		buf_addc(b, '}');
+	}
+	buf_addc(b, ']');
+}

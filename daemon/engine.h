@@ -379,5 +379,8 @@ void		 engine_mark_put(struct engine *, const char *, const char *,
 void		 engine_mark_end(struct engine *, struct mark *);
 int		 engine_fires_before(const struct engine *,
 		    const struct event *, int64_t);
+/* engine.c: explain and dry_run */
+void		 engine_explain(struct engine *, const struct entity *,
+		    struct buf *);
 
 #endif

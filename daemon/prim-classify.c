@@ -116,6 +116,7 @@ setup(struct rule *r, const struct ynode *def, const struct ynode *n,
 			    ynode_type_name(v));
 			continue;
 		}
+		k->line = v->line;
 		k->when = expr_compile(v->str, &scope, VT_BOOL, &cause, &pos);
 		if (k->when == NULL) {
 			rules_compile_error(ld->errs, ld->file, v, pos, cause);
@@ -215,6 +216,50 @@ state_json(const struct rule *r, const struct entity *e, struct buf *b)
 	buf_add_json_cstr(b, c->classes[e->cls[c->slot]].name);
 }
 
+/*
+ * Each class in order up to the one the entity's record matches, with its
+ * condition's evaluation; and the class the entity is in (they differ
+ * only while a rule that settles has yet to move it, or once removed).
+ */
+static void
+explain(const struct rule *r, struct engine *e, const struct entity *ent,
+    struct buf *b)
+{
+	const struct classify *c = r->data;
+	const struct klass *k;
+	size_t i;
+	int hit = 0;
+
+	k = &c->classes[ent->cls[c->slot]];
+	buf_adds(b, ",\"class\":");
+	buf_add_json_cstr(b, k->name);
+	buf_adds(b, ",\"label\":");
+	buf_add_json_cstr(b, k->label);
+	if (ent->removed) {
+		buf_adds(b, ",\"removed\":true,\"classes\":[]");
+		return;
+	}
+	buf_adds(b, ",\"classes\":[");
+	for (i = 0; i < c->n && !hit; i++) {
+		k = &c->classes[i];
+		buf_adds(b, i > 0 ? ",{\"class\":" : "{\"class\":");
+		buf_add_json_cstr(b, k->name);
+		buf_adds(b, ",\"label\":");
+		buf_add_json_cstr(b, k->label);
+		if (k->when == NULL) {
+			buf_adds(b, ",\"default\":true,\"matched\":true}");
+			break;
+		}
+		buf_adds(b, ",\"at\":");
+		rules_at(r, k->line, b);
+		buf_adds(b, ",\"when\":");
+		hit = expr_explain(k->when, ent->vals, ent->kind->names,
+		    b).i != 0;
+		buf_addf(b, ",\"matched\":%s}", hit ? "true" : "false");
+	}
+	buf_addc(b, ']');
+}
+
 /* A classify rule's classes, and its slot in its kind's records. */
 const struct klass *
 classify_classes(const struct rule *r, size_t *n, size_t *slot)
@@ -236,4 +281,5 @@ const struct prim prim_classify = {
 	.free = classify_free,
 	.vars = vars,
 	.takes_data = 1,
+	.explain = explain,
 };

@@ -578,6 +578,39 @@ load(struct rule *r, struct engine *e, struct rule *prev)
 }
 
 /*
+ * What the rule keeps for a group: its members in all and per class, as
+ * the index holds them (the entity's count attributes show the same).
+ */
+static void
+explain(const struct rule *r, struct engine *e, const struct entity *ent,
+    struct buf *b)
+{
+	const struct count *c = r->data;
+	const struct cgroup *g = group_named(c, ent->id);
+	size_t i, n = 0;
+
+	buf_adds(b, ",\"of\":");
+	buf_add_json_cstr(b, c->of->name);
+	buf_adds(b, ",\"by\":");
+	buf_add_json_cstr(b, c->of->fields[c->by - c->of->nattrs]);
+	buf_addf(b, ",\"total\":%lld", (long long)(g != NULL ? g->n[0] : 0));
+	if (c->cr == NULL || c->cattr == NULL)
+		return;
+	buf_adds(b, ",\"classes\":");
+	buf_add_json_cstr(b, c->cr->name);
+	buf_adds(b, ",\"by_class\":{");
+	for (i = 0; i < c->ncls; i++) {
+		size_t nc, slot;
+		const struct klass *k = classify_classes(c->cr, &nc, &slot);
+
+		buf_adds(b, n++ ? "," : "");
+		buf_add_json_cstr(b, k[i].name);
+		buf_addf(b, ":%lld", (long long)(g != NULL ? g->n[1 + i] : 0));
+	}
+	buf_addc(b, '}');
+}
+
+/*
  * The groups with live members, for a rule that reviews them: fn(arg, id,
  * value) with the value the group took from its members for the field
  * slot of the rule's kind (NULL if it takes none).
@@ -627,4 +660,5 @@ const struct prim prim_count = {
 	.load = load,
 	.view = view,
 	.free = count_free,
+	.explain = explain,
 };

@@ -1298,3 +1298,14 @@ ruleset_free(struct ruleset *rs)
 	free(rs->kinds);
 	free(rs);
 }
+
+/* A line of the rule's file, as the JSON string "FILE:LINE" (explain). */
+void
+rules_at(const struct rule *r, int line, struct buf *b)
+{
+	struct buf at = { 0 };
+
+	buf_addf(&at, "%s:%d", r->file, line);
+	buf_add_json_str(b, at.p, at.len);
+	buf_free(&at);
+}

@@ -181,7 +181,19 @@ struct prim {
 	 */
 	void		 (*mark)(const struct rule *, struct engine *,
 			    const struct mark *, int);
+	/*
+	 * explain: why the entity stands where it does under the rule, as
+	 * JSON members (",\"key\":...") of the rule's object in the answer
+	 * to `explain`: what the rule keeps for the entity and how it came
+	 * to be, evaluated again by the rule's own compiled expressions
+	 * (expr_explain), never by a second interpreter.  NULL: the engine
+	 * writes what state_json writes, if anything.
+	 */
+	void		 (*explain)(const struct rule *, struct engine *,
+			    const struct entity *, struct buf *);
 };
+/* rules.c, for explain hooks: "FILE:LINE" of a line of the rule's file */
+void		 rules_at(const struct rule *, int, struct buf *);
 
 /* An alert a rule raises: its name, severity and message template. */
 struct alert_def {
@@ -286,6 +298,7 @@ struct klass {
 	char		*label;
 	int		 severity;
 	struct expr	*when;		/* NULL: otherwise */
+	int		 line;		/* of `when`, for explain */
 };
 extern const struct prim prim_classify;
 extern const struct prim prim_score, prim_rank, prim_streak, prim_band,
