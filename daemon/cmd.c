@@ -310,10 +310,46 @@ cmd_explain(struct client *c, const cJSON *req)
 	engine_trim(c->srv->eng);
 }
 
+/*
+ * The answer that pushing the event would get, taken back (engine.c).
+ * Like get, it first has everything read so far committed and answered:
+ * it runs between batches, on the state a push would meet.
+ */
 static void
 cmd_dry_run(struct client *c, const cJSON *req)
 {
-	client_error(c, E_INTERNAL, "not yet");
+	struct server *srv = c->srv;
+	const cJSON *ev = cJSON_GetObjectItemCaseSensitive(req, "event");
+	struct request dr;
+	enum errcode e;
+	char msg[512], *line;
+
+	if (!cJSON_IsObject(ev)) {
+		bad(c, "dry_run", "event", ev ? "expected an event object" :
+		    "missing");
+		return;
+	}
+	if ((line = cJSON_PrintUnformatted(ev)) == NULL) {
+		client_error(c, E_INTERNAL, "out of memory");
+		return;
+	}
+	server_sync(srv);
+	/* its tree joins the request's in the arena, reset with the next line */
+	memset(&dr, 0, sizeof dr);
+	e = decode_line(srv->rs, engine_now(srv->eng), line, strlen(line), &dr,
+	    msg, sizeof msg);
+	if (e == E_OK && dr.what != REQ_EVENT) {
+		snprintf(msg, sizeof msg, "dry_run: event: expected an event "
+		    "('type'), got a command");
+		e = E_BAD_EVENT;
+	}
+	if (e == E_OK)
+		e = engine_dry_run(srv->eng, &dr.ev, &c->out, msg, sizeof msg);
+	if (e != E_OK)
+		client_error(c, e, msg);
+	free(dr.ev.fields);
+	free(dr.ev.attrs);
+	cJSON_free(line);
 }
 
 static void

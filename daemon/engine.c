@@ -161,7 +161,7 @@ ids_add(struct engine *e, struct batch *b, const char *id, int64_t seq)
 	memcpy(n->id, id, len + 1);
 	n->hash = id_hash(id);
 	n->seq = seq;
-	if (e->store != NULL) {
+	if (e->store != NULL && !e->dry) {	/* the filter only grows */
 		if (bloom_crowded(&e->known_ids))
 			known_ids_build(e);
 		bloom_add(&e->known_ids, n->hash);
@@ -470,7 +470,7 @@ engine_alert(struct engine *e, int64_t seq, const struct alert_out *a)
 		period_code_format(a->period, period, sizeof period);
 	id = e->next_alert++;
 	start = b->balerts.len;
-	alert_json(&b->balerts, id, name, sev, a->kind, a->entity,
+	alert_json(&b->balerts, e->dry ? 0 : id, name, sev, a->kind, a->entity,
 	    a->period != 0 ? period : NULL, a->ts, BUF_DATA(msg), BUF_LEN(msg),
 	    a->data, eid);
 	if (b->nalerts == b->alerts_cap) {
@@ -1030,7 +1030,11 @@ engine_apply(struct engine *e, struct event *ev, struct ev_result *res,
 	for (i = 0; i < et->nrules; i++)
 		if (et->rules[i]->prim->eval != NULL)
 			et->rules[i]->prim->eval(et->rules[i], &ch);
-	for (i = 0; i < et->nrules; i++)
+	/*
+	 * Settling keeps indexes for later events and raises nothing, so a
+	 * dry run, whose effects are all taken back, skips it.
+	 */
+	for (i = 0; !e->dry && i < et->nrules; i++)
 		if (et->rules[i]->prim->settle != NULL)
 			et->rules[i]->prim->settle(et->rules[i], &ch);
 	was_release(&ch, k);
@@ -1275,4 +1279,94 @@ engine_explain(struct engine *e, const struct entity *ent, struct buf *b)
 		buf_addc(b, '}');
 	}
 	buf_addc(b, ']');
+}
+
+/* What a dry run moves that is not read back from the store. */
+struct dry_save {
+	int64_t		 next_seq, next_alert, clock, timer_id;
+	uint64_t	 nbatches, fired, n_timers_fired, ops;
+};
+
+/*
+ * Take a dry run back, as a failed commit is (engine_recover), but only
+ * as far as it went: its batch is dropped unsubmitted (ids, operations,
+ * alerts), the entities it changed are forgotten, and the facts, marks,
+ * spans, closures and timers are read again from the store if it wrote
+ * any of them.  Nothing was in flight: the store holds the state that the
+ * dry run started from.
+ */
+static void
+dry_rollback(struct engine *e, const struct dry_save *sv)
+{
+	struct batch *b;
+
+	if ((b = e->cur) != NULL) {
+		e->cur = NULL;
+		ids_release(e, b);
+		batch_recycle(e, b);
+	}
+	ecache_drop_dirty(&e->cache);
+	if (store_op_count() != sv->ops && (facts_load(&e->facts, e->store,
+	    e->rs) != 0 || timers_load(&e->timers, e->store) != 0)) {
+		/* as after a failed commit: refuse events until it reads */
+		log_warnx("database: cannot read facts and timers back after "
+		    "a dry run");
+		engine_recover(e);
+		e->n_commit_failures--;
+	}
+	e->next_seq = sv->next_seq;
+	e->next_alert = sv->next_alert;
+	e->clock = sv->clock;
+	e->timers.next_id = sv->timer_id;
+	e->timers.fired = sv->fired;
+	e->n_timers_fired = sv->n_timers_fired;
+	e->nbatches = sv->nbatches;
+	engine_trim(e);
+}
+
+/*
+ * dry_run: apply ev as engine_apply would, write into out the answer that
+ * pushing it would get (alerts without ids, "dry_run":true), and take it
+ * all back.  It runs between batches: whatever was read before it is
+ * committed first (the caller syncs; so does this, if need be), so that
+ * it starts from the stored state and takes back nothing of another
+ * client's.  Another code than E_OK: the error a push would get.
+ */
+enum errcode
+engine_dry_run(struct engine *e, struct event *ev, struct buf *out,
+    char *msg, size_t msglen)
+{
+	struct dry_save sv;
+	struct ev_result res;
+	enum errcode rc;
+
+	if (e->store == NULL) {
+		snprintf(msg, msglen, "dry_run needs a database");
+		return E_INTERNAL;
+	}
+	if (e->cur != NULL || e->flight != NULL)
+		engine_sync(e);
+	sv.next_seq = e->next_seq;
+	sv.next_alert = e->next_alert;
+	sv.clock = e->clock;
+	sv.timer_id = e->timers.next_id;
+	sv.nbatches = e->nbatches;
+	sv.fired = e->timers.fired;
+	sv.n_timers_fired = e->n_timers_fired;
+	sv.ops = store_op_count();
+	e->dry = 1;
+	rc = engine_apply(e, ev, &res, msg, msglen);
+	e->dry = 0;
+	if (rc == E_OK) {
+		buf_adds(out, "{\"ok\":true,\"dry_run\":true,\"seq\":");
+		buf_add_int(out, res.seq);
+		if (res.duplicate)
+			buf_adds(out, ",\"duplicate\":true");
+		buf_adds(out, ",\"alerts\":[");
+		if (e->cur != NULL)
+			engine_alerts_json(e->cur, &res, out);
+		buf_adds(out, "]}\n");
+	}
+	dry_rollback(e, &sv);
+	return rc;
 }

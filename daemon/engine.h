@@ -66,6 +66,7 @@ void		 entity_set(struct entity *, size_t, union val);
 void		 entity_mark_dirty(struct ecache *, struct entity *);
 void		 ecache_stage(struct ecache *, struct buf *, uint64_t);
 void		 ecache_trim(struct ecache *, uint64_t);
+void		 ecache_drop_dirty(struct ecache *);
 void		 entity_state_json(const struct entity *, struct buf *);
 void		 entity_json(const struct entity *, struct buf *);
 
@@ -297,6 +298,7 @@ struct engine {
 	uint16_t	*was_cls;
 	size_t		 was_cap, was_cls_cap;
 	int64_t		 saved_clock;	/* as written to the store */
+	int		 dry;		/* applying a dry run's event */
 	/* counters for stats */
 	uint64_t	 n_events, n_duplicates, n_alerts, n_batches;
 	uint64_t	 n_timers_fired;
@@ -382,5 +384,7 @@ int		 engine_fires_before(const struct engine *,
 /* engine.c: explain and dry_run */
 void		 engine_explain(struct engine *, const struct entity *,
 		    struct buf *);
+enum errcode	 engine_dry_run(struct engine *, struct event *, struct buf *,
+		    char *, size_t);
 
 #endif

@@ -607,3 +607,23 @@ ecache_trim(struct ecache *c, uint64_t committed)
 		entity_free(c, e);
 	}
 }
+
+/*
+ * Forget the entities changed since the last stage (a dry run's): the
+ * store holds them as they were, and they are read again when needed.
+ */
+void
+ecache_drop_dirty(struct ecache *c)
+{
+	struct entity *e, **pp;
+
+	while ((e = c->dirty.next) != &c->dirty) {
+		list_unlink(e);
+		for (pp = &c->buckets[e->hash & (c->nbuckets - 1)]; *pp != e;
+		    pp = &(*pp)->hnext)
+			;
+		*pp = e->hnext;
+		c->count--;
+		entity_free(c, e);
+	}
+}

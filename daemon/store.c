@@ -559,12 +559,26 @@ store_op_ack(struct buf *b, int64_t id)
  * A write through one of the statements of store.h: fmt has one letter per
  * parameter, 's' a string (NULL binds NULL) and 'i' an int64_t.
  */
+/*
+ * Statement operations written so far by this process (on the loop
+ * thread): a dry run that wrote none changed no fact, mark, span, closure
+ * or timer in memory, and need not read them back.
+ */
+static uint64_t nstmt_ops;
+
+uint64_t
+store_op_count(void)
+{
+	return nstmt_ops;
+}
+
 void
 store_op(struct buf *b, enum store_stmt st, const char *fmt, ...)
 {
 	va_list ap;
 	const char *f;
 
+	nstmt_ops++;
 	buf_addc(b, OP_STMT);
 	buf_addc(b, (char)st);
 	buf_addc(b, (char)strlen(fmt));

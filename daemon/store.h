@@ -57,6 +57,7 @@ enum store_stmt {
 	ST_SPAN_DEL	/* rule kind entity */
 };
 void	 store_op(struct buf *, enum store_stmt, const char *, ...);
+uint64_t store_op_count(void);
 
 /* reads, on the loop thread; they see committed jobs only */
 int64_t	 store_max_seq(struct store *);
