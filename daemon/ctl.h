@@ -67,7 +67,10 @@ void	 ctl_put_value(const cJSON *, FILE *);
 void	 ctl_flush(void);
 
 /* ctl-push.c */
-int	 ctl_push(const char *);
+int	 ctl_push(const char *, int);
+
+/* ctl-explain.c */
+int	 ctl_explain(int, char **);
 
 /* ctl-test.c */
 int	 ctl_test(int, char **);

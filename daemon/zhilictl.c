@@ -49,6 +49,11 @@ static const char usage_text[] =
 "  stats                print the daemon's counters as `key value` lines\n"
 "  reload               reload the rules; print the generation or the problems\n"
 "  ack ID               acknowledge an alert\n"
+"  explain KIND ID      why the entity stands where it does under each rule\n"
+"                       of its kind, as an indented tree (--json: the answer)\n"
+"  push --dry-run [FILE|-]\n"
+"                       send each line as a dry_run: the answers a push\n"
+"                       would get (alert ids null); nothing changes\n"
 "  test FILE...         run rule unit tests in process, no daemon needed:\n"
 "                       prints PASS/FAIL per test and a diff for each\n"
 "                       failure; exit 1 if any failed, 2 if a test file or\n"
@@ -160,8 +165,17 @@ positionals(int argc, char **argv, int min, int max, const char *usage)
 static int
 cmd_push(int argc, char **argv)
 {
-	positionals(argc, argv, 0, 1, "push [FILE|-]");
-	return ctl_push(argc > 1 && argv[1] != NULL ? argv[1] : "-");
+	int	i, n = 1, dry = 0;
+
+	/* --dry-run: each line as a dry_run command; nothing changes */
+	for (i = 1; i < argc; i++)
+		if (strcmp(argv[i], "--dry-run") == 0)
+			dry = 1;
+		else
+			argv[n++] = argv[i];
+	argv[n] = NULL;
+	positionals(n, argv, 0, 1, "push [--dry-run] [FILE|-]");
+	return ctl_push(n > 1 && argv[1] != NULL ? argv[1] : "-", dry);
 }
 
 /* Simple commands: one request, one answer. */
@@ -608,6 +622,7 @@ static const struct cmd_entry {
 	{ "reload",	cmd_reload },
 	{ "ack",	cmd_ack },
 	{ "test",	ctl_test },
+	{ "explain",	ctl_explain },
 };
 
 int
