@@ -9,6 +9,7 @@
 #                   bench-review times grid.review and branch.review
 #                   (not part of bench)
 #                   bench-cadence judges 100,000 leaders at a month end
+#                   bench-explain times explain and dry_run of households
 #   make install    PREFIX=/usr/local DESTDIR=
 
 PREFIX	?= /usr/local
@@ -111,6 +112,10 @@ bench-cadence: all
 	@$(MAKE) -s -C tests/bench all
 	@sh tests/bench/cadence.sh
 
+bench-explain: all
+	@$(MAKE) -s -C tests/bench all
+	@sh tests/bench/explain.sh
+
 # The in-process comparison in instructions (callgrind): repeatable on a
 # machine whose clock is shared.
 bench-instr: all
@@ -148,7 +153,7 @@ clean:
 
 .SECONDARY:
 .PHONY: all asan units run deps check bench bench-close bench-deadlines \
-	bench-cadence bench-review \
+	bench-cadence bench-review bench-explain \
 	bench-instr install clean
 
 # libFuzzer targets (clang): make fuzz, and fuzz-check (run by make check).
