@@ -508,6 +508,13 @@ promote(struct parser *p, enum vtype l, enum vtype r, size_t lhs_end)
 		if ((p->e->code[i].op == OP_JF || p->e->code[i].op == OP_JT) &&
 		    p->e->code[i].arg > (int64_t)lhs_end)
 			p->e->code[i].arg++;
+	/* and the nodes' code: the conversion is no part of the left's */
+	for (i = 0; i < p->e->nnodes; i++) {
+		if (p->e->nodes[i].first >= lhs_end)
+			p->e->nodes[i].first++;
+		if (p->e->nodes[i].end > lhs_end)
+			p->e->nodes[i].end++;
+	}
 	return VT_DEC;
 }
 

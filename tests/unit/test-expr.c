@@ -342,6 +342,18 @@ test_explain_tree(void)
 	    "\"reads\":{\"score\":59.5}}") != NULL);
 	CHECK(strstr(j, "\"reads\":{\"name\":\"Li\"}") != NULL);
 	free(j);
+	/* a decimal left operand converted after its code: reads stay right */
+	j = explain("age + 0.5 * score > score and alone == false", &v);
+	CHECK(v == 1);
+	CHECK(strstr(j, "\"reads\":{\"age\":70,\"score\":59.5}") != NULL);
+	CHECK(strstr(j, "{\"expr\":\"alone == false\",\"value\":true,"
+	    "\"reads\":{\"alone\":false}}") != NULL);
+	free(j);
+	j = explain("score * 2 > age", &v);
+	CHECK(v == 1);
+	CHECK_STR(j, "{\"expr\":\"score * 2 > age\",\"value\":true,"
+	    "\"reads\":{\"score\":59.5,\"age\":70}}");
+	free(j);
 	/* a bare comparison: no operands; a number: its value */
 	j = explain("age * 2 + age", &v);
 	CHECK(v == 210);
