@@ -1043,8 +1043,9 @@ node_value(const struct expr *e, const struct expr_trace *tr, size_t i,
 	return any;
 }
 
-static void
-value_json(struct buf *b, enum vtype t, union val v)
+/* A value of type t as JSON: a decimal exactly, a missing string null. */
+void
+expr_value_json(struct buf *b, enum vtype t, union val v)
 {
 	char num[32];
 
@@ -1090,7 +1091,7 @@ reads_json(const struct expr *e, const struct expr_trace *tr, size_t i,
 			buf_addc(b, ',');
 		buf_add_json_cstr(b, names[e->code[m->first].arg]);
 		buf_addc(b, ':');
-		value_json(b, m->type, tr->val[m->first]);
+		expr_value_json(b, m->type, tr->val[m->first]);
 	}
 	buf_addc(b, '}');
 }
@@ -1110,7 +1111,7 @@ node_json(const struct expr *e, const struct expr_trace *tr, size_t i,
 		buf_addf(b, ",\"op\":\"%s\"", ops[nd->kind]);
 	buf_adds(b, ",\"value\":");
 	if (node_value(e, tr, i, &v))
-		value_json(b, nd->kind == N_LOAD ? nd->type : i + 1 ==
+		expr_value_json(b, nd->kind == N_LOAD ? nd->type : i + 1 ==
 		    e->nnodes ? e->type : VT_BOOL, v);
 	else
 		buf_adds(b, "null,\"evaluated\":false");

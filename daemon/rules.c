@@ -975,33 +975,14 @@ rules_data(struct rdata *d, const struct ynode *n,
 void
 rules_data_json(const struct rdata *d, const union val *vals, struct buf *b)
 {
-	char num[32];
-	union val v;
 	size_t i;
 
 	for (i = 0; i < d->n; i++) {
-		v = expr_eval(d->exprs[i], vals);
 		buf_addc(b, ',');
 		buf_add_json_cstr(b, d->names[i]);
 		buf_addc(b, ':');
-		switch (expr_type(d->exprs[i])) {
-		case VT_INT:
-			buf_add_int(b, v.i);
-			break;
-		case VT_DEC:
-			dec_format(v.i, num, sizeof num);
-			buf_adds(b, num);
-			break;
-		case VT_BOOL:
-			buf_adds(b, v.i ? "true" : "false");
-			break;
-		case VT_STR:
-			if (v.s != NULL)
-				buf_add_json_cstr(b, v.s);
-			else
-				buf_adds(b, "null");
-			break;
-		}
+		expr_value_json(b, expr_type(d->exprs[i]),
+		    expr_eval(d->exprs[i], vals));
 	}
 }
 

@@ -156,6 +156,7 @@ union val	 expr_explain(const struct expr *, const union val *,
 		    const char *const *, struct buf *);
 size_t		 expr_reads(const struct expr *, int *, size_t);
 const char	*expr_src(const struct expr *);
+void		 expr_value_json(struct buf *, enum vtype, union val);
 enum vtype	 expr_type(const struct expr *);
 const char	*vtype_name(enum vtype);
 int		 dec_parse(const char *, size_t, int64_t *);
