@@ -16,7 +16,7 @@
 struct cmd {
 	const char	*name;
 	unsigned	 role;
-	const char	*keys[4];	/* accepted besides "cmd" */
+	const char	*keys[6];	/* accepted besides "cmd" */
 	void		 (*fn)(struct client *, const cJSON *);
 };
 
@@ -37,6 +37,8 @@ static const struct cmd cmd_table[] = {
 	{ "subscribe",	ROLE_READ,	{ NULL },		cmd_subscribe },
 	{ "ack",	ROLE_ADMIN,	{ "alert", NULL },	cmd_ack },
 	{ "reload",	ROLE_ADMIN,	{ NULL },		cmd_reload },
+	{ "map",	ROLE_READ,	{ "rule", "group", "after", "limit",
+	    NULL },	cmd_map },
 };
 #define NCMD (sizeof cmd_table / sizeof cmd_table[0])
 

@@ -900,6 +900,26 @@ expr_eval(const struct expr *e, const union val *slots)
 	return st[0];
 }
 
+/*
+ * The slots e reads, each once, in the order the source names them: what
+ * a condition looked at, for the map's "why".  At most max; the count.
+ */
+size_t
+expr_slots(const struct expr *e, size_t *slots, size_t max)
+{
+	size_t pc, i, n = 0;
+
+	for (pc = 0; pc < e->n; pc++) {
+		if (e->code[pc].op != OP_LOAD)
+			continue;
+		for (i = 0; i < n && slots[i] != (size_t)e->code[pc].arg; i++)
+			;
+		if (i == n && n < max)
+			slots[n++] = (size_t)e->code[pc].arg;
+	}
+	return n;
+}
+
 enum vtype
 expr_type(const struct expr *e)
 {

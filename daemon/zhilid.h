@@ -153,6 +153,7 @@ struct expr	*expr_compile(const char *, const struct expr_scope *,
 void		 expr_free(struct expr *);
 union val	 expr_eval(const struct expr *, const union val *);
 enum vtype	 expr_type(const struct expr *);
+size_t		 expr_slots(const struct expr *, size_t *, size_t);
 const char	*vtype_name(enum vtype);
 int		 dec_parse(const char *, size_t, int64_t *);
 void		 dec_format(int64_t, char *, size_t);
