@@ -103,6 +103,15 @@ bench-review: all
 	@$(MAKE) -s -C tests/bench all
 	@sh tests/bench/review.sh
 
+# The README's pictures of the map, drawn by headless Chromium.
+screenshots: all
+	@python3 tests/map/screenshots.py
+
+# The map of 1,000 communities and 1,000,000 households, and of one of 5,000.
+bench-map: all
+	@$(MAKE) -s -C tests/bench all
+	@sh tests/bench/map.sh
+
 bench-deadlines: all
 	@$(MAKE) -s -C tests/bench all
 	@sh tests/bench/deadlines.sh
@@ -152,7 +161,7 @@ clean:
 .SECONDARY:
 .PHONY: all asan units run deps check bench bench-close bench-deadlines \
 	bench-cadence bench-review \
-	bench-instr install clean
+	bench-instr bench-map screenshots install clean
 
 # libFuzzer targets (clang): make fuzz, and fuzz-check (run by make check).
 -include tests/fuzz/fuzz.mk
