@@ -30,7 +30,7 @@
 #define SQ		14	/* an entity's square, px */
 #define SQ_GAP		2
 #define SQ_COLS		40	/* squares a row: a panel 640 px wide */
-#define BAR_W		240
+#define BAR_W		300
 #define BAR_H		20
 #define MAX_CLASSES	64
 
