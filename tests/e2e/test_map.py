@@ -446,3 +446,34 @@ def test_map_browser(ctx):
                     seen[k] += 1
     check(all(v >= 20 for v in seen.values()), "the overview shows every "
           "class's colour: pixels seen %s" % seen)
+
+
+def test_map_large_community(ctx):
+    """5,000 households in one community under the default
+    max_output_bytes: the daemon answers in several pages, zhilictl joins
+    them, and the page keeps under 2 MB with every square on it."""
+    with daemon(ctx, limits={"max_output_bytes": 1048576}) as dm:
+        lines = []
+        for i in range(5000):
+            a = ({"key_person": True} if i % 10 == 0 else
+                 {"age": 72} if i % 3 == 0 else {"age": 30})
+            lines.append(json.dumps({
+                "type": "household.upsert", "id": "b%d" % i, "ts": 1767196800 + i,
+                "household": "H%05d" % i, "community": "CBIG",
+                "grid": "G%02d" % (i % 12), "attrs": a}))
+        expect_status(ctl(ctx, *(sock(dm) + ["push", "-"]),
+                          input="\n".join(lines) + "\n"), 0, "push 5,000")
+        c = dm.client()
+        _, items, pages = map_all(c, group="CBIG")
+        check(len(items) == 5000 and len(pages) > 1,
+              "5,000 households in %d pages: %d" % (len(pages), len(items)))
+        c.close()
+        out = os.path.join(ctx.tmp, "big.html")
+        page_of(ctx, dm, "--community", "CBIG", "-o", out)
+        size = os.path.getsize(out)
+        page = Page(open(out, encoding="utf-8").read())
+        squares = page.all("rect", "data-id")
+        check(len(squares) == 5000 and size < 2 * 1024 * 1024,
+              "the page holds %d squares in %d bytes" % (len(squares), size))
+        check(len(page.all("section", "data-grid")) == 12, "twelve panels")
+        dm.stop()
