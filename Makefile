@@ -104,6 +104,15 @@ bench-review: all
 	@$(MAKE) -s -C tests/bench all
 	@sh tests/bench/review.sh
 
+# The README's pictures of the map, drawn by headless Chromium.
+screenshots: all
+	@python3 tests/map/screenshots.py
+
+# The map of 1,000 communities and 1,000,000 households, and of one of 5,000.
+bench-map: all
+	@$(MAKE) -s -C tests/bench all
+	@sh tests/bench/map.sh
+
 bench-deadlines: all
 	@$(MAKE) -s -C tests/bench all
 	@sh tests/bench/deadlines.sh
@@ -133,6 +142,9 @@ install: all
 	sed -e 's|/usr/local/sbin|$(SBINDIR)|g' contrib/zhilid.service \
 		> $(DESTDIR)$(UNITDIR)/zhilid.service
 	install -m 644 contrib/zhilid.socket $(DESTDIR)$(UNITDIR)/zhilid.socket
+	sed -e 's|/usr/local/bin|$(BINDIR)|g' contrib/zhilid-map.service \
+		> $(DESTDIR)$(UNITDIR)/zhilid-map.service
+	install -m 644 contrib/zhilid-map.timer $(DESTDIR)$(UNITDIR)/
 	install -d $(DESTDIR)$(PREFIX)/lib/sysusers.d $(DESTDIR)$(PREFIX)/lib/tmpfiles.d
 	install -m 644 contrib/zhilid.sysusers $(DESTDIR)$(PREFIX)/lib/sysusers.d/zhilid.conf
 	install -m 644 contrib/zhilid.tmpfiles $(DESTDIR)$(PREFIX)/lib/tmpfiles.d/zhilid.conf
@@ -154,7 +166,7 @@ clean:
 .SECONDARY:
 .PHONY: all asan units run deps check bench bench-close bench-deadlines \
 	bench-cadence bench-review bench-explain \
-	bench-instr install clean
+	bench-instr bench-map screenshots install clean
 
 # libFuzzer targets (clang): make fuzz, and fuzz-check (run by make check).
 -include tests/fuzz/fuzz.mk

@@ -16,7 +16,7 @@
 struct cmd {
 	const char	*name;
 	unsigned	 role;
-	const char	*keys[4];	/* accepted besides "cmd" */
+	const char	*keys[6];	/* accepted besides "cmd" */
 	void		 (*fn)(struct client *, const cJSON *);
 };
 
@@ -42,6 +42,8 @@ static const struct cmd cmd_table[] = {
 	/* explain and dry_run */
 	{ "explain",	ROLE_READ,	{ "kind", "id", NULL },	cmd_explain },
 	{ "dry_run",	ROLE_READ,	{ "event", NULL },	cmd_dry_run },
+	{ "map",	ROLE_READ,	{ "rule", "group", "after", "limit",
+	    NULL },	cmd_map },
 };
 #define NCMD (sizeof cmd_table / sizeof cmd_table[0])
 

@@ -214,6 +214,7 @@ ids_clear(struct engine *e)
 }
 
 static int	indexes_load(struct engine *, const struct ruleset *);
+static void	grp_note(struct engine *, const char *, const char *);
 
 struct engine *
 engine_new(struct ruleset *rs, struct store *s, int clock_mode,
@@ -246,6 +247,8 @@ engine_new(struct ruleset *rs, struct store *s, int clock_mode,
 	return e;
 }
 
+#define GROUP_META	"group."
+
 static void
 load_meta(void *arg, const struct store_row *row)
 {
@@ -253,6 +256,66 @@ load_meta(void *arg, const struct store_row *row)
 
 	if (row->s[0] != NULL && strcmp(row->s[0], "clock") == 0)
 		e->clock = e->saved_clock = e->committed_clock = row->i[1];
+	if (row->s[0] != NULL && row->s[1] != NULL && strncmp(row->s[0],
+	    GROUP_META, strlen(GROUP_META)) == 0)
+		grp_note(e, row->s[0] + strlen(GROUP_META), row->s[1]);
+}
+
+/* Record that the store's grp column holds field for kind. */
+static void
+grp_note(struct engine *e, const char *kind, const char *field)
+{
+	size_t i;
+
+	for (i = 0; i < e->ngrp; i++)
+		if (strcmp(e->grp_kinds[i], kind) == 0)
+			break;
+	if (i == e->ngrp) {
+		e->grp_kinds = xreallocarray(e->grp_kinds, i + 1,
+		    sizeof *e->grp_kinds);
+		e->grp_fields = xreallocarray(e->grp_fields, i + 1,
+		    sizeof *e->grp_fields);
+		e->grp_kinds[i] = xstrdup(kind);
+		e->grp_fields[i] = NULL;
+		e->ngrp++;
+	}
+	free(e->grp_fields[i]);
+	e->grp_fields[i] = xstrdup(field);
+}
+
+/*
+ * The grp column (schema 005) holds each entity's first field.  Where the
+ * rules name another first field than the one recorded (a new database, a
+ * reordered kind), queue the update that fills it again for the kind, for
+ * the next batch: entities written after it carry the new field anyway.
+ */
+static void
+grp_check(struct engine *e)
+{
+	char key[256];
+	size_t i, j;
+
+	if (e->store == NULL)
+		return;
+	for (i = 0; i < e->rs->nkinds; i++) {
+		const struct kind *k = e->rs->kinds[i];
+
+		if (k->nfields == 0)
+			continue;
+		for (j = 0; j < e->ngrp; j++)
+			if (strcmp(e->grp_kinds[j], k->name) == 0)
+				break;
+		if (j < e->ngrp && strcmp(e->grp_fields[j], k->fields[0]) == 0)
+			continue;
+		snprintf(key, sizeof key, GROUP_META "%s", k->name);
+		store_op(&e->regroup, ST_REGROUP, "ss", k->name, k->fields[0]);
+		store_op(&e->regroup, ST_META, "ss", key, k->fields[0]);
+		if (j < e->ngrp)	/* not news in a new database */
+			log_info("database: %s entities are grouped by %s "
+			    "from now on, not %s", k->name, k->fields[0],
+			    e->grp_fields[j]);
+		grp_note(e, k->name, k->fields[0]);
+	}
 }
 
 /*
@@ -295,6 +358,7 @@ engine_load(struct engine *e)
 	    store_select(e->store, TB_META, load_meta, e) != 0 ||
 	    indexes_load(e, NULL) != 0)
 		return -1;
+	grp_check(e);
 	return 0;
 }
 
@@ -328,6 +392,14 @@ engine_free(struct engine *e)
 	}
 	ecache_clear(&e->cache);
 	free(e->cache.buckets);
+	while (e->ngrp > 0) {
+		e->ngrp--;
+		free(e->grp_kinds[e->ngrp]);
+		free(e->grp_fields[e->ngrp]);
+	}
+	free(e->grp_kinds);
+	free(e->grp_fields);
+	buf_free(&e->regroup);
 	bloom_free(&e->cache.known);
 	facts_clear(&e->facts);
 	timers_clear(&e->timers);
@@ -367,6 +439,7 @@ engine_set_rules(struct engine *e, struct ruleset *rs)
 	if (indexes_load(e, old) != 0)
 		log_warnx("database: cannot rebuild the rules' counts after "
 		    "the reload");
+	grp_check(e);
 	engine_sync(e);		/* the records the rebuild created */
 }
 
@@ -1085,10 +1158,16 @@ engine_submit(struct engine *e)
 	    (e->store == NULL || store_started(e->store));
 
 	/* records that a rebuild created (count's groups) wait for no event */
-	if (b == NULL && dirty)
+	if (b == NULL && (dirty || (BUF_LEN(&e->regroup) > 0 &&
+	    store_started(e->store))))
 		b = engine_batch(e);
 	if (b == NULL)
 		return;
+	if (BUF_LEN(&e->regroup) > 0 && store_started(e->store)) {
+		buf_add(&b->job.ops, BUF_DATA(&e->regroup),
+		    BUF_LEN(&e->regroup));
+		buf_reset(&e->regroup);
+	}
 	if (b->npend == 0 && BUF_LEN(&b->job.ops) == 0 && b->nalerts == 0 &&
 	    !dirty) {
 		e->cur = NULL;

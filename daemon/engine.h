@@ -299,6 +299,15 @@ struct engine {
 	size_t		 was_cap, was_cls_cap;
 	int64_t		 saved_clock;	/* as written to the store */
 	int		 dry;		/* applying a dry run's event */
+	/*
+	 * The field that the store's grp column holds for each kind, as
+	 * recorded in meta ("group.KIND"), and the operations that fill it
+	 * again for the kinds whose first field the rules changed; they go
+	 * with the next batch.
+	 */
+	char		**grp_kinds, **grp_fields;
+	size_t		  ngrp;
+	struct buf	  regroup;
 	/* counters for stats */
 	uint64_t	 n_events, n_duplicates, n_alerts, n_batches;
 	uint64_t	 n_timers_fired;

@@ -571,9 +571,10 @@ ecache_stage(struct ecache *c, struct buf *ops, uint64_t number)
 		if (ops != NULL) {
 			buf_reset(&b);
 			entity_state_json(e, &b);
-			store_op_entity(ops, e->kind->name, e->id, BUF_DATA(&b),
-			    BUF_LEN(&b), e->removed, e->removed_ts, e->created,
-			    now);
+			store_op_entity(ops, e->kind->name, e->id,
+			    e->kind->nfields > 0 ? e->vals[e->kind->nattrs].s :
+			    NULL, BUF_DATA(&b), BUF_LEN(&b), e->removed,
+			    e->removed_ts, e->created, now);
 		}
 		list_unlink(e);
 		e->dirty = 0;

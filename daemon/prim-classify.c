@@ -40,12 +40,38 @@ data_json(struct classify *c, const union val *vals)
 static const char *const vars[] = { "from", "to", "from_label",
     "to_label", NULL };
 
+/* A class's colour on the map: "#rrggbb", kept in lower case. */
+static char *
+setup_color(const struct ynode *v, struct rule_load *ld)
+{
+	char *c;
+	size_t i;
+
+	if (v->type != YN_SCALAR || v->len != 7 || v->str[0] != '#' ||
+	    strspn(v->str + 1, "0123456789abcdefABCDEF") != 6) {
+		if (v->type == YN_SCALAR)
+			errs_add(ld->errs, ld->file, v->line, v->col,
+			    "color: expected #RRGGBB (six hex digits), got "
+			    "'%.*s%s'", CLIP(v->str));
+		else
+			errs_add(ld->errs, ld->file, v->line, v->col,
+			    "color: expected #RRGGBB (six hex digits), got %s",
+			    ynode_type_name(v));
+		return NULL;
+	}
+	c = xstrdup(v->str);
+	for (i = 1; c[i] != '\0'; i++)
+		if (c[i] >= 'A' && c[i] <= 'F')
+			c[i] = (char)(c[i] - 'A' + 'a');
+	return c;
+}
+
 static int
 setup(struct rule *r, const struct ynode *def, const struct ynode *n,
     struct rule_load *ld)
 {
 	static const char *const keys[] = { "class", "label", "severity",
-	    "when" };
+	    "when", "color" };
 	struct classify *c;
 	const struct ynode *dv;
 	struct expr_scope scope = { rules_resolve, ld->kind,
@@ -74,7 +100,7 @@ setup(struct rule *r, const struct ynode *def, const struct ynode *n,
 			    ynode_type_name(e));
 			continue;
 		}
-		ynode_check_keys(e, ld->file, keys, 4, "class", ld->errs);
+		ynode_check_keys(e, ld->file, keys, 5, "class", ld->errs);
 		if ((v = ynode_get(e, "class")) == NULL ||
 		    v->type != YN_SCALAR || v->len == 0) {
 			errs_add(ld->errs, ld->file, e->line, e->col,
@@ -90,6 +116,8 @@ setup(struct rule *r, const struct ynode *def, const struct ynode *n,
 		v = ynode_get(e, "label");
 		k->label = xstrdup(v != NULL && v->type == YN_SCALAR ? v->str :
 		    k->name);
+		if ((v = ynode_get(e, "color")) != NULL)
+			k->color = setup_color(v, ld);
 		k->severity = SEV_INFO;
 		if ((v = ynode_get(e, "severity")) != NULL)
 			rules_severity(v, &k->severity, ld);
@@ -181,6 +209,7 @@ classify_free(void *p)
 	for (i = 0; i < c->n; i++) {
 		free(c->classes[i].name);
 		free(c->classes[i].label);
+		free(c->classes[i].color);
 		expr_free(c->classes[i].when);
 	}
 	free(c->classes);

@@ -636,6 +636,48 @@ count_groups(const struct rule *r, size_t slot, void (*fn)(void *,
 		}
 }
 
+/*
+ * The count rule that counts kind `of` grouped by its field slot `by`, per
+ * class of the classify rule cr; NULL if the rules have none.
+ */
+const struct rule *
+count_find(const struct ruleset *rs, const struct kind *of, size_t by,
+    const struct rule *cr)
+{
+	const struct count *c;
+	size_t i;
+
+	for (i = 0; i < rs->nrules; i++) {
+		if (rs->rules[i]->prim != &prim_count)
+			continue;
+		c = rs->rules[i]->data;
+		if (c->of == of && c->by == by && c->cr == cr)
+			return rs->rules[i];
+	}
+	return NULL;
+}
+
+/*
+ * fn(arg, id, n) for every group with live members, in no order: n[0] is
+ * the count of all, n[1 + i] that of class i of the rule's classify rule.
+ */
+void
+count_each(const struct rule *r, void (*fn)(void *, const char *,
+    const int64_t *), void *arg)
+{
+	const struct count *c = r->data;
+	const struct cgroup *g;
+	struct kentry *ke;
+	size_t i;
+
+	for (i = 0; i < c->groups.nbuckets; i++)
+		for (ke = c->groups.buckets[i]; ke != NULL; ke = ke->hnext) {
+			g = (const struct cgroup *)(void *)ke;
+			if (g->n[0] > 0)
+				fn(arg, ke->k[0], g->n);
+		}
+}
+
 static void
 count_free(void *p)
 {

@@ -200,6 +200,18 @@ ruleset_kind(const struct ruleset *rs, const char *name)
 	return NULL;
 }
 
+/* The description of the file that rule r comes from, or NULL. */
+const char *
+ruleset_desc(const struct ruleset *rs, const struct rule *r)
+{
+	size_t i;
+
+	for (i = 0; i < rs->nfiles; i++)
+		if (strcmp(rs->files[i], r->file) == 0)
+			return rs->descs[i];
+	return NULL;
+}
+
 const struct evtype *
 ruleset_evtype(const struct ruleset *rs, const char *name)
 {
@@ -1188,10 +1200,16 @@ ruleset_load(char *const *files, size_t nfiles, struct errs *errs)
 	for (i = 0; i < nfiles; i++) {
 		rs->files = xreallocarray(rs->files, rs->nfiles + 1,
 		    sizeof *rs->files);
+		rs->descs = xreallocarray(rs->descs, rs->nfiles + 1,
+		    sizeof *rs->descs);
+		rs->descs[rs->nfiles] = NULL;
 		rs->files[rs->nfiles++] = xstrdup(files[i]);
 		file_digest(&h, files[i]);
 		if ((docs[i] = ydoc_load(files[i], errs)) == NULL)
 			continue;
+		if ((v = ynode_get(docs[i]->root, "description")) != NULL &&
+		    v->type == YN_SCALAR)
+			rs->descs[i] = xstrdup(v->str);
 		if ((kinds[i] = file_kind(rs, docs[i], errs)) == NULL)
 			continue;
 		if ((v = ynode_get(docs[i]->root, "fields")) != NULL)
@@ -1269,9 +1287,12 @@ ruleset_free(struct ruleset *rs)
 	}
 	for (i = 0; i < rs->nevtypes; i++)
 		evtype_free(rs->evtypes[i]);
-	for (i = 0; i < rs->nfiles; i++)
+	for (i = 0; i < rs->nfiles; i++) {
 		free(rs->files[i]);
+		free(rs->descs[i]);
+	}
 	free(rs->files);
+	free(rs->descs);
 	mark_uses_free(rs->mputs, rs->nmputs);
 	mark_uses_free(rs->mneeds, rs->nmneeds);
 	free(rs->evtypes);

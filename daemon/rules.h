@@ -235,6 +235,7 @@ struct ruleset {
 	struct rule	**rules;
 	size_t		  nrules;
 	char		**files;
+	char		**descs;	/* each file's description, or NULL */
 	size_t		  nfiles;
 	char		  digest[17];	/* of all files' contents */
 	struct mark_use	 *mputs, *mneeds;	/* checked, then freed */
@@ -248,6 +249,8 @@ void			 ruleset_diff(const struct ruleset *,
 const struct evtype	*ruleset_evtype(const struct ruleset *, const char *);
 struct kind		*ruleset_kind(const struct ruleset *, const char *);
 struct rule		*ruleset_rule(const struct ruleset *, const char *);
+const char		*ruleset_desc(const struct ruleset *,
+			    const struct rule *);
 struct evtype		*rules_on(struct rule *, const struct ynode *,
 			    struct rule_load *);
 void			 rules_mark_put(struct rule_load *, const char *,
@@ -296,6 +299,7 @@ void		 rules_data_free(struct rdata *);
 struct klass {
 	char		*name;
 	char		*label;
+	char		*color;		/* "#rrggbb" for the map, or NULL */
 	int		 severity;
 	struct expr	*when;		/* NULL: otherwise */
 	int		 line;		/* of `when`, for explain */
@@ -312,6 +316,10 @@ extern const struct prim prim_count;
 extern const struct prim prim_review;
 void		 count_groups(const struct rule *, size_t, void (*)(void *,
 		    const char *, const char *), void *);
+const struct rule *count_find(const struct ruleset *, const struct kind *,
+		    size_t, const struct rule *);
+void		 count_each(const struct rule *, void (*)(void *,
+		    const char *, const int64_t *), void *);
 extern const struct prim prim_cadence;
 /* prim-band.c, for the rules that read a level */
 const char	*band_level_name(const struct rule *, int64_t);
