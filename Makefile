@@ -21,9 +21,9 @@ UNITDIR	?= $(PREFIX)/lib/systemd/system
 MANDIR	?= $(PREFIX)/share/man
 
 CC	?= cc
-PKGS	 = yaml-0.1 sqlite3 libcjson
+PKGS	 = yaml-0.1 sqlite3 libcjson libpq
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lyaml -lsqlite3 -lcjson)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lyaml -lsqlite3 -lcjson -lpq)
 # libev ships no .pc file on Debian.
 LIBS	 = $(PKG_LIBS) -lev -lm -lpthread
 
@@ -45,7 +45,17 @@ build/gen/schema.h: $(SCHEMA) schema/embed.sh
 	@mkdir -p build/gen
 	sh schema/embed.sh $(SCHEMA) > $@.tmp && mv $@.tmp $@
 
-build/obj/store.o build/asan/obj/store.o: build/gen/schema.h
+build/obj/store-sqlite.o build/asan/obj/store-sqlite.o: build/gen/schema.h
+
+# PostgreSQL's migrations, schema/pg/NNN-name.sql, the same steps in its
+# dialect, embedded the same way.
+SCHEMA_PG := $(sort $(wildcard schema/pg/[0-9]*.sql))
+
+build/gen/schema-pg.h: $(SCHEMA_PG) schema/embed.sh
+	@mkdir -p build/gen
+	sh schema/embed.sh $(SCHEMA_PG) > $@.tmp && mv $@.tmp $@
+
+build/obj/store-pg.o build/asan/obj/store-pg.o: build/gen/schema-pg.h
 
 # Two variants share the rules below: build/ (release) and build/asan/.
 define variant

@@ -1,5 +1,5 @@
 /*
- * SQLite storage.  The database is in WAL mode.  With durability full a
+ * SQLite storage, the default backend of store.h.  The database is in WAL mode.  With durability full a
  * job is done only once its commit has reached the disk: the WAL has been
  * synced after it.  Only then does the server acknowledge its events.
  *
@@ -18,13 +18,12 @@
  * reached the disk is then unknown, and the restart's recovery finds out.
  *
  * A job is a buffer of serialised write operations that the loop thread
- * built; it holds everything the writer binds, so the threads share no
- * other data.  If a job fails, the writer refuses every later job of the
- * same epoch (they were computed on top of it) until the loop thread
- * starts a new epoch.  The loop thread reads through a second connection,
- * which sees committed jobs only; checkpoint.c has a third.  Statements are prepared once.  Schema migrations
- * from schema/ are compiled in and applied at open; a database written by
- * a newer zhilid, or one that is not zhilid's, is refused.
+ * built (store.c); it holds everything the writer binds, so the threads
+ * share no other data.  The loop thread reads through a second
+ * connection, which sees committed jobs only; checkpoint.c has a third.
+ * Statements are prepared once.  Schema migrations from schema/ are
+ * compiled in and applied at open; a database written by a newer zhilid,
+ * or one that is not zhilid's, is refused.
  */
 #include <fcntl.h>
 #include <pthread.h>
@@ -38,7 +37,7 @@
 
 #include "zhilid.h"
 #include "conf.h"
-#include "store.h"
+#include "store-impl.h"
 
 #define APPLICATION_ID	0x5a48494c	/* "ZHIL" */
 
@@ -50,7 +49,6 @@ struct migration {
 #include "schema.h"
 #define NMIGRATIONS (sizeof migrations / sizeof migrations[0])
 
-static void	*writer_main(void *);
 static void	*syncer_main(void *);
 
 enum {
@@ -136,44 +134,30 @@ static const char *const sql_table[NQ] = {
 	    "grp = ?2 AND removed = 0 AND id > ?3 ORDER BY id LIMIT ?4",
 };
 
-/* The public statement and table numbers, in the order of store.h. */
-static const int stmt_map[] = { W_FACT, W_CLOSE, W_MARK_PUT, W_MARK_DEL,
-    W_TIMER_PUT, W_TIMER_DEL, W_META, W_SPAN_PUT, W_SPAN_DEL, W_REGROUP };
+/* The statement and table numbers of store-impl.h, in their order. */
+static const int stmt_map[SW_N] = { W_FACT, W_CLOSE, W_MARK_PUT, W_MARK_DEL,
+    W_TIMER_PUT, W_TIMER_DEL, W_META, W_SPAN_PUT, W_SPAN_DEL, W_REGROUP,
+    W_EVENT, W_ENTITY, W_HISTORY, W_ALERT, W_ACK };
 static const int table_map[] = { R_FACTS, R_CLOSURES, R_MARKS, R_TIMERS,
     R_META, R_SPANS };
 
-/* Operation codes of a job's buffer. */
-enum { OP_EVENT = 1, OP_ENTITY, OP_HISTORY, OP_ALERT, OP_ACK, OP_STMT };
-
-struct store {
+struct sq {
+	struct store	 s;		/* first: store.c's part */
 	sqlite3		*wdb;		/* the writer thread's */
 	sqlite3		*rdb;		/* the loop thread's */
 	sqlite3		*cdb;		/* the checkpointer's, until it starts */
 	struct ckpt	*ckpt;
 	sqlite3_stmt	*q[NQ];
 	char		*path;
-	pthread_t	 thread;
-	int		 started;
-	pthread_mutex_t	 mu;
-	pthread_cond_t	 cv;		/* work for the writer */
-	pthread_cond_t	 donecv;	/* a job is done */
-	struct wjob	*queue, **queue_tail;
 	struct wjob	*synq, **synq_tail;	/* committed, not yet synced */
-	struct wjob	*done, **done_tail;
 	int		 sync_wal;	/* durability full: the syncer runs */
 	int		 wal_fd;	/* the syncer's, on path-wal */
 	pthread_t	 syncer;
 	pthread_cond_t	 syncv;		/* work for the syncer */
 	int		 writer_gone;	/* the syncer's last round */
-	uint64_t	 n_commits;	/* transactions committed (atomic) */
-	uint64_t	 n_syncs;	/* WAL syncs (atomic) */
-	unsigned	 inflight;	/* submitted, not yet taken back */
-	int		 stop;
-	int		 busy;		/* the writer has work (atomic) */
-	uint64_t	 bad_epoch;	/* refuse jobs of this epoch or older */
-	void		 (*wake)(void *);
-	void		*wake_arg;
 };
+
+static const struct store_backend sqlite_backend;
 
 static int
 exec_sql(sqlite3 *db, const char *path, const char *sql, char **cause)
@@ -205,7 +189,7 @@ query_int(sqlite3 *db, const char *sql, int64_t dflt)
 
 /* Refuse databases that are not ours or are newer; apply missing steps. */
 static int
-migrate(struct store *s, char **cause)
+migrate(struct sq *s, char **cause)
 {
 	sqlite3 *db = s->wdb;
 	int64_t appid, tables, have = 0;
@@ -270,9 +254,9 @@ open_db(const char *path, sqlite3 **db, char **cause)
 }
 
 struct store *
-store_open(const char *path, int durability, char **cause)
+store_sqlite_open(const char *path, int durability, char **cause)
 {
-	struct store *s = xcalloc(1, sizeof *s);
+	struct sq *s = xcalloc(1, sizeof *s);
 	int i;
 
 	/*
@@ -281,15 +265,11 @@ store_open(const char *path, int durability, char **cause)
 	 * before SQLite initialises, and fails harmlessly after.
 	 */
 	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+	store_init(&s->s, &sqlite_backend);
 	s->path = xstrdup(path);
-	s->queue_tail = &s->queue;
 	s->synq_tail = &s->synq;
-	s->done_tail = &s->done;
 	s->sync_wal = durability == DURABILITY_FULL;
 	s->wal_fd = -1;
-	pthread_mutex_init(&s->mu, NULL);
-	pthread_cond_init(&s->cv, NULL);
-	pthread_cond_init(&s->donecv, NULL);
 	pthread_cond_init(&s->syncv, NULL);
 	if (open_db(path, &s->wdb, cause) != 0)
 		goto fail;
@@ -333,63 +313,50 @@ store_open(const char *path, int durability, char **cause)
 			goto fail;
 		}
 	}
-	return s;
+	return &s->s;
 fail:
-	store_close(s);
+	store_close(&s->s);
 	return NULL;
 }
 
-/* Start the writer; wake(arg) is called from it after each job. */
-void
-store_start(struct store *s, void (*wake)(void *), void *arg)
+/* Before the writer: the checkpointer, and the syncer with durability full. */
+static void
+sq_start(struct store *st)
 {
-	s->wake = wake;
-	s->wake_arg = arg;
+	struct sq *s = (struct sq *)st;
+
 	s->ckpt = ckpt_start(s->wdb, s->cdb);
 	s->cdb = NULL;
-	if (pthread_create(&s->thread, NULL, writer_main, s) != 0)
-		fatalx("cannot start the writer thread");
 	if (s->sync_wal && pthread_create(&s->syncer, NULL, syncer_main,
 	    s) != 0)
 		fatalx("cannot start the syncer thread");
-	s->started = 1;
 }
 
-/* Is the writer running (jobs submitted now come back)? */
-int
-store_started(const struct store *s)
+/* The writer has stopped: the syncer's last round. */
+static void
+sq_stop(struct store *st)
 {
-	return s->started;
-}
+	struct sq *s = (struct sq *)st;
 
-/* Finish every submitted job, stop the writer and close. */
-void
-store_close(struct store *s)
-{
-	struct wjob *j;
-	int i;
-
-	if (s == NULL)
-		return;
-	if (s->started) {
-		pthread_mutex_lock(&s->mu);
-		s->stop = 1;
-		pthread_cond_signal(&s->cv);
-		pthread_mutex_unlock(&s->mu);
-		pthread_join(s->thread, NULL);
-		if (s->sync_wal) {
-			pthread_mutex_lock(&s->mu);
-			s->writer_gone = 1;
-			pthread_cond_signal(&s->syncv);
-			pthread_mutex_unlock(&s->mu);
-			pthread_join(s->syncer, NULL);
-		}
+	if (st->started && s->sync_wal) {
+		pthread_mutex_lock(&st->mu);
+		s->writer_gone = 1;
+		pthread_cond_signal(&s->syncv);
+		pthread_mutex_unlock(&st->mu);
+		pthread_join(s->syncer, NULL);
 	}
 	ckpt_stop(s->ckpt);
+	s->ckpt = NULL;
+}
+
+static void
+sq_free(struct store *st)
+{
+	struct sq *s = (struct sq *)st;
+	int i;
+
 	if (s->wal_fd != -1)
 		close(s->wal_fd);
-	while ((j = store_done(s, 0)) != NULL)
-		;	/* owners free their jobs; here none should be left */
 	for (i = 0; i < NQ; i++)
 		sqlite3_finalize(s->q[i]);
 	if (s->cdb != NULL)
@@ -398,242 +365,14 @@ store_close(struct store *s)
 		sqlite3_close(s->rdb);
 	if (s->wdb != NULL)
 		sqlite3_close(s->wdb);
-	pthread_mutex_destroy(&s->mu);
-	pthread_cond_destroy(&s->cv);
-	pthread_cond_destroy(&s->donecv);
 	pthread_cond_destroy(&s->syncv);
+	store_fini(st);
 	free(s->path);
 	free(s);
 }
 
-void
-store_submit(struct store *s, struct wjob *j)
-{
-	j->next = NULL;
-	j->rc = 0;
-	pthread_mutex_lock(&s->mu);
-	*s->queue_tail = j;
-	s->queue_tail = &j->next;
-	s->inflight++;
-	__atomic_store_n(&s->busy, 1, __ATOMIC_RELAXED);
-	pthread_cond_signal(&s->cv);
-	pthread_mutex_unlock(&s->mu);
-}
-
-/* The oldest finished job, or NULL; with wait, block until there is one. */
-struct wjob *
-store_done(struct store *s, int wait)
-{
-	struct wjob *j;
-
-	pthread_mutex_lock(&s->mu);
-	while (wait && s->done == NULL && s->inflight > 0)
-		pthread_cond_wait(&s->donecv, &s->mu);
-	if ((j = s->done) != NULL) {
-		if ((s->done = j->next) == NULL)
-			s->done_tail = &s->done;
-		s->inflight--;
-	}
-	pthread_mutex_unlock(&s->mu);
-	return j;
-}
-
-/* Is the writer without work?  A hint: it may change at once. */
-int
-store_idle(struct store *s)
-{
-	return !__atomic_load_n(&s->busy, __ATOMIC_RELAXED);
-}
-
-/* Transactions committed and WAL syncs so far. */
-void
-store_counts(struct store *s, uint64_t *commits, uint64_t *syncs)
-{
-	*commits = __atomic_load_n(&s->n_commits, __ATOMIC_RELAXED);
-	*syncs = __atomic_load_n(&s->n_syncs, __ATOMIC_RELAXED);
-}
-
-unsigned
-store_inflight(struct store *s)
-{
-	unsigned n;
-
-	pthread_mutex_lock(&s->mu);
-	n = s->inflight;
-	pthread_mutex_unlock(&s->mu);
-	return n;
-}
-
-/* Serialisation of write operations: u8 op, then fields in order. */
-static void
-put_i64(struct buf *b, int64_t v)
-{
-	buf_add(b, &v, sizeof v);
-}
-
-static void
-put_str(struct buf *b, const char *s, size_t n)
-{
-	uint32_t len = s == NULL ? UINT32_MAX : (uint32_t)n;
-
-	buf_add(b, &len, sizeof len);
-	if (s != NULL) {
-		buf_add(b, s, n);
-		buf_addc(b, '\0');
-	}
-}
-
-static void
-put_cstr(struct buf *b, const char *s)
-{
-	put_str(b, s, s != NULL ? strlen(s) : 0);
-}
-
-void
-store_op_event(struct buf *b, int64_t seq, const char *eid, const char *type,
-    int64_t ts, const char *body, size_t len)
-{
-	buf_addc(b, OP_EVENT);
-	put_i64(b, seq);
-	put_cstr(b, eid);
-	put_cstr(b, type);
-	put_i64(b, ts);
-	put_str(b, body, len);
-}
-
-/*
- * removed_ts is the removal's ts, stored only if removed; grp the value
- * of the entity's first field (schema 005), or NULL.
- */
-void
-store_op_entity(struct buf *b, const char *kind, const char *id,
-    const char *grp, const char *state, size_t len, int removed,
-    int64_t removed_ts, int64_t created, int64_t updated)
-{
-	buf_addc(b, OP_ENTITY);
-	put_cstr(b, kind);
-	put_cstr(b, id);
-	put_cstr(b, grp);
-	put_str(b, state, len);
-	put_i64(b, removed);
-	put_i64(b, created);
-	put_i64(b, updated);
-	put_i64(b, removed_ts);
-}
-
-void
-store_op_history(struct buf *b, const char *kind, const char *entity,
-    int64_t ts, const char *rule, const char *from, const char *to,
-    const char *event, int64_t seq)
-{
-	buf_addc(b, OP_HISTORY);
-	put_cstr(b, kind);
-	put_cstr(b, entity);
-	put_i64(b, ts);
-	put_cstr(b, rule);
-	put_cstr(b, from);
-	put_cstr(b, to);
-	put_cstr(b, event);
-	put_i64(b, seq);
-}
-
-void
-store_op_alert(struct buf *b, int64_t id, const char *rule,
-    const char *severity, const char *kind, const char *entity,
-    const char *period, int64_t ts, int64_t seq, const char *message,
-    size_t msglen, const char *data, const char *event)
-{
-	buf_addc(b, OP_ALERT);
-	put_i64(b, id);
-	put_cstr(b, rule);
-	put_cstr(b, severity);
-	put_cstr(b, kind);
-	put_cstr(b, entity);
-	put_cstr(b, period);
-	put_i64(b, ts);
-	put_i64(b, seq);
-	put_str(b, message, msglen);
-	put_cstr(b, data);
-	put_cstr(b, event);
-}
-
-void
-store_op_ack(struct buf *b, int64_t id)
-{
-	buf_addc(b, OP_ACK);
-	put_i64(b, id);
-}
-
-/*
- * A write through one of the statements of store.h: fmt has one letter per
- * parameter, 's' a string (NULL binds NULL) and 'i' an int64_t.
- */
-/*
- * Statement operations written so far by this process (on the loop
- * thread): a dry run that wrote none changed no fact, mark, span, closure
- * or timer in memory, and need not read them back.
- */
-static uint64_t nstmt_ops;
-
-uint64_t
-store_op_count(void)
-{
-	return nstmt_ops;
-}
-
-void
-store_op(struct buf *b, enum store_stmt st, const char *fmt, ...)
-{
-	va_list ap;
-	const char *f;
-
-	nstmt_ops++;
-	buf_addc(b, OP_STMT);
-	buf_addc(b, (char)st);
-	buf_addc(b, (char)strlen(fmt));
-	va_start(ap, fmt);
-	for (f = fmt; *f != '\0'; f++) {
-		buf_addc(b, *f);
-		if (*f == 's')
-			put_cstr(b, va_arg(ap, const char *));
-		else
-			put_i64(b, va_arg(ap, int64_t));
-	}
-	va_end(ap);
-}
-
-struct cursor {
-	const char	*p, *end;
-};
-
-static int64_t
-get_i64(struct cursor *c)
-{
-	int64_t v;
-
-	memcpy(&v, c->p, sizeof v);
-	c->p += sizeof v;
-	return v;
-}
-
-/* Bind the next string field to parameter i (NULL stays NULL). */
-static void
-bind_next(sqlite3_stmt *st, int i, struct cursor *c)
-{
-	uint32_t len;
-
-	memcpy(&len, c->p, sizeof len);
-	c->p += sizeof len;
-	if (len == UINT32_MAX) {
-		sqlite3_bind_null(st, i);
-		return;
-	}
-	sqlite3_bind_text(st, i, c->p, (int)len, SQLITE_STATIC);
-	c->p += len + 1;
-}
-
 static int
-run(struct store *s, sqlite3_stmt *st)
+run(sqlite3_stmt *st)
 {
 	int rc = sqlite3_step(st);
 
@@ -643,105 +382,28 @@ run(struct store *s, sqlite3_stmt *st)
 
 /* Execute one job's operations; the caller wraps them in a transaction. */
 static int
-exec_ops(struct store *s, const struct buf *ops)
+exec_ops(struct sq *s, const struct buf *ops)
 {
-	struct cursor c = { BUF_DATA(ops), BUF_DATA(ops) + BUF_LEN(ops) };
+	struct store_cursor c;
+	struct store_wop w;
 	sqlite3_stmt *st;
-	int64_t v;
+	int i, rc;
 
-	while (c.p < c.end) {
-		switch (*c.p++) {
-		case OP_EVENT:
-			st = s->q[W_EVENT];
-			sqlite3_bind_int64(st, 1, get_i64(&c));
-			bind_next(st, 2, &c);
-			bind_next(st, 3, &c);
-			sqlite3_bind_int64(st, 4, get_i64(&c));
-			bind_next(st, 5, &c);
-			break;
-		case OP_ENTITY:
-			st = s->q[W_ENTITY];
-			bind_next(st, 1, &c);
-			bind_next(st, 2, &c);
-			bind_next(st, 8, &c);
-			bind_next(st, 3, &c);
-			sqlite3_bind_int64(st, 4, v = get_i64(&c));
-			sqlite3_bind_int64(st, 5, get_i64(&c));
-			sqlite3_bind_int64(st, 6, get_i64(&c));
-			if (v != 0)	/* the removal's ts, NULL while live */
-				sqlite3_bind_int64(st, 7, get_i64(&c));
-			else {
-				(void)get_i64(&c);
-				sqlite3_bind_null(st, 7);
-			}
-			break;
-		case OP_HISTORY:
-			st = s->q[W_HISTORY];
-			bind_next(st, 1, &c);
-			bind_next(st, 2, &c);
-			sqlite3_bind_int64(st, 3, get_i64(&c));
-			bind_next(st, 4, &c);
-			bind_next(st, 5, &c);
-			bind_next(st, 6, &c);
-			bind_next(st, 7, &c);
-			sqlite3_bind_int64(st, 8, get_i64(&c));
-			break;
-		case OP_ALERT:
-			st = s->q[W_ALERT];
-			sqlite3_bind_int64(st, 1, get_i64(&c));
-			bind_next(st, 2, &c);
-			bind_next(st, 3, &c);
-			bind_next(st, 4, &c);
-			bind_next(st, 5, &c);
-			bind_next(st, 6, &c);
-			sqlite3_bind_int64(st, 7, get_i64(&c));
-			if ((v = get_i64(&c)) > 0)	/* a timer's: none */
-				sqlite3_bind_int64(st, 8, v);
+	store_cursor_init(&c, ops);
+	while ((rc = store_wop_next(&c, &w)) > 0) {
+		st = s->q[stmt_map[w.stmt]];
+		for (i = 0; i < w.n; i++)
+			if (w.p[i].is_int)
+				sqlite3_bind_int64(st, i + 1, w.p[i].i);
+			else if (w.p[i].s == NULL)
+				sqlite3_bind_null(st, i + 1);
 			else
-				sqlite3_bind_null(st, 8);
-			bind_next(st, 9, &c);
-			bind_next(st, 10, &c);
-			bind_next(st, 11, &c);
-			break;
-		case OP_ACK:
-			st = s->q[W_ACK];
-			sqlite3_bind_int64(st, 1, get_i64(&c));
-			break;
-		case OP_STMT: {
-			int i, n;
-
-			st = s->q[stmt_map[(unsigned char)*c.p++]];
-			n = (unsigned char)*c.p++;
-			for (i = 1; i <= n; i++)
-				if (*c.p++ == 's')
-					bind_next(st, i, &c);
-				else
-					sqlite3_bind_int64(st, i, get_i64(&c));
-			break;
-		}
-		default:
-			log_warnx("database: corrupt job");
-			return -1;
-		}
-		if (run(s, st) != 0)
+				sqlite3_bind_text(st, i + 1, w.p[i].s,
+				    (int)w.p[i].len, SQLITE_STATIC);
+		if (run(st) != 0)
 			return -1;
 	}
-	return 0;
-}
-
-/* Jobs first..end (exclusive) are done; with s->mu held. */
-static void
-hand_back(struct store *s, struct wjob *first, struct wjob *end)
-{
-	struct wjob *j, *next;
-
-	for (j = first; j != end; j = next) {
-		next = j->next;
-		j->next = NULL;
-		*s->done_tail = j;
-		s->done_tail = &j->next;
-	}
-	pthread_cond_signal(&s->donecv);
+	return rc;
 }
 
 /*
@@ -752,73 +414,49 @@ hand_back(struct store *s, struct wjob *first, struct wjob *end)
  * engine handles as for one.
  */
 static int
-commit_jobs(struct store *s, struct wjob *first, struct wjob *end)
+commit_jobs(struct store *st, struct wjob *first, struct wjob *end)
 {
+	struct sq *s = (struct sq *)st;
 	struct wjob *j;
 
-	if (run(s, s->q[W_BEGIN]) != 0)
+	if (run(s->q[W_BEGIN]) != 0)
 		goto fail;
 	for (j = first; j != end; j = j->next)
 		if (exec_ops(s, &j->ops) != 0)
 			goto fail;
-	if (run(s, s->q[W_COMMIT]) != 0)
+	if (run(s->q[W_COMMIT]) != 0)
 		goto fail;
-	__atomic_add_fetch(&s->n_commits, 1, __ATOMIC_RELAXED);
 	return 0;
 fail:
 	log_warnx("database: commit failed: %s", sqlite3_errmsg(s->wdb));
 	if (!sqlite3_get_autocommit(s->wdb))
-		run(s, s->q[W_ROLLBACK]);
+		run(s->q[W_ROLLBACK]);
 	return -1;
 }
 
-static void *
-writer_main(void *arg)
+/*
+ * With durability full, committed jobs go to the syncer, which hands
+ * them back once the WAL is on the disk.
+ */
+static void
+committed(struct store *st, struct wjob *first, struct wjob *end)
 {
-	struct store *s = arg;
-	struct wjob *first, *end, *j;
-	int rc;
+	struct sq *s = (struct sq *)st;
+	struct wjob *j;
 
-	for (;;) {
-		pthread_mutex_lock(&s->mu);
-		while (s->queue == NULL && !s->stop)
-			pthread_cond_wait(&s->cv, &s->mu);
-		if ((first = s->queue) == NULL) {
-			pthread_mutex_unlock(&s->mu);
-			break;
-		}
-		/* take every queued job of the first one's epoch */
-		for (end = first; end != NULL && end->epoch == first->epoch;
-		    end = end->next)
+	pthread_mutex_lock(&st->mu);
+	if (s->sync_wal) {
+		for (j = first; j->next != end; j = j->next)
 			;
-		if ((s->queue = end) == NULL)
-			s->queue_tail = &s->queue;
-		pthread_mutex_unlock(&s->mu);
-
-		if (first->epoch <= s->bad_epoch)
-			rc = -1;	/* built on a job that failed */
-		else if ((rc = commit_jobs(s, first, end)) != 0)
-			s->bad_epoch = first->epoch;
-
-		for (j = first; j != end; j = j->next)
-			j->rc = rc;
-		pthread_mutex_lock(&s->mu);
-		if (s->sync_wal) {
-			for (j = first; j->next != end; j = j->next)
-				;
-			j->next = NULL;
-			*s->synq_tail = first;
-			s->synq_tail = &j->next;
-			pthread_cond_signal(&s->syncv);
-		} else
-			hand_back(s, first, end);
-		if (s->queue == NULL)
-			__atomic_store_n(&s->busy, 0, __ATOMIC_RELAXED);
-		pthread_mutex_unlock(&s->mu);
-		if (!s->sync_wal && s->wake != NULL)
-			s->wake(s->wake_arg);
-	}
-	return NULL;
+		j->next = NULL;
+		*s->synq_tail = first;
+		s->synq_tail = &j->next;
+		pthread_cond_signal(&s->syncv);
+	} else
+		store_hand_back(st, first, end);
+	pthread_mutex_unlock(&st->mu);
+	if (!s->sync_wal && st->wake != NULL)
+		st->wake(st->wake_arg);
 }
 
 /*
@@ -830,22 +468,22 @@ writer_main(void *arg)
 static void *
 syncer_main(void *arg)
 {
-	struct store *s = arg;
+	struct sq *s = arg;
 	struct wjob *first, *j;
 	char *wal;
 	int any;
 
 	for (;;) {
-		pthread_mutex_lock(&s->mu);
+		pthread_mutex_lock(&s->s.mu);
 		while (s->synq == NULL && !s->writer_gone)
-			pthread_cond_wait(&s->syncv, &s->mu);
+			pthread_cond_wait(&s->syncv, &s->s.mu);
 		if ((first = s->synq) == NULL) {
-			pthread_mutex_unlock(&s->mu);
+			pthread_mutex_unlock(&s->s.mu);
 			break;
 		}
 		s->synq = NULL;
 		s->synq_tail = &s->synq;
-		pthread_mutex_unlock(&s->mu);
+		pthread_mutex_unlock(&s->s.mu);
 
 		for (any = 0, j = first; j != NULL; j = j->next)
 			any |= j->rc == 0;
@@ -860,13 +498,13 @@ syncer_main(void *arg)
 			    "next start recovers what reached the disk",
 			    s->path);
 		if (any)
-			__atomic_add_fetch(&s->n_syncs, 1, __ATOMIC_RELAXED);
+			__atomic_add_fetch(&s->s.n_syncs, 1, __ATOMIC_RELAXED);
 
-		pthread_mutex_lock(&s->mu);
-		hand_back(s, first, NULL);
-		pthread_mutex_unlock(&s->mu);
-		if (s->wake != NULL)
-			s->wake(s->wake_arg);
+		pthread_mutex_lock(&s->s.mu);
+		store_hand_back(&s->s, first, NULL);
+		pthread_mutex_unlock(&s->s.mu);
+		if (s->s.wake != NULL)
+			s->s.wake(s->s.wake_arg);
 	}
 	return NULL;
 }
@@ -881,7 +519,7 @@ bind_text(sqlite3_stmt *st, int i, const char *v)
 }
 
 static int64_t
-read_int(struct store *s, int q)
+read_int(struct sq *s, int q)
 {
 	sqlite3_stmt *st = s->q[q];
 	int64_t v = -1;
@@ -892,20 +530,22 @@ read_int(struct store *s, int q)
 	return v;
 }
 
-int64_t
-store_max_seq(struct store *s)
+static int64_t
+sq_max_seq(struct store *base)
 {
+	struct sq *s = (struct sq *)base;
 	return read_int(s, R_MAX_SEQ);
 }
 
-int64_t
-store_max_alert(struct store *s)
+static int64_t
+sq_max_alert(struct store *base)
 {
+	struct sq *s = (struct sq *)base;
 	return read_int(s, R_MAX_ALERT);
 }
 
 static int
-read_error(struct store *s, sqlite3_stmt *st)
+read_error(struct sq *s, sqlite3_stmt *st)
 {
 	log_warnx("database: %s", sqlite3_errmsg(s->rdb));
 	sqlite3_reset(st);
@@ -913,18 +553,20 @@ read_error(struct store *s, sqlite3_stmt *st)
 	return -1;
 }
 
-int
-store_entity_count(struct store *s, int64_t *n)
+static int
+sq_entity_count(struct store *base, int64_t *n)
 {
+	struct sq *s = (struct sq *)base;
 	*n = read_int(s, R_ENT_COUNT);
 	return *n < 0 ? -1 : 0;
 }
 
 /* Call fn(arg, kind, id) for every entity in the database. */
-int
-store_entity_keys(struct store *s, void (*fn)(void *, const char *,
+static int
+sq_entity_keys(struct store *base, void (*fn)(void *, const char *,
     const char *), void *arg)
 {
+	struct sq *s = (struct sq *)base;
 	sqlite3_stmt *st = s->q[R_ENT_KEYS];
 	int rc;
 
@@ -941,10 +583,11 @@ store_entity_keys(struct store *s, void (*fn)(void *, const char *,
  * Call fn(arg, id, state, removed) for every entity of one kind, in one
  * pass over the table's range for it (what a rule rebuilds at start).
  */
-int
-store_entity_rows(struct store *s, const char *kind, void (*fn)(void *,
+static int
+sq_entity_rows(struct store *base, const char *kind, void (*fn)(void *,
     const char *, const char *, int), void *arg)
 {
+	struct sq *s = (struct sq *)base;
 	sqlite3_stmt *st = s->q[R_ENT_ROWS];
 	int rc;
 
@@ -966,11 +609,12 @@ store_entity_rows(struct store *s, const char *kind, void (*fn)(void *,
  * returns non-zero: one page of a group, read through the index of schema
  * 005.
  */
-int
-store_group_rows(struct store *s, const char *kind, const char *grp,
+static int
+sq_group_rows(struct store *base, const char *kind, const char *grp,
     const char *after, int64_t limit, int (*fn)(void *, const char *,
     const char *), void *arg)
 {
+	struct sq *s = (struct sq *)base;
 	sqlite3_stmt *st = s->q[R_GROUP];
 	int rc;
 
@@ -991,17 +635,19 @@ store_group_rows(struct store *s, const char *kind, const char *grp,
 	return 0;
 }
 
-int
-store_event_id_count(struct store *s, int64_t *n)
+static int
+sq_event_id_count(struct store *base, int64_t *n)
 {
+	struct sq *s = (struct sq *)base;
 	*n = read_int(s, R_ID_COUNT);
 	return *n < 0 ? -1 : 0;
 }
 
 /* Call fn(arg, id) for the id of every event in the database. */
-int
-store_event_ids(struct store *s, void (*fn)(void *, const char *), void *arg)
+static int
+sq_event_ids(struct store *base, void (*fn)(void *, const char *), void *arg)
 {
+	struct sq *s = (struct sq *)base;
 	sqlite3_stmt *st = s->q[R_IDS];
 	int rc;
 
@@ -1014,9 +660,10 @@ store_event_ids(struct store *s, void (*fn)(void *, const char *), void *arg)
 }
 
 /* 1 and *seq if a committed event has this id, 0 if not, -1 on error. */
-int
-store_event_find(struct store *s, const char *eid, int64_t *seq)
+static int
+sq_event_find(struct store *base, const char *eid, int64_t *seq)
 {
+	struct sq *s = (struct sq *)base;
 	sqlite3_stmt *st = s->q[R_EV_FIND];
 	int rc;
 
@@ -1034,10 +681,11 @@ store_event_find(struct store *s, const char *eid, int64_t *seq)
  * 1 and the row if found (*state is the caller's), 0 if not, -1 error.
  * *removed_ts is the removal's ts when *removed.
  */
-int
-store_entity_load(struct store *s, const char *kind, const char *id,
+static int
+sq_entity_load(struct store *base, const char *kind, const char *id,
     char **state, int *removed, int64_t *removed_ts, int64_t *created)
 {
+	struct sq *s = (struct sq *)base;
 	sqlite3_stmt *st = s->q[R_ENT_LOAD];
 	int rc;
 
@@ -1056,10 +704,11 @@ store_entity_load(struct store *s, const char *kind, const char *id,
 }
 
 /* Append the last limit history entries of an entity as a JSON array. */
-int
-store_history_json(struct store *s, const char *kind, const char *entity,
+static int
+sq_history_json(struct store *base, const char *kind, const char *entity,
     int limit, struct buf *out)
 {
+	struct sq *s = (struct sq *)base;
 	sqlite3_stmt *st = s->q[R_HIST];
 	char ts[40];
 	int rc, n = 0;
@@ -1096,10 +745,11 @@ store_history_json(struct store *s, const char *kind, const char *entity,
  * Call fn(arg, row) for every row of one of the tables of store.h: text
  * columns first, then integer ones, in the order of its query.
  */
-int
-store_select(struct store *s, enum store_table t,
+static int
+sq_select(struct store *base, enum store_table t,
     void (*fn)(void *, const struct store_row *), void *arg)
 {
+	struct sq *s = (struct sq *)base;
 	sqlite3_stmt *st = s->q[table_map[t]];
 	struct store_row row;
 	int rc, i, n;
@@ -1132,10 +782,11 @@ column(sqlite3_stmt *st, int i)
  * Append alerts with id > after (of rule, if not NULL), at most limit, as
  * comma-separated JSON objects; *last is the last id appended.
  */
-int
-store_alerts_json(struct store *s, int64_t after, int64_t limit,
+static int
+sq_alerts_json(struct store *base, int64_t after, int64_t limit,
     const char *rule, struct buf *out, int64_t *last)
 {
+	struct sq *s = (struct sq *)base;
 	sqlite3_stmt *st = s->q[rule != NULL ? R_ALERTS_RULE : R_ALERTS];
 	int rc, n = 0;
 
@@ -1159,3 +810,25 @@ store_alerts_json(struct store *s, int64_t after, int64_t limit,
 	sqlite3_clear_bindings(st);
 	return 0;
 }
+
+static const struct store_backend sqlite_backend = {
+	.name = "sqlite",
+	.commit = commit_jobs,
+	.committed = committed,
+	.start = sq_start,
+	.stop = sq_stop,
+	.free = sq_free,
+	.max_seq = sq_max_seq,
+	.max_alert = sq_max_alert,
+	.event_find = sq_event_find,
+	.entity_count = sq_entity_count,
+	.event_id_count = sq_event_id_count,
+	.event_ids = sq_event_ids,
+	.entity_keys = sq_entity_keys,
+	.group_rows = sq_group_rows,
+	.entity_rows = sq_entity_rows,
+	.entity_load = sq_entity_load,
+	.history_json = sq_history_json,
+	.select = sq_select,
+	.alerts_json = sq_alerts_json,
+};

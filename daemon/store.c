@@ -1,0 +1,631 @@
+/*
+ * The store's interface: the database value chooses the backend (a
+ * PostgreSQL connection string, else a SQLite path), and everything above
+ * goes through the functions of store.h, which do not say which one runs.
+ *
+ * Common to both: the serialisation of write operations into a job's
+ * buffer (on the loop thread), their decoding (on the writer thread), the
+ * queue of jobs and the writer thread, which takes the jobs of one epoch
+ * that queued meanwhile and has the backend commit them in one
+ * transaction.  If a job fails, the writer refuses every later job of the
+ * same epoch (they were computed on top of it) until the loop thread
+ * starts a new epoch.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "zhilid.h"
+#include "store-impl.h"
+
+/* Operation codes of a job's buffer. */
+enum { OP_EVENT = 1, OP_ENTITY, OP_HISTORY, OP_ALERT, OP_ACK, OP_STMT };
+
+static void	*writer_main(void *);
+
+/*
+ * A libpq connection string, as libpq itself tells them from a database
+ * name: a URI, or keyword=value pairs.  A SQLite path with '=' in it must
+ * be given with a '/' before the first '=' (./a=b.db).
+ */
+int
+store_is_url(const char *db)
+{
+	const char *eq;
+
+	if (strncmp(db, "postgresql://", 13) == 0 ||
+	    strncmp(db, "postgres://", 11) == 0)
+		return 1;
+	if ((eq = strchr(db, '=')) == NULL)
+		return 0;
+	return memchr(db, '/', (size_t)(eq - db)) == NULL;
+}
+
+struct store *
+store_open(const char *db, int durability, char **cause)
+{
+	if (store_is_url(db))
+		return store_pg_open(db, durability, cause);
+	return store_sqlite_open(db, durability, cause);
+}
+
+void
+store_init(struct store *s, const struct store_backend *be)
+{
+	s->be = be;
+	s->queue_tail = &s->queue;
+	s->done_tail = &s->done;
+	pthread_mutex_init(&s->mu, NULL);
+	pthread_cond_init(&s->cv, NULL);
+	pthread_cond_init(&s->donecv, NULL);
+}
+
+void
+store_fini(struct store *s)
+{
+	pthread_mutex_destroy(&s->mu);
+	pthread_cond_destroy(&s->cv);
+	pthread_cond_destroy(&s->donecv);
+}
+
+/* Start the writer; wake(arg) is called from it after each job. */
+void
+store_start(struct store *s, void (*wake)(void *), void *arg)
+{
+	s->wake = wake;
+	s->wake_arg = arg;
+	if (s->be->start != NULL)
+		s->be->start(s);
+	if (pthread_create(&s->thread, NULL, writer_main, s) != 0)
+		fatalx("cannot start the writer thread");
+	s->started = 1;
+}
+
+/* Is the writer running (jobs submitted now come back)? */
+int
+store_started(const struct store *s)
+{
+	return s->started;
+}
+
+/* Finish every submitted job, stop the writer and close. */
+void
+store_close(struct store *s)
+{
+	if (s == NULL)
+		return;
+	if (s->started) {
+		pthread_mutex_lock(&s->mu);
+		s->stop = 1;
+		pthread_cond_signal(&s->cv);
+		pthread_mutex_unlock(&s->mu);
+		pthread_join(s->thread, NULL);
+	}
+	if (s->be->stop != NULL)
+		s->be->stop(s);
+	while (store_done(s, 0) != NULL)
+		;	/* owners free their jobs; here none should be left */
+	s->be->free(s);
+}
+
+void
+store_submit(struct store *s, struct wjob *j)
+{
+	j->next = NULL;
+	j->rc = 0;
+	pthread_mutex_lock(&s->mu);
+	*s->queue_tail = j;
+	s->queue_tail = &j->next;
+	s->inflight++;
+	__atomic_store_n(&s->busy, 1, __ATOMIC_RELAXED);
+	pthread_cond_signal(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+}
+
+/*
+ * The oldest finished job, or NULL; with wait, block until there is one.
+ * While the outcome of a commit is in doubt (the backend finds it out once
+ * the database is back), wait at most a tenth of a second: the loop goes
+ * on answering what needs no commit.
+ */
+struct wjob *
+store_done(struct store *s, int wait)
+{
+	struct timespec ts;
+	struct wjob *j;
+
+	pthread_mutex_lock(&s->mu);
+	while (wait && s->done == NULL && s->inflight > 0) {
+		if (!__atomic_load_n(&s->in_doubt, __ATOMIC_RELAXED)) {
+			pthread_cond_wait(&s->donecv, &s->mu);
+			continue;
+		}
+		clock_gettime(CLOCK_REALTIME, &ts);
+		if ((ts.tv_nsec += 100000000) >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		if (pthread_cond_timedwait(&s->donecv, &s->mu, &ts) ==
+		    ETIMEDOUT)
+			break;
+	}
+	if ((j = s->done) != NULL) {
+		if ((s->done = j->next) == NULL)
+			s->done_tail = &s->done;
+		s->inflight--;
+	}
+	pthread_mutex_unlock(&s->mu);
+	return j;
+}
+
+/* Is the writer without work?  A hint: it may change at once. */
+int
+store_idle(struct store *s)
+{
+	return !__atomic_load_n(&s->busy, __ATOMIC_RELAXED);
+}
+
+/* Transactions committed and WAL syncs so far. */
+void
+store_counts(struct store *s, uint64_t *commits, uint64_t *syncs)
+{
+	*commits = __atomic_load_n(&s->n_commits, __ATOMIC_RELAXED);
+	*syncs = __atomic_load_n(&s->n_syncs, __ATOMIC_RELAXED);
+}
+
+unsigned
+store_inflight(struct store *s)
+{
+	unsigned n;
+
+	pthread_mutex_lock(&s->mu);
+	n = s->inflight;
+	pthread_mutex_unlock(&s->mu);
+	return n;
+}
+
+/* Jobs first..end (exclusive) are done; with s->mu held. */
+void
+store_hand_back(struct store *s, struct wjob *first, struct wjob *end)
+{
+	struct wjob *j, *next;
+
+	for (j = first; j != end; j = next) {
+		next = j->next;
+		j->next = NULL;
+		*s->done_tail = j;
+		s->done_tail = &j->next;
+	}
+	pthread_cond_signal(&s->donecv);
+}
+
+/*
+ * The writer: commit the queued jobs of one epoch at once, in order.  The
+ * jobs that queued while the writer was busy share a commit; on failure
+ * all of them fail, which the engine handles as for one.
+ */
+static void *
+writer_main(void *arg)
+{
+	struct store *s = arg;
+	struct wjob *first, *end, *j;
+	int rc;
+
+	for (;;) {
+		pthread_mutex_lock(&s->mu);
+		while (s->queue == NULL && !s->stop)
+			pthread_cond_wait(&s->cv, &s->mu);
+		if ((first = s->queue) == NULL) {
+			pthread_mutex_unlock(&s->mu);
+			break;
+		}
+		/* take every queued job of the first one's epoch */
+		for (end = first; end != NULL && end->epoch == first->epoch;
+		    end = end->next)
+			;
+		if ((s->queue = end) == NULL)
+			s->queue_tail = &s->queue;
+		pthread_mutex_unlock(&s->mu);
+
+		if (first->epoch <= s->bad_epoch)
+			rc = -1;	/* built on a job that failed */
+		else if ((rc = s->be->commit(s, first, end)) != 0)
+			s->bad_epoch = first->epoch;
+		else
+			__atomic_add_fetch(&s->n_commits, 1, __ATOMIC_RELAXED);
+
+		for (j = first; j != end; j = j->next)
+			j->rc = rc;
+		pthread_mutex_lock(&s->mu);
+		if (s->queue == NULL)
+			__atomic_store_n(&s->busy, 0, __ATOMIC_RELAXED);
+		if (s->be->committed == NULL)
+			store_hand_back(s, first, end);
+		pthread_mutex_unlock(&s->mu);
+		if (s->be->committed != NULL)
+			s->be->committed(s, first, end);
+		else if (s->wake != NULL)
+			s->wake(s->wake_arg);
+	}
+	return NULL;
+}
+
+/* Serialisation of write operations: u8 op, then fields in order. */
+static void
+put_i64(struct buf *b, int64_t v)
+{
+	buf_add(b, &v, sizeof v);
+}
+
+static void
+put_str(struct buf *b, const char *s, size_t n)
+{
+	uint32_t len = s == NULL ? UINT32_MAX : (uint32_t)n;
+
+	buf_add(b, &len, sizeof len);
+	if (s != NULL) {
+		buf_add(b, s, n);
+		buf_addc(b, '\0');
+	}
+}
+
+static void
+put_cstr(struct buf *b, const char *s)
+{
+	put_str(b, s, s != NULL ? strlen(s) : 0);
+}
+
+void
+store_op_event(struct buf *b, int64_t seq, const char *eid, const char *type,
+    int64_t ts, const char *body, size_t len)
+{
+	buf_addc(b, OP_EVENT);
+	put_i64(b, seq);
+	put_cstr(b, eid);
+	put_cstr(b, type);
+	put_i64(b, ts);
+	put_str(b, body, len);
+}
+
+/*
+ * removed_ts is the removal's ts, stored only if removed; grp the value
+ * of the entity's first field (schema 005), or NULL.
+ */
+void
+store_op_entity(struct buf *b, const char *kind, const char *id,
+    const char *grp, const char *state, size_t len, int removed,
+    int64_t removed_ts, int64_t created, int64_t updated)
+{
+	buf_addc(b, OP_ENTITY);
+	put_cstr(b, kind);
+	put_cstr(b, id);
+	put_cstr(b, grp);
+	put_str(b, state, len);
+	put_i64(b, removed);
+	put_i64(b, created);
+	put_i64(b, updated);
+	put_i64(b, removed_ts);
+}
+
+void
+store_op_history(struct buf *b, const char *kind, const char *entity,
+    int64_t ts, const char *rule, const char *from, const char *to,
+    const char *event, int64_t seq)
+{
+	buf_addc(b, OP_HISTORY);
+	put_cstr(b, kind);
+	put_cstr(b, entity);
+	put_i64(b, ts);
+	put_cstr(b, rule);
+	put_cstr(b, from);
+	put_cstr(b, to);
+	put_cstr(b, event);
+	put_i64(b, seq);
+}
+
+void
+store_op_alert(struct buf *b, int64_t id, const char *rule,
+    const char *severity, const char *kind, const char *entity,
+    const char *period, int64_t ts, int64_t seq, const char *message,
+    size_t msglen, const char *data, const char *event)
+{
+	buf_addc(b, OP_ALERT);
+	put_i64(b, id);
+	put_cstr(b, rule);
+	put_cstr(b, severity);
+	put_cstr(b, kind);
+	put_cstr(b, entity);
+	put_cstr(b, period);
+	put_i64(b, ts);
+	put_i64(b, seq);
+	put_str(b, message, msglen);
+	put_cstr(b, data);
+	put_cstr(b, event);
+}
+
+void
+store_op_ack(struct buf *b, int64_t id)
+{
+	buf_addc(b, OP_ACK);
+	put_i64(b, id);
+}
+
+/*
+ * Statement operations written so far by this process (on the loop
+ * thread): a dry run that wrote none changed no fact, mark, span, closure
+ * or timer in memory, and need not read them back.
+ */
+static uint64_t nstmt_ops;
+
+uint64_t
+store_op_count(void)
+{
+	return nstmt_ops;
+}
+
+/*
+ * A write through one of the statements of store.h: fmt has one letter per
+ * parameter, 's' a string (NULL binds NULL) and 'i' an int64_t.
+ */
+void
+store_op(struct buf *b, enum store_stmt st, const char *fmt, ...)
+{
+	va_list ap;
+	const char *f;
+
+	nstmt_ops++;
+	buf_addc(b, OP_STMT);
+	buf_addc(b, (char)st);
+	buf_addc(b, (char)strlen(fmt));
+	va_start(ap, fmt);
+	for (f = fmt; *f != '\0'; f++) {
+		buf_addc(b, *f);
+		if (*f == 's')
+			put_cstr(b, va_arg(ap, const char *));
+		else
+			put_i64(b, va_arg(ap, int64_t));
+	}
+	va_end(ap);
+}
+
+/* Decoding, on the writer thread. */
+void
+store_cursor_init(struct store_cursor *c, const struct buf *ops)
+{
+	c->p = BUF_DATA(ops);
+	c->end = BUF_DATA(ops) + BUF_LEN(ops);
+}
+
+static int64_t
+get_i64(struct store_cursor *c)
+{
+	int64_t v;
+
+	memcpy(&v, c->p, sizeof v);
+	c->p += sizeof v;
+	return v;
+}
+
+/* The next field, an integer, as parameter i (1-based). */
+static void
+take_int(struct store_cursor *c, struct store_wop *w, int i)
+{
+	w->p[i - 1].is_int = 1;
+	w->p[i - 1].i = get_i64(c);
+	w->p[i - 1].s = NULL;
+}
+
+/* The next field, a string or NULL, as parameter i. */
+static void
+take_str(struct store_cursor *c, struct store_wop *w, int i)
+{
+	struct store_param *p = &w->p[i - 1];
+	uint32_t len;
+
+	memcpy(&len, c->p, sizeof len);
+	c->p += sizeof len;
+	p->is_int = 0;
+	p->s = NULL;
+	if (len == UINT32_MAX)
+		return;
+	p->s = c->p;
+	p->len = len;
+	c->p += len + 1;
+}
+
+static void
+set_null(struct store_wop *w, int i)
+{
+	w->p[i - 1].is_int = 0;
+	w->p[i - 1].s = NULL;
+}
+
+static void
+take_fixed(struct store_cursor *c, struct store_wop *w, int op)
+{
+	switch (op) {
+	case OP_EVENT:	/* seq eid type ts body */
+		w->stmt = SW_EVENT;
+		w->n = 5;
+		take_int(c, w, 1);
+		take_str(c, w, 2);
+		take_str(c, w, 3);
+		take_int(c, w, 4);
+		take_str(c, w, 5);
+		break;
+	case OP_ENTITY:	/* kind id state removed created updated rts grp */
+		w->stmt = SW_ENTITY;
+		w->n = 8;
+		take_str(c, w, 1);
+		take_str(c, w, 2);
+		take_str(c, w, 8);
+		take_str(c, w, 3);
+		take_int(c, w, 4);
+		take_int(c, w, 5);
+		take_int(c, w, 6);
+		take_int(c, w, 7);
+		if (w->p[3].i == 0)	/* the removal's ts, NULL while live */
+			set_null(w, 7);
+		break;
+	case OP_HISTORY: /* kind entity ts rule from to event seq */
+		w->stmt = SW_HISTORY;
+		w->n = 8;
+		take_str(c, w, 1);
+		take_str(c, w, 2);
+		take_int(c, w, 3);
+		take_str(c, w, 4);
+		take_str(c, w, 5);
+		take_str(c, w, 6);
+		take_str(c, w, 7);
+		take_int(c, w, 8);
+		break;
+	case OP_ALERT:	/* id rule severity kind entity period ts seq ... */
+		w->stmt = SW_ALERT;
+		w->n = 11;
+		take_int(c, w, 1);
+		take_str(c, w, 2);
+		take_str(c, w, 3);
+		take_str(c, w, 4);
+		take_str(c, w, 5);
+		take_str(c, w, 6);
+		take_int(c, w, 7);
+		take_int(c, w, 8);
+		if (w->p[7].i <= 0)	/* a timer's: none */
+			set_null(w, 8);
+		take_str(c, w, 9);
+		take_str(c, w, 10);
+		take_str(c, w, 11);
+		break;
+	case OP_ACK:
+		w->stmt = SW_ACK;
+		w->n = 1;
+		take_int(c, w, 1);
+		break;
+	}
+}
+
+/*
+ * The next operation of a job, its parameters in the order of its
+ * statement's SQL: 1, 0 at the end, -1 if the buffer is corrupt.
+ */
+int
+store_wop_next(struct store_cursor *c, struct store_wop *w)
+{
+	int i, op;
+
+	if (c->p >= c->end)
+		return 0;
+	op = (unsigned char)*c->p++;
+	if (op >= OP_EVENT && op <= OP_ACK) {
+		take_fixed(c, w, op);
+		return 1;
+	}
+	if (op != OP_STMT) {
+		log_warnx("database: corrupt job");
+		return -1;
+	}
+	w->stmt = (unsigned char)*c->p++;
+	w->n = (unsigned char)*c->p++;
+	if (w->stmt > ST_REGROUP || w->n > STORE_PARAMS_MAX) {
+		log_warnx("database: corrupt job");
+		return -1;
+	}
+	for (i = 1; i <= w->n; i++)
+		if (*c->p++ == 's')
+			take_str(c, w, i);
+		else
+			take_int(c, w, i);
+	return 1;
+}
+
+/* Reads, on the loop thread: the backend's. */
+int64_t
+store_max_seq(struct store *s)
+{
+	return s->be->max_seq(s);
+}
+
+int64_t
+store_max_alert(struct store *s)
+{
+	return s->be->max_alert(s);
+}
+
+int
+store_event_find(struct store *s, const char *eid, int64_t *seq)
+{
+	return s->be->event_find(s, eid, seq);
+}
+
+int
+store_entity_count(struct store *s, int64_t *n)
+{
+	return s->be->entity_count(s, n);
+}
+
+int
+store_event_id_count(struct store *s, int64_t *n)
+{
+	return s->be->event_id_count(s, n);
+}
+
+int
+store_event_ids(struct store *s, void (*fn)(void *, const char *), void *arg)
+{
+	return s->be->event_ids(s, fn, arg);
+}
+
+int
+store_entity_keys(struct store *s, void (*fn)(void *, const char *,
+    const char *), void *arg)
+{
+	return s->be->entity_keys(s, fn, arg);
+}
+
+int
+store_group_rows(struct store *s, const char *kind, const char *grp,
+    const char *after, int64_t limit, int (*fn)(void *, const char *,
+    const char *), void *arg)
+{
+	return s->be->group_rows(s, kind, grp, after, limit, fn, arg);
+}
+
+int
+store_entity_rows(struct store *s, const char *kind, void (*fn)(void *,
+    const char *, const char *, int), void *arg)
+{
+	return s->be->entity_rows(s, kind, fn, arg);
+}
+
+int
+store_entity_load(struct store *s, const char *kind, const char *id,
+    char **state, int *removed, int64_t *removed_ts, int64_t *created)
+{
+	return s->be->entity_load(s, kind, id, state, removed, removed_ts,
+	    created);
+}
+
+int
+store_history_json(struct store *s, const char *kind, const char *entity,
+    int limit, struct buf *out)
+{
+	return s->be->history_json(s, kind, entity, limit, out);
+}
+
+int
+store_select(struct store *s, enum store_table t,
+    void (*fn)(void *, const struct store_row *), void *arg)
+{
+	return s->be->select(s, t, fn, arg);
+}
+
+int
+store_alerts_json(struct store *s, int64_t after, int64_t limit,
+    const char *rule, struct buf *out, int64_t *last)
+{
+	return s->be->alerts_json(s, after, limit, rule, out, last);
+}
