@@ -171,6 +171,7 @@ struct pg {
 	struct link	 w;		/* the writer thread's */
 	struct link	 r;		/* the loop thread's */
 	uint64_t	 ntokens;	/* the writer's */
+	int		 synced;	/* its commits wait for the server's WAL */
 };
 
 /* What tells whether a group whose COMMIT went unanswered committed. */
@@ -366,6 +367,11 @@ link_open(struct pg *p, struct link *l, char **cause)
 	    exec_ok(l->c, "SET synchronous_commit = off", cause,
 	    "synchronous_commit") != 0)
 		goto fail;
+	/* what stats calls syncs: commits that waited for the WAL's flush */
+	if (l == &p->w)
+		p->synced = exec_int(l->c, "SELECT count(*) FROM pg_settings "
+		    "WHERE name = 'synchronous_commit' AND setting <> 'off'",
+		    1) > 0;
 	if (prepare(l, cause) != 0)
 		goto fail;
 	return 0;
@@ -691,9 +697,15 @@ pg_commit(struct store *st, struct wjob *first, struct wjob *end)
 	case SENT_OK:
 		if (!PQexitPipelineMode(p->w.c))
 			link_lost(&p->w);
+		if (p->synced)
+			__atomic_add_fetch(&st->n_syncs, 1, __ATOMIC_RELAXED);
 		return 0;
 	case SENT_IN_DOUBT:
-		return resolve(p, &d);
+		if (resolve(p, &d) != 0)
+			return -1;
+		if (p->synced)
+			__atomic_add_fetch(&st->n_syncs, 1, __ATOMIC_RELAXED);
+		return 0;
 	case SENT_LOST:
 		link_lost(&p->w);
 		return -1;
