@@ -25,8 +25,10 @@
  * the writer keeps the jobs, reconnects until the server answers, and
  * looks up the group's last event by its seq (a group without events
  * writes a token of its own into meta for this), then hands the jobs back
- * as committed or failed.  Nothing is guessed: nothing acknowledged is
- * lost and nothing is applied twice.
+ * as committed or failed.  If the server is not back within DOUBT_WAIT,
+ * they come back as STORE_DOUBT, and their clients are disconnected
+ * without an answer (they resend, with ids).  Nothing is guessed: nothing
+ * acknowledged is lost and nothing is applied twice.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -54,6 +56,13 @@ struct migration {
 #define BACKOFF_MIN	100	/* ms, after the first retry, which is at once */
 #define BACKOFF_MAX	2000
 #define MIGRATE_LOCK	0x5a48494d	/* "ZHIM": one migration at a time */
+/*
+ * How long a group whose COMMIT went unanswered waits for the server to
+ * say whether it committed: a restart or a killed session is back within
+ * it; past it the group's clients are disconnected without an answer, so
+ * that those behind it are answered (unavailable) while the server is away.
+ */
+#define DOUBT_WAIT	5000	/* ms */
 
 /* The writer's statements, in the order of store-impl.h's ST_* and SW_*. */
 static const char *const wsql[SW_N] = {
@@ -205,6 +214,13 @@ pgerr(PGconn *c, const PGresult *r, char *buf, size_t len)
 	return buf;
 }
 
+/* The server's notices and warnings (a shutdown, a cancelled wait): the log. */
+static void
+notice(void *arg, const char *msg)
+{
+	log_notice("database: server says: %.*s", (int)strcspn(msg, "\n"), msg);
+}
+
 /*
  * Open a connection.  The defaults a site reliability engineer expects
  * come first, so that the connection string overrides them: give up a
@@ -218,8 +234,11 @@ pg_connect(const char *conninfo)
 	    "fallback_application_name", "dbname", NULL };
 	const char *vals[] = { "5", "5", "2", "5", "15000", "zhilid", conninfo,
 	    NULL };
+	PGconn *c = PQconnectdbParams(keys, vals, 1);
 
-	return PQconnectdbParams(keys, vals, 1);
+	if (c != NULL)
+		PQsetNoticeProcessor(c, notice, NULL);
+	return c;
 }
 
 static int
@@ -648,13 +667,15 @@ look_up(struct pg *p, const struct doubt *d)
 
 /*
  * The connection went during COMMIT: reconnect until the server can say
- * whether the group committed.  The loop goes on meanwhile (store_done
- * does not block on a store in doubt); jobs queued behind wait.
+ * whether the group committed, for DOUBT_WAIT at most.  The loop goes on
+ * meanwhile (store_done does not block on a store in doubt); jobs queued
+ * behind wait.  0 committed, -1 not, STORE_DOUBT unknown.
  */
 static int
 resolve(struct pg *p, const struct doubt *d)
 {
-	int rc;
+	int64_t give_up = now_ms() + DOUBT_WAIT;
+	int rc = -1;
 
 	__atomic_store_n(&p->s.in_doubt, 1, __ATOMIC_RELAXED);
 	if (d->has_seq)
@@ -665,7 +686,7 @@ resolve(struct pg *p, const struct doubt *d)
 		log_warnx("database: the connection was lost during COMMIT; "
 		    "looking up its token once the server is back");
 	link_lost(&p->w);
-	for (;;) {
+	while (now_ms() < give_up) {
 		if (link_get(p, &p->w) == NULL) {
 			usleep(50 * 1000);
 			continue;
@@ -675,6 +696,12 @@ resolve(struct pg *p, const struct doubt *d)
 		link_lost(&p->w);
 	}
 	__atomic_store_n(&p->s.in_doubt, 0, __ATOMIC_RELAXED);
+	if (rc < 0) {
+		log_warnx("database: the server did not come back within %d s "
+		    "to say whether the commit in doubt committed; its clients "
+		    "are disconnected without an answer", DOUBT_WAIT / 1000);
+		return STORE_DOUBT;
+	}
 	log_warnx("database: the commit in doubt had %scommitted",
 	    rc ? "" : "not ");
 	return rc ? 0 : -1;
@@ -685,6 +712,7 @@ pg_commit(struct store *st, struct wjob *first, struct wjob *end)
 {
 	struct pg *p = (struct pg *)st;
 	struct doubt d;
+	int rc;
 
 	if (link_get(p, &p->w) == NULL)
 		return -1;
@@ -701,8 +729,8 @@ pg_commit(struct store *st, struct wjob *first, struct wjob *end)
 			__atomic_add_fetch(&st->n_syncs, 1, __ATOMIC_RELAXED);
 		return 0;
 	case SENT_IN_DOUBT:
-		if (resolve(p, &d) != 0)
-			return -1;
+		if ((rc = resolve(p, &d)) != 0)
+			return rc;
 		if (p->synced)
 			__atomic_add_fetch(&st->n_syncs, 1, __ATOMIC_RELAXED);
 		return 0;

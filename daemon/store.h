@@ -24,6 +24,11 @@ struct wjob {
 	uint64_t	 epoch;		/* jobs of a failed epoch are refused */
 	int		 rc;		/* set by the writer: 0 committed */
 };
+/*
+ * A job's rc when the connection to the database went during its COMMIT
+ * and the server did not come back in time to say whether it committed.
+ */
+#define STORE_DOUBT	1
 
 int		 store_is_url(const char *);
 struct store	*store_open(const char *, int, char **);

@@ -1,0 +1,252 @@
+"""The PostgreSQL store's faults (zhilid.conf(5) "database", zhilid(8)
+"Durability"), each on a throwaway cluster of its own: the server stopped
+with `pg_ctl stop -m immediate` under load and started again (events are
+unavailable meanwhile, then served again by themselves; nothing
+acknowledged is lost, nothing is there twice, nothing answered unavailable
+is there); and a connection lost during COMMIT, once after the server
+committed and once before, resolved by looking the batch up after
+reconnecting: the first is acknowledged, the second unavailable.
+The protocol, rule-set, duplicate, restart and kill -9 tests run against
+PostgreSQL too (run.py --store postgresql); this file is its faults."""
+
+import threading
+import time
+
+from harness import (PING, T0, Daemon, TestFailure, check, cmd,
+                     expect_error, expect_event_ok, expect_ok, upsert)
+import pgcluster
+
+TIMEOUT = 240
+
+
+def pg_daemon(ctx, cluster, schema, **kw):
+    return Daemon(ctx, conf_extra='database: "%s"\n' % cluster.conninfo(
+        schema).replace('"', '\\"'), **kw)
+
+
+def rows(cluster, schema, sql):
+    return [l.split("|") for l in cluster.psql(sql, schema=schema)
+            .splitlines() if l]
+
+
+class Load:
+    """Clients in threads, each sending upserts with ids one at a time and
+    noting every answer; a client disconnected without an answer (its
+    batch's commit in doubt) notes the line unanswered and connects
+    again."""
+
+    def __init__(self, d, nthreads=4):
+        self.d = d
+        self.stop = threading.Event()
+        self.lock = threading.Lock()
+        self.acked = {}         # id -> (seq, alerts)
+        self.unavailable = set()
+        self.unanswered = set()
+        self.other = []
+        self.sent = []
+        self.errors = []
+        self.threads = [threading.Thread(target=self.run, args=(t,))
+                        for t in range(nthreads)]
+
+    def run(self, t):
+        try:
+            c = self.d.client(timeout=90)
+            i = 0
+            while not self.stop.is_set():
+                eid = "t%d-%d" % (t, i)
+                ev = upsert("H%d-%d" % (t, i % 40),
+                            {"age": 60 + i % 30, "key_person": i % 7 == 0},
+                            id=eid, ts=T0 + i)
+                with self.lock:
+                    self.sent.append((eid, ev))
+                try:
+                    r = c.request(ev)
+                except TestFailure:
+                    with self.lock:
+                        self.unanswered.add(eid)
+                    c.close()
+                    c = self.d.client(timeout=90)
+                    i += 1
+                    continue
+                with self.lock:
+                    if r.get("ok"):
+                        self.acked[eid] = (r["seq"], r["alerts"])
+                    elif r["error"]["code"] == "unavailable":
+                        self.unavailable.add(eid)
+                    else:
+                        self.other.append(r)
+                i += 1
+            c.close()
+        except BaseException as e:      # noqa: B902 - reported by join
+            self.errors.append(e)
+
+    def start(self):
+        for t in self.threads:
+            t.start()
+        return self
+
+    def count(self):
+        with self.lock:
+            return len(self.acked), len(self.unavailable)
+
+    def wait_acked(self, n, timeout, why):
+        deadline = time.monotonic() + timeout
+        while self.count()[0] < n:
+            check(time.monotonic() < deadline and not self.errors,
+                  "%s: %d acknowledged in %.0f s, want %d (%s)" % (
+                      why, self.count()[0], timeout, n, self.errors))
+            time.sleep(0.05)
+
+    def join(self):
+        self.stop.set()
+        for t in self.threads:
+            t.join(120)
+        check(not self.errors, "load clients failed: %s" % self.errors)
+        check(not self.other, "unexpected answers: %s" % self.other[:3])
+
+
+def check_consistent(cluster, schema, load, c):
+    """Every acknowledged event and its alerts are in the database once;
+    no event answered unavailable is; resending all of them gives the
+    acknowledged ones back as duplicates of their seq and applies the
+    others now."""
+    events = dict((eid, int(seq)) for eid, seq in rows(
+        cluster, schema, "SELECT eid, seq FROM events WHERE eid IS NOT NULL"))
+    for eid, (seq, alerts) in load.acked.items():
+        check(events.get(eid) == seq, "acknowledged %s (seq %d) is %r in "
+              "the database" % (eid, seq, events.get(eid)))
+    for eid in load.unavailable:
+        check(eid not in events, "%s was answered unavailable but is in "
+              "the database (seq %s)" % (eid, events.get(eid)))
+    dup = rows(cluster, schema, "SELECT event, rule, count(*) FROM alerts "
+               "GROUP BY 1, 2 HAVING count(*) > 1")
+    check(dup == [], "alerts twice: %s" % dup[:5])
+    ids = set(int(i) for (i,) in rows(cluster, schema,
+                                      "SELECT id FROM alerts"))
+    for eid, (seq, alerts) in load.acked.items():
+        for a in alerts:
+            check(a["id"] in ids, "alert %d of acknowledged %s lost"
+                  % (a["id"], eid))
+    for eid, ev in load.sent:
+        r = expect_ok(c.request(ev), "resend %s" % eid)
+        if eid in load.acked:
+            check(r.get("duplicate") and r["seq"] == load.acked[eid][0],
+                  "resent acknowledged %s: %s" % (eid, r))
+        elif eid in load.unavailable:
+            check(not r.get("duplicate"), "resent unavailable %s was a "
+                  "duplicate: %s" % (eid, r))
+
+
+def test_server_stopped_under_load(ctx):
+    """pg_ctl stop -m immediate under load, then start: unavailable while
+    it is down (events, and alerts, which reads the database; ping still
+    answers), acknowledged again by itself once it is back."""
+    cluster = pgcluster.Cluster().start()
+    with pg_daemon(ctx, cluster, "s_stop") as d:
+        load = Load(d).start()
+        load.wait_acked(200, 30, "before the stop")
+        cluster.stop("immediate")
+        c = d.client()
+        deadline = time.monotonic() + 20
+        while load.count()[1] == 0:
+            check(time.monotonic() < deadline, "no event answered "
+                  "unavailable while the server is down")
+            time.sleep(0.05)
+        expect_ok(c.request(PING), "ping while the server is down")
+        expect_error(c.request(cmd("alerts")), "unavailable",
+                     "alerts while the server is down")
+        time.sleep(1)
+        down = load.count()[0]
+        cluster.start()
+        load.wait_acked(down + 200, 30, "after the server came back")
+        load.join()
+        expect_ok(c.request(cmd("alerts")), "alerts once it is back")
+        check_consistent(cluster, "s_stop", load, c)
+        c.close()
+    cluster.destroy()
+
+
+def doubt_setup(ctx, cluster, schema):
+    d = pg_daemon(ctx, cluster, schema).start()
+    c = d.client(timeout=60)
+    expect_event_ok(c.request(upsert("H0", {"age": 30}, id="before",
+                                     ts=T0)))
+    return d, c
+
+
+def backend_waiting(cluster, what):
+    """The pid of the daemon's backend waiting on wait event what."""
+    deadline = time.monotonic() + 20
+    while True:
+        r = cluster.psql("SELECT pid FROM pg_stat_activity WHERE "
+                         "application_name = 'zhilid' AND wait_event = "
+                         "'%s'" % what).split()
+        if r:
+            return r[0]
+        check(time.monotonic() < deadline, "no backend waits on %s" % what)
+        time.sleep(0.05)
+
+
+def test_commit_in_doubt_committed(ctx):
+    """The server commits, then the connection goes before COMMIT's answer
+    (a synchronous standby that never answers, then pg_terminate_backend):
+    the daemon looks the batch up after reconnecting and acknowledges it;
+    a resend is a duplicate of the same seq."""
+    cluster = pgcluster.Cluster().start()
+    d, c = doubt_setup(ctx, cluster, "s_doubt1")
+    cluster.psql("ALTER SYSTEM SET synchronous_standby_names = 'nobody'; "
+                 "SELECT pg_reload_conf()")
+    ev = upsert("H1", {"key_person": True}, id="doubt-1", ts=T0 + 60)
+    c.send(ev)
+    pid = backend_waiting(cluster, "SyncRep")
+    cluster.psql("SELECT pg_terminate_backend(%s)" % pid)
+    cluster.psql("ALTER SYSTEM RESET synchronous_standby_names; "
+                 "SELECT pg_reload_conf()")
+    r = expect_event_ok(c.recv(60), "the batch in doubt")
+    check(len(r["alerts"]) == 1, "its alert: %s" % r)
+    check(rows(cluster, "s_doubt1", "SELECT seq FROM events WHERE eid = "
+               "'doubt-1'") == [[str(r["seq"])]], "doubt-1 once, seq %d"
+          % r["seq"])
+    r2 = expect_ok(c.request(ev))
+    check(r2.get("duplicate") and r2["seq"] == r["seq"], "resend: %s" % r2)
+    expect_event_ok(c.request(upsert("H2", {"age": 90}, id="after",
+                                     ts=T0 + 120)))
+    c.close()
+    d.stop()
+    check("had committed" in d.stderr_text(), "the daemon did not look the "
+          "batch up: %s" % d.stderr_text()[-1500:])
+    cluster.destroy()
+
+
+def test_commit_in_doubt_not_committed(ctx):
+    """The connection goes during COMMIT before the server committed (a
+    deferred trigger sleeps in it; pg_terminate_backend): the daemon looks
+    the batch up after reconnecting, finds it absent and answers
+    unavailable; a resend is applied, and the daemon goes on."""
+    cluster = pgcluster.Cluster().start()
+    d, c = doubt_setup(ctx, cluster, "s_doubt2")
+    cluster.psql("""
+        CREATE FUNCTION slow() RETURNS trigger LANGUAGE plpgsql AS
+            $$BEGIN PERFORM pg_sleep(60); RETURN NULL; END$$;
+        CREATE CONSTRAINT TRIGGER slow AFTER INSERT ON events
+            DEFERRABLE INITIALLY DEFERRED FOR EACH ROW
+            WHEN (NEW.eid = 'doubt-2') EXECUTE FUNCTION slow();
+    """, schema="s_doubt2")
+    ev = upsert("H1", {"key_person": True}, id="doubt-2", ts=T0 + 60)
+    c.send(ev)
+    pid = backend_waiting(cluster, "PgSleep")
+    cluster.psql("SELECT pg_terminate_backend(%s)" % pid)
+    expect_error(c.recv(60), "unavailable", "the batch in doubt")
+    check(rows(cluster, "s_doubt2", "SELECT seq FROM events WHERE eid = "
+               "'doubt-2'") == [], "doubt-2 must not be in the database")
+    cluster.psql("DROP TRIGGER slow ON events", schema="s_doubt2")
+    r = expect_event_ok(c.request(ev), "resend")
+    check(not r.get("duplicate") and len(r["alerts"]) == 1,
+          "the resend is applied: %s" % r)
+    expect_event_ok(c.request(upsert("H2", {"age": 90}, id="after",
+                                     ts=T0 + 120)))
+    c.close()
+    d.stop()
+    check("had not committed" in d.stderr_text(), "the daemon did not look "
+          "the batch up: %s" % d.stderr_text()[-1500:])
+    cluster.destroy()
