@@ -495,6 +495,17 @@ pg_free(struct store *st)
 /* The writer. */
 
 /*
+ * An error of the connection rather than of a statement: libpq's own
+ * errors carry no SQLSTATE, the server's always do.
+ */
+static int
+lost(PGconn *c, const PGresult *r)
+{
+	return PQstatus(c) == CONNECTION_BAD ||
+	    PQresultErrorField(r, PG_DIAG_SQLSTATE) == NULL;
+}
+
+/*
  * Read the answers up to the next sync point: 0 if every statement
  * succeeded, -1 if one failed, -2 if the connection was lost.  *committed
  * is set when a COMMIT answered that it committed.
@@ -504,14 +515,16 @@ drain(struct pg *p, int *committed)
 {
 	PGresult *r;
 	char e[512];
-	int rc = 0;
+	int rc = 0, nulls = 0;
 
 	for (;;) {
 		if ((r = PQgetResult(p->w.c)) == NULL) {
-			if (PQstatus(p->w.c) == CONNECTION_BAD)
+			/* one ends each statement's answers; two, nothing */
+			if (PQstatus(p->w.c) == CONNECTION_BAD || ++nulls > 1)
 				return -2;
-			continue;	/* the end of one statement's answers */
+			continue;
 		}
+		nulls = 0;
 		switch (PQresultStatus(r)) {
 		case PGRES_PIPELINE_SYNC:
 			PQclear(r);
@@ -525,7 +538,7 @@ drain(struct pg *p, int *committed)
 			rc = rc == 0 ? -1 : rc;
 			break;
 		default:
-			if (PQstatus(p->w.c) == CONNECTION_BAD) {
+			if (lost(p->w.c, r)) {
 				PQclear(r);
 				return -2;
 			}
@@ -629,7 +642,8 @@ roll_back(struct pg *p)
 {
 	int committed = 0;
 
-	if (PQpipelineStatus(p->w.c) != PQ_PIPELINE_OFF) {
+	if (PQstatus(p->w.c) == CONNECTION_OK &&
+	    PQpipelineStatus(p->w.c) != PQ_PIPELINE_OFF) {
 		if (PQtransactionStatus(p->w.c) != PQTRANS_IDLE &&
 		    send_sql(p, "ROLLBACK", 0, NULL) &&
 		    PQpipelineSync(p->w.c))
@@ -759,16 +773,16 @@ read_rows(struct pg *p, int q, int n, const char *const *vals, row_fn fn,
 	PGconn *c;
 	PGresult *r;
 	char name[16], e[512];
-	int tries, rc, rows, stop;
+	int tries, rc, rows, stop, gone;
 
 	snprintf(name, sizeof name, "r%d", q);
 	for (tries = 0; tries < 2; tries++) {
 		if ((c = link_get(p, &p->r)) == NULL)
 			return -1;
-		rc = rows = stop = 0;
+		rc = rows = stop = gone = 0;
 		if (!PQsendQueryPrepared(c, name, n, vals, NULL, NULL, 0) ||
 		    !PQsetSingleRowMode(c))
-			rc = -1;
+			rc = -1, gone = 1;
 		while (rc == 0 && (r = PQgetResult(c)) != NULL) {
 			switch (PQresultStatus(r)) {
 			case PGRES_SINGLE_TUPLE:
@@ -779,7 +793,7 @@ read_rows(struct pg *p, int q, int n, const char *const *vals, row_fn fn,
 			case PGRES_TUPLES_OK:
 				break;
 			default:
-				if (PQstatus(c) != CONNECTION_BAD)
+				if (!(gone = lost(c, r)))
 					log_warnx("database: %s",
 					    pgerr(c, r, e, sizeof e));
 				rc = -1;
@@ -787,14 +801,15 @@ read_rows(struct pg *p, int q, int n, const char *const *vals, row_fn fn,
 			}
 			PQclear(r);
 		}
-		while (rc != 0 && PQstatus(c) != CONNECTION_BAD &&
-		    (r = PQgetResult(c)) != NULL)
+		while (rc != 0 && !gone && (r = PQgetResult(c)) != NULL)
 			PQclear(r);
 		if (rc == 0)
 			return 0;
-		if (PQstatus(c) != CONNECTION_BAD || rows > 0)
+		if (!gone)
 			return -1;
 		link_lost(&p->r);
+		if (rows > 0)
+			return -1;	/* fn saw some: not twice */
 	}
 	return -1;
 }
