@@ -72,4 +72,7 @@ int	 ctl_push(const char *);
 /* ctl-test.c */
 int	 ctl_test(int, char **);
 
+/* ctl-backtest.c */
+int	 ctl_backtest(int, char **);
+
 #endif

@@ -481,6 +481,7 @@ engine_alert(struct engine *e, int64_t seq, const struct alert_out *a)
 	ref = &b->alerts[b->nalerts++];
 	ref->off = start;
 	ref->len = b->balerts.len - start;
+	ref->seq = seq;
 	if (e->store != NULL)
 		store_op_alert(&b->job.ops, id, name, sev, a->kind, a->entity,
 		    a->period != 0 ? period : NULL, a->ts, seq, BUF_DATA(msg),

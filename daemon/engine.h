@@ -226,6 +226,7 @@ void		 timers_clear(struct timers *);
 struct client;
 struct alert_ref {
 	size_t		 off, len;	/* in batch.balerts */
+	int64_t		 seq;		/* the raising event's; 0: a timer's */
 };
 struct ev_result {
 	int64_t		 seq;

@@ -53,6 +53,10 @@ static const char usage_text[] =
 "                       prints PASS/FAIL per test and a diff for each\n"
 "                       failure; exit 1 if any failed, 2 if a test file or\n"
 "                       its rules do not load (see zhilictl(1))\n"
+"  backtest --rules FILE... [--db PATH] [--from TS] [--to TS] [--limit N]\n"
+"                       replay the stored event log (read-only) into the\n"
+"                       candidate rules and print how their alerts differ\n"
+"                       from the stored ones: exit 0 none, 1 some, 2 error\n"
 "\n"
 "options:\n"
 "  -c, --config CONF    read the socket path from CONF's `socket:` key\n"
@@ -608,6 +612,7 @@ static const struct cmd_entry {
 	{ "reload",	cmd_reload },
 	{ "ack",	cmd_ack },
 	{ "test",	ctl_test },
+	{ "backtest",	ctl_backtest },
 };
 
 int
@@ -660,8 +665,9 @@ main(int argc, char **argv)
 			cmd = &cmd_table[j];
 	if (cmd == NULL)
 		usage_error("unknown command '%s'", args[0]);
-	/* every command but test talks to a daemon */
-	if (strcmp(cmd->name, "test") != 0)
+	/* every command but test and backtest talks to a daemon */
+	if (strcmp(cmd->name, "test") != 0 &&
+	    strcmp(cmd->name, "backtest") != 0)
 		ctl_opt.path = socket_path();
 	rc = cmd->exec(n, args);
 	if (fflush(stdout) == EOF || ferror(stdout)) {
