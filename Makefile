@@ -8,6 +8,8 @@
 #                   bench-close and bench-deadlines run one of them alone;
 #                   bench-review times grid.review and branch.review
 #                   (not part of bench)
+#                   bench-backtest times zhilictl backtest on 1M and
+#                   10M-event logs (not part of bench)
 #                   bench-cadence judges 100,000 leaders at a month end
 #   make install    PREFIX=/usr/local DESTDIR=
 
@@ -107,6 +109,10 @@ bench-deadlines: all
 	@$(MAKE) -s -C tests/bench all
 	@sh tests/bench/deadlines.sh
 
+bench-backtest: all
+	@$(MAKE) -s -C tests/bench all
+	@sh tests/bench/backtest.sh
+
 bench-cadence: all
 	@$(MAKE) -s -C tests/bench all
 	@sh tests/bench/cadence.sh
@@ -148,7 +154,7 @@ clean:
 
 .SECONDARY:
 .PHONY: all asan units run deps check bench bench-close bench-deadlines \
-	bench-cadence bench-review \
+	bench-cadence bench-review bench-backtest \
 	bench-instr install clean
 
 # libFuzzer targets (clang): make fuzz, and fuzz-check (run by make check).

@@ -38,6 +38,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,6 +65,8 @@
 #define SUBMIT_EVENTS	4096	/* events per engine batch, as the server */
 #define PROGRESS_EVERY	65536	/* events between looks at the time */
 #define TIMER_BUCKETS	1024
+#define CHUNK_EVENTS	4096	/* events the reader hands over at once */
+#define CHUNKS		4	/* chunks at most: the reader's lead */
 
 enum bt_kind { D_ADDED, D_REMOVED, D_CHANGED, D_NKINDS };
 static const char *const kind_names[D_NKINDS] = { "added", "removed",
@@ -79,6 +82,31 @@ struct bt_alert {
 	char		*json;
 	char		*key;
 	uint64_t	 hash;
+};
+
+/*
+ * What the reader thread hands over: a run of events, each with the
+ * stored alerts read up to it (text: bodies and ALERT JSON).
+ */
+struct bt_sal {
+	int64_t		 seq;		/* 0: a timer's */
+	int64_t		 ts;
+	size_t		 off, len;	/* in text */
+};
+struct bt_row {
+	int64_t		 seq, ts;
+	size_t		 body, blen;	/* in text, NUL-terminated */
+	size_t		 a0, na;	/* its stored alerts: al[a0..] */
+};
+struct bt_chunk {
+	struct bt_chunk	*next;
+	struct buf	 text;
+	struct bt_row	*rows;
+	size_t		 nrows, rcap;
+	struct bt_sal	*al;
+	size_t		 nal, acap;
+	int		 end;		/* the last: its last row has no event */
+	char		*err;		/* reading failed: why */
 };
 
 /* The differences under one alert rule name. */
@@ -99,14 +127,18 @@ struct bt {
 	/* state */
 	sqlite3		 *db;
 	sqlite3_stmt	 *events, *alerts;
-	int		  alerts_row;	/* the alerts cursor is on a row */
+	int		  alerts_row;	/* on a row; -1: not stepped yet */
+	/* the reader thread and its chunks (full: in order, to replay) */
+	pthread_t	  reader;
+	int		  reading, stop;
+	pthread_mutex_t	  mu;
+	pthread_cond_t	  cv;
+	struct bt_chunk	 *full, **full_tail, *spare;
+	int		  nchunks;
 	struct ruleset	 *rs;
 	struct engine	 *eng;
 	struct request	  req;
 	struct buf	  tmp;
-	struct buf	  win;		/* this event's stored alerts' JSON */
-	size_t		 *woff;		/* their offsets in win, and ends */
-	size_t		  nw, wcap;
 	struct bt_alert	 *queue, **queue_tail;	/* stored timer alerts */
 	struct bt_alert	 *tbuckets[TIMER_BUCKETS];	/* timer map */
 	struct bt_alert	 *tlist;	/* its entries, oldest first */
@@ -117,7 +149,7 @@ struct bt {
 	/* counts */
 	uint64_t	  nevents, nrefused, nstored, ncand, nbeyond, nskipped;
 	struct buf	  refused;	/* examples */
-	int64_t		  last_seq, total;
+	int64_t		  total;
 	int		  progress;
 	struct timespec	  t0;
 };
@@ -376,6 +408,14 @@ pair(struct bt *bt, const struct bt_alert *was, const struct bt_alert *now)
 		differ(bt, D_CHANGED, was, now);
 }
 
+/*
+ * The reader thread: it steps the events and alerts cursors and renders
+ * the stored alerts, a chunk of rows ahead of the replay, so that the
+ * replay's thread only decodes, applies and compares (about a third of
+ * the time was SQLite and the stored alerts' JSON).  At most CHUNKS
+ * chunks exist, which bounds what is read ahead.
+ */
+
 /* The stored alert of the open row of the alerts cursor, as ALERT JSON. */
 static void
 stored_json(struct bt *bt, struct buf *b)
@@ -398,17 +438,199 @@ stored_json(struct bt *bt, struct buf *b)
 }
 
 static int
-alerts_step(struct bt *bt)
+alerts_step(struct bt *bt, struct bt_chunk *c)
 {
 	int rc = sqlite3_step(bt->alerts);
 
 	bt->alerts_row = rc == SQLITE_ROW;
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-		ctl_warnx("backtest: %s: reading the alerts: %s", bt->db_path,
+		c->err = xasprintf("reading the alerts: %s",
 		    sqlite3_errmsg(bt->db));
 		return -1;
 	}
 	return 0;
+}
+
+/*
+ * Into the chunk's last row: the stored alerts up to those of event seq,
+ * timers' and the event's, in id order; -1 if the database fails.
+ */
+static int
+stored_upto(struct bt *bt, struct bt_chunk *c, int64_t seq)
+{
+	sqlite3_stmt	*st = bt->alerts;
+	struct bt_row	*r = &c->rows[c->nrows - 1];
+	struct bt_sal	*sa;
+	int64_t		 s;
+
+	r->a0 = c->nal;
+	while (bt->alerts_row) {
+		s = sqlite3_column_type(st, 7) == SQLITE_NULL ? 0 :
+		    sqlite3_column_int64(st, 7);
+		if (s > seq)
+			break;
+		if (s != 0 && s < seq)
+			bt->nskipped++;	/* its event is gone from the log */
+		else {
+			if (c->nal == c->acap) {
+				c->acap = c->acap ? c->acap * 2 : 1024;
+				c->al = xreallocarray(c->al, c->acap,
+				    sizeof *c->al);
+			}
+			sa = &c->al[c->nal++];
+			sa->seq = s;
+			sa->ts = sqlite3_column_int64(st, 6);
+			sa->off = c->text.len;
+			stored_json(bt, &c->text);
+			sa->len = c->text.len - sa->off;
+		}
+		if (alerts_step(bt, c) != 0)
+			return -1;
+	}
+	r->na = c->nal - r->a0;
+	return 0;
+}
+
+static struct bt_row *
+chunk_row(struct bt_chunk *c)
+{
+	struct bt_row *r;
+
+	if (c->nrows == c->rcap) {
+		c->rcap = c->rcap ? c->rcap * 2 : CHUNK_EVENTS;
+		c->rows = xreallocarray(c->rows, c->rcap, sizeof *c->rows);
+	}
+	r = &c->rows[c->nrows++];
+	memset(r, 0, sizeof *r);
+	return r;
+}
+
+/* Fill a chunk; 1 at the end of the log, -1 if the database fails. */
+static int
+chunk_fill(struct bt *bt, struct bt_chunk *c)
+{
+	sqlite3_stmt	*st = bt->events;
+	struct bt_row	*r;
+	int		 rc;
+
+	while (c->nrows < CHUNK_EVENTS) {
+		if ((rc = sqlite3_step(st)) != SQLITE_ROW) {
+			if (rc != SQLITE_DONE) {
+				c->err = xasprintf("reading the events: %s",
+				    sqlite3_errmsg(bt->db));
+				return -1;
+			}
+			/* the stored alerts after the last event: timers' */
+			chunk_row(c);
+			return stored_upto(bt, c, INT64_MAX) == 0 ? 1 : -1;
+		}
+		r = chunk_row(c);
+		r->seq = sqlite3_column_int64(st, 0);
+		r->ts = sqlite3_column_int64(st, 1);
+		r->body = c->text.len;
+		r->blen = (size_t)sqlite3_column_bytes(st, 2);
+		if (r->blen > 0)
+			buf_add(&c->text, sqlite3_column_text(st, 2), r->blen);
+		buf_addc(&c->text, '\0');
+		if (stored_upto(bt, c, r->seq) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+static void *
+reader_main(void *arg)
+{
+	struct bt	*bt = arg;
+	struct bt_chunk	*c;
+	int		 rc = 0;
+
+	pthread_mutex_lock(&bt->mu);
+	while (rc == 0 && !bt->stop) {
+		if ((c = bt->spare) != NULL)
+			bt->spare = c->next;
+		else if (bt->nchunks < CHUNKS) {
+			c = xcalloc(1, sizeof *c);
+			bt->nchunks++;
+		} else {
+			pthread_cond_wait(&bt->cv, &bt->mu);
+			continue;
+		}
+		pthread_mutex_unlock(&bt->mu);
+		buf_reset(&c->text);
+		c->nrows = c->nal = 0;
+		c->next = NULL;
+		if (bt->alerts_row < 0)
+			rc = alerts_step(bt, c);
+		if (rc == 0)
+			rc = chunk_fill(bt, c);
+		c->end = rc != 0;
+		pthread_mutex_lock(&bt->mu);
+		*bt->full_tail = c;
+		bt->full_tail = &c->next;
+		pthread_cond_broadcast(&bt->cv);
+	}
+	pthread_mutex_unlock(&bt->mu);
+	return NULL;
+}
+
+/* The next chunk the reader filled, waiting for it. */
+static struct bt_chunk *
+chunk_take(struct bt *bt)
+{
+	struct bt_chunk *c;
+
+	pthread_mutex_lock(&bt->mu);
+	while ((c = bt->full) == NULL)
+		pthread_cond_wait(&bt->cv, &bt->mu);
+	if ((bt->full = c->next) == NULL)
+		bt->full_tail = &bt->full;
+	pthread_mutex_unlock(&bt->mu);
+	return c;
+}
+
+static void
+chunk_give(struct bt *bt, struct bt_chunk *c)
+{
+	pthread_mutex_lock(&bt->mu);
+	c->next = bt->spare;
+	bt->spare = c;
+	pthread_cond_broadcast(&bt->cv);
+	pthread_mutex_unlock(&bt->mu);
+}
+
+static void
+chunk_free(struct bt_chunk *c)
+{
+	buf_free(&c->text);
+	free(c->rows);
+	free(c->al);
+	free(c->err);
+	free(c);
+}
+
+/* Stop the reader and free every chunk. */
+static void
+reader_stop(struct bt *bt)
+{
+	struct bt_chunk *c;
+
+	if (!bt->reading)
+		return;
+	pthread_mutex_lock(&bt->mu);
+	bt->stop = 1;
+	pthread_cond_broadcast(&bt->cv);
+	pthread_mutex_unlock(&bt->mu);
+	pthread_join(bt->reader, NULL);
+	bt->reading = 0;
+	while ((c = bt->full) != NULL) {
+		bt->full = c->next;
+		chunk_free(c);
+	}
+	while ((c = bt->spare) != NULL) {
+		bt->spare = c->next;
+		chunk_free(c);
+	}
 }
 
 /* Timer alerts: a map by key, the candidate's and the stored ones. */
@@ -537,34 +759,35 @@ timers_compare(struct bt *bt, const struct batch *b, const size_t *idx,
  */
 static void
 events_compare(struct bt *bt, const struct batch *b, const size_t *idx,
-    size_t n, int64_t seq, int64_t evts)
+    size_t n, const struct bt_chunk *c, const struct bt_sal *const *win,
+    size_t nw, const struct bt_row *row)
 {
 	struct bt_alert	**was, **now;
 	const struct alert_ref *r;
+	int64_t		  seq = row->seq, evts = row->ts;
 	size_t		  i, j;
 
-	if (n == bt->nw) {
+	if (n == nw) {
 		for (i = 0; i < n; i++) {
 			r = &b->alerts[idx[i]];
-			if (!same_alert(bt->win.p + bt->woff[2 * i],
-			    bt->woff[2 * i + 1] - bt->woff[2 * i],
+			if (!same_alert(c->text.p + win[i]->off, win[i]->len,
 			    b->balerts.p + r->off, r->len))
 				break;
 		}
 		if (i == n)
 			return;
 	}
-	was = xcalloc(bt->nw + 1, sizeof *was);
+	was = xcalloc(nw + 1, sizeof *was);
 	now = xcalloc(n + 1, sizeof *now);
-	for (i = 0; i < bt->nw; i++)
-		was[i] = alert_new(1, seq, evts, bt->win.p + bt->woff[2 * i],
-		    bt->woff[2 * i + 1] - bt->woff[2 * i]);
+	for (i = 0; i < nw; i++)
+		was[i] = alert_new(1, seq, evts, c->text.p + win[i]->off,
+		    win[i]->len);
 	for (j = 0; j < n; j++) {
 		r = &b->alerts[idx[j]];
 		now[j] = alert_new(0, seq, evts, b->balerts.p + r->off,
 		    r->len);
 	}
-	for (i = 0; i < bt->nw; i++) {
+	for (i = 0; i < nw; i++) {
 		if (was[i] == NULL)
 			continue;
 		for (j = 0; j < n; j++)
@@ -586,54 +809,6 @@ events_compare(struct bt *bt, const struct batch *b, const size_t *idx,
 	}
 	free(was);
 	free(now);
-}
-
-/*
- * Read the stored alerts up to those of event seq: timer alerts into the
- * queue, the event's into the window; -1 if the database fails.
- */
-static int
-stored_upto(struct bt *bt, int64_t seq)
-{
-	sqlite3_stmt	*st = bt->alerts;
-	struct bt_alert	*a;
-	int64_t		 s;
-	size_t		 start;
-
-	buf_reset(&bt->win);
-	bt->nw = 0;
-	while (bt->alerts_row) {
-		s = sqlite3_column_type(st, 7) == SQLITE_NULL ? 0 :
-		    sqlite3_column_int64(st, 7);
-		if (s > seq)
-			break;
-		if (s == 0) {
-			buf_reset(&bt->tmp);
-			stored_json(bt, &bt->tmp);
-			a = alert_new(1, 0, sqlite3_column_int64(st, 6),
-			    BUF_DATA(&bt->tmp), BUF_LEN(&bt->tmp));
-			if (a != NULL) {
-				*bt->queue_tail = a;
-				bt->queue_tail = &a->next;
-			}
-		} else if (s < seq)
-			bt->nskipped++;	/* its event is gone from the log */
-		else {
-			if (bt->nw == bt->wcap) {
-				bt->wcap = bt->wcap ? bt->wcap * 2 : 16;
-				bt->woff = xreallocarray(bt->woff, bt->wcap,
-				    2 * sizeof *bt->woff);
-			}
-			start = bt->win.len;
-			stored_json(bt, &bt->win);
-			bt->woff[2 * bt->nw] = start;
-			bt->woff[2 * bt->nw + 1] = bt->win.len;
-			bt->nw++;
-		}
-		if (alerts_step(bt) != 0)
-			return -1;
-	}
-	return 0;
 }
 
 static void
@@ -672,28 +847,57 @@ progress(struct bt *bt, int done)
 	    done ? "\n" : "");
 }
 
-/* Replay one event row; -1 if the database fails. */
-static int
-replay_one(struct bt *bt, size_t **idx, size_t *cap)
+/* A row's stored timer alerts join the queue; the event's are its window. */
+static size_t
+row_stored(struct bt *bt, const struct bt_chunk *c, const struct bt_row *r,
+    const struct bt_sal ***win, size_t *cap)
+{
+	const struct bt_sal	*sa;
+	struct bt_alert		*a;
+	size_t			 i, nw = 0;
+
+	if (*cap < r->na + 1) {
+		*cap = 2 * r->na + 16;
+		*win = xreallocarray(*win, *cap, sizeof **win);
+	}
+	for (i = 0; i < r->na; i++) {
+		sa = &c->al[r->a0 + i];
+		if (sa->seq != 0) {
+			(*win)[nw++] = sa;
+			continue;
+		}
+		if ((a = alert_new(1, 0, sa->ts, c->text.p + sa->off,
+		    sa->len)) != NULL) {
+			*bt->queue_tail = a;
+			bt->queue_tail = &a->next;
+		}
+	}
+	return nw;
+}
+
+struct bt_scratch {
+	size_t			 *idx, cap;	/* the candidate's alerts */
+	const struct bt_sal	**win;		/* the stored ones */
+	size_t			  wcap;
+};
+
+/* Replay one event of a chunk and compare its alerts. */
+static void
+replay_row(struct bt *bt, const struct bt_chunk *c, const struct bt_row *r,
+    struct bt_scratch *sc)
 {
 	struct engine	*e = bt->eng;
-	int64_t		 seq = sqlite3_column_int64(bt->events, 0);
-	int64_t		 ts = sqlite3_column_int64(bt->events, 1);
-	const char	*body = (const char *)sqlite3_column_text(bt->events,
-			    2);
-	size_t		 len = (size_t)sqlite3_column_bytes(bt->events, 2);
 	struct ev_result res;
 	enum errcode	 ec;
 	char		 msg[512];
-	size_t		 i, ne = 0, nt = 0;
+	size_t		 i, ne = 0, nt = 0, nw;
 	const struct batch *b;
 
 	bt->nevents++;
-	bt->last_seq = seq;
 	memset(&res, 0, sizeof res);
 	/* the stored ts is the default: an event sent without one got it */
-	ec = decode_line(bt->rs, ts, body != NULL ? body : "", len, &bt->req,
-	    msg, sizeof msg);
+	ec = decode_line(bt->rs, r->ts, c->text.p + r->body, r->blen,
+	    &bt->req, msg, sizeof msg);
 	if (ec == E_OK && bt->req.what != REQ_EVENT) {
 		ec = E_BAD_EVENT;
 		snprintf(msg, sizeof msg, "a command, not an event");
@@ -701,75 +905,91 @@ replay_one(struct bt *bt, size_t **idx, size_t *cap)
 	if (ec == E_OK)
 		ec = engine_apply(e, &bt->req.ev, &res, msg, sizeof msg);
 	if (ec != E_OK)
-		refused(bt, seq, ts, ec, msg);
-	if (stored_upto(bt, seq) != 0)
-		return -1;
+		refused(bt, r->seq, r->ts, ec, msg);
+	nw = row_stored(bt, c, r, &sc->win, &sc->wcap);
 	b = e->cur;
-	if (*cap < res.nalerts + 1) {
-		*cap = 2 * res.nalerts + 16;
-		*idx = xreallocarray(*idx, *cap, 2 * sizeof **idx);
+	if (sc->cap < res.nalerts + 1) {
+		sc->cap = 2 * res.nalerts + 16;
+		sc->idx = xreallocarray(sc->idx, sc->cap, 2 * sizeof *sc->idx);
 	}
 	/* event alerts at the front of idx, timer alerts at its back half */
 	for (i = 0; b != NULL && i < res.nalerts; i++) {
 		if (b->alerts[res.first_alert + i].seq != 0)
-			(*idx)[ne++] = res.first_alert + i;
+			sc->idx[ne++] = res.first_alert + i;
 		else
-			(*idx)[*cap + nt++] = res.first_alert + i;
+			sc->idx[sc->cap + nt++] = res.first_alert + i;
 	}
 	bt->ncand += res.nalerts;
 	if (nt > 0 || bt->queue != NULL)
-		timers_compare(bt, b, *idx + *cap, nt, e->clock);
-	if (ne > 0 || bt->nw > 0)
-		events_compare(bt, b, *idx, ne, seq, ts);
+		timers_compare(bt, b, sc->idx + sc->cap, nt, e->clock);
+	if (ne > 0 || nw > 0)
+		events_compare(bt, b, sc->idx, ne, c, sc->win, nw, r);
 	if (e->cur != NULL && e->cur->nevents >= SUBMIT_EVENTS)
 		engine_submit(e);
-	return 0;
 }
 
-static int
-replay(struct bt *bt)
+/* After the last event: the stored timer alerts, and what still waits. */
+static void
+replay_end(struct bt *bt, const struct bt_chunk *c, const struct bt_row *r,
+    struct bt_scratch *sc)
 {
-	size_t	*idx = NULL, cap = 0;
-	int	 rc;
+	struct bt_alert *a;
 
-	clock_gettime(CLOCK_MONOTONIC, &bt->t0);
-	if (alerts_step(bt) != 0)
-		return -1;
-	while ((rc = sqlite3_step(bt->events)) == SQLITE_ROW) {
-		if (replay_one(bt, &idx, &cap) != 0) {
-			free(idx);
-			return -1;
-		}
-		if (bt->nevents % PROGRESS_EVERY != 0)
-			continue;
-		if (bt->progress)
-			progress(bt, 0);
-		/* timer alerts left waiting while no timer fires */
-		if (bt->tlist != NULL)
-			tmap_settle(bt, bt->eng->clock - TIMER_LAG);
-	}
-	free(idx);
-	if (rc != SQLITE_DONE) {
-		ctl_warnx("backtest: %s: reading the events: %s", bt->db_path,
-		    sqlite3_errmsg(bt->db));
-		return -1;
-	}
-	/* the stored alerts after the last event: timers' */
-	if (stored_upto(bt, INT64_MAX) != 0)
-		return -1;
+	row_stored(bt, c, r, &sc->win, &sc->wcap);
 	queue_take(bt, bt->eng->clock);
-	while (bt->queue != NULL) {	/* due past the replay's last clock */
-		struct bt_alert *a = bt->queue;
-
+	while ((a = bt->queue) != NULL) {	/* due past the last clock */
 		bt->queue = a->next;
 		bt->nbeyond++;
 		alert_free(a);
 	}
 	bt->queue_tail = &bt->queue;
 	tmap_settle(bt, INT64_MAX);
-	if (bt->progress)
+}
+
+static int
+replay(struct bt *bt)
+{
+	struct bt_scratch	 sc;
+	struct bt_chunk		*c;
+	size_t			 i;
+	int			 end = 0, rc = 0;
+
+	memset(&sc, 0, sizeof sc);
+	clock_gettime(CLOCK_MONOTONIC, &bt->t0);
+	if (pthread_create(&bt->reader, NULL, reader_main, bt) != 0) {
+		ctl_warnx("backtest: cannot start a thread");
+		return -1;
+	}
+	bt->reading = 1;
+	while (!end) {
+		c = chunk_take(bt);
+		end = c->end;
+		for (i = 0; i < c->nrows; i++) {
+			if (end && c->err == NULL && i + 1 == c->nrows) {
+				replay_end(bt, c, &c->rows[i], &sc);
+				break;
+			}
+			replay_row(bt, c, &c->rows[i], &sc);
+			if (bt->nevents % PROGRESS_EVERY != 0)
+				continue;
+			if (bt->progress)
+				progress(bt, 0);
+			/* timer alerts left waiting while no timer fires */
+			if (bt->tlist != NULL)
+				tmap_settle(bt, bt->eng->clock - TIMER_LAG);
+		}
+		if (c->err != NULL) {
+			ctl_warnx("backtest: %s: %s", bt->db_path, c->err);
+			rc = -1;
+		}
+		chunk_give(bt, c);
+	}
+	reader_stop(bt);
+	free(sc.idx);
+	free(sc.win);
+	if (rc == 0 && bt->progress)
 		progress(bt, 1);
-	return 0;
+	return rc;
 }
 
 /* Opening */
@@ -785,8 +1005,9 @@ db_open(struct bt *bt)
 		ctl_warnx("backtest: %s: %s", bt->db_path, strerror(errno));
 		return -1;
 	}
-	if (sqlite3_open_v2(bt->db_path, &bt->db, SQLITE_OPEN_READONLY,
-	    NULL) != SQLITE_OK)
+	/* one thread at a time uses the connection: the reader, after here */
+	if (sqlite3_open_v2(bt->db_path, &bt->db, SQLITE_OPEN_READONLY |
+	    SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK)
 		goto fail;
 	sqlite3_busy_timeout(bt->db, 10000);
 	/*
@@ -1002,8 +1223,15 @@ bt_free(struct bt *bt)
 	size_t		 i;
 	int		 d;
 
+	reader_stop(bt);
+	pthread_mutex_destroy(&bt->mu);
+	pthread_cond_destroy(&bt->cv);
 	while ((a = bt->queue) != NULL) {
 		bt->queue = a->next;
+		alert_free(a);
+	}
+	while ((a = bt->tlist) != NULL) {	/* after an error */
+		tmap_unlink(bt, a);
 		alert_free(a);
 	}
 	for (i = 0; i < bt->nbrules; i++) {
@@ -1023,9 +1251,7 @@ bt_free(struct bt *bt)
 		sqlite3_close(bt->db);
 	}
 	buf_free(&bt->tmp);
-	buf_free(&bt->win);
 	buf_free(&bt->refused);
-	free(bt->woff);
 	free(bt->rules);
 }
 
@@ -1046,6 +1272,10 @@ ctl_backtest(int argc, char **argv)
 	bt.json = ctl_opt.json;
 	bt.queue_tail = &bt.queue;
 	bt.tlist_tail = &bt.tlist;
+	bt.full_tail = &bt.full;
+	bt.alerts_row = -1;
+	pthread_mutex_init(&bt.mu, NULL);
+	pthread_cond_init(&bt.cv, NULL);
 	log_init(0, 0);
 	if (parse_args(&bt, argc, argv, &db) != 0 ||
 	    settle_conf(&bt, db, &dbpath) != 0)
