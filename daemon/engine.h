@@ -298,6 +298,7 @@ struct engine {
 	uint16_t	*was_cls;
 	size_t		 was_cap, was_cls_cap;
 	int64_t		 saved_clock;	/* as written to the store */
+	struct coverage	*cov;		/* rule tests' coverage, or NULL */
 	/* counters for stats */
 	uint64_t	 n_events, n_duplicates, n_alerts, n_batches;
 	uint64_t	 n_timers_fired;
@@ -380,5 +381,21 @@ void		 engine_mark_put(struct engine *, const char *, const char *,
 void		 engine_mark_end(struct engine *, struct mark *);
 int		 engine_fires_before(const struct engine *,
 		    const struct event *, int64_t);
+
+/* coverage.c: which outcomes of the rules the rule tests reach */
+struct coverage;
+struct coverage	*coverage_new(void);
+void		 coverage_free(struct coverage *);
+void		 coverage_rules(struct coverage *, const struct ruleset *);
+void		 coverage_reach(struct coverage *, const struct rule *, size_t);
+int		 coverage_full(const struct coverage *);
+void		 coverage_report(const struct coverage *, FILE *, int);
+void		 coverage_unreached(const struct coverage *,
+		    const struct ruleset *, struct errs *);
+/* A rule reached its outcome i: one test of a pointer unless asked. */
+#define ENGINE_REACH(e, r, i) do {					\
+	if ((e)->cov != NULL)						\
+		coverage_reach((e)->cov, (r), (i));			\
+} while (0)
 
 #endif

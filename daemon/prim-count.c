@@ -432,6 +432,10 @@ settle(const struct rule *r, struct change *ch)
 	}
 	/* strings are interned: the same group is the same pointer */
 	if (og != ng || oc != nc) {
+		if (og != NULL && *og != '\0')
+			ENGINE_REACH(ch->eng, r, 1);
+		if (ng != NULL && *ng != '\0')
+			ENGINE_REACH(ch->eng, r, 0);
 		bump(r, ch, og, oc, -1);
 		g = bump(r, ch, ng, nc, 1);
 	} else
@@ -603,6 +607,19 @@ count_groups(const struct rule *r, size_t slot, void (*fn)(void *,
 		}
 }
 
+/* Outcomes: a member counted in a group (or class), one leaving it. */
+static int
+outcome(const struct rule *r, size_t i, struct buf *name)
+{
+	static const char *const names[] = { "counted", "left" };
+
+	(void)r;
+	if (i >= 2)
+		return -1;
+	buf_adds(name, names[i]);
+	return 1;
+}
+
 static void
 count_free(void *p)
 {
@@ -627,4 +644,5 @@ const struct prim prim_count = {
 	.load = load,
 	.view = view,
 	.free = count_free,
+	.outcome = outcome,
 };

@@ -465,6 +465,10 @@ eval(const struct rule *r, struct change *ch)
 				while (in > 0 && c.v[in - 1].total == edge)
 					in--;
 		}
+		if (in > 0)
+			ENGINE_REACH(e, r, 0);
+		if (in < c.n)
+			ENGINE_REACH(e, r, 1);
 		position = 1;
 		for (i = 0; i < in; i++) {
 			struct ranked x = c.v[i];
@@ -477,6 +481,7 @@ eval(const struct rule *r, struct change *ch)
 		}
 	}
 	if (rk->has_incomplete && c.ninc > 0) {
+		ENGINE_REACH(e, r, 2);
 		qsort(c.inc, c.ninc, sizeof *c.inc, by_entity);
 		for (i = 0; i < c.ninc; i++)
 			raise_incomplete(r, ch, c.inc[i]);
@@ -497,6 +502,19 @@ const char *
 rank_cycle(const struct rule *r)
 {
 	return ((const struct rank *)r->data)->cycle;
+}
+
+/* Outcomes: an entity in the fraction, one out of it, one incomplete. */
+static int
+outcome(const struct rule *r, size_t i, struct buf *name)
+{
+	const struct rank *rk = r->data;
+	static const char *const names[] = { "in", "out", "incomplete" };
+
+	if (i >= 3)
+		return -1;
+	buf_adds(name, names[i]);
+	return i < 2 || rk->has_incomplete;
 }
 
 static void
@@ -521,4 +539,5 @@ const struct prim prim_rank = {
 	.eval = eval,
 	.free = rank_free,
 	.vars = vars,
+	.outcome = outcome,
 };

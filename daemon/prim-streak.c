@@ -76,12 +76,14 @@ follow(const struct rule *r, struct change *ch, const struct outcome *o)
 
 	for (i = 1; i < st->count; i++) {
 		p = period_code_step(o->period, -i);
-		if (!facts_closed(fs, cycle, o->grp, p))
+		f = facts_closed(fs, cycle, o->grp, p) ? facts_find(fs,
+		    st->of->name, o->kind, o->entity, p) : NULL;
+		if (f == NULL || f->grp != o->grp) {
+			ENGINE_REACH(ch->eng, r, 1);
 			return;
-		f = facts_find(fs, st->of->name, o->kind, o->entity, p);
-		if (f == NULL || f->grp != o->grp)
-			return;
+		}
 	}
+	ENGINE_REACH(ch->eng, r, 0);
 	dec_format(o->value, total, sizeof total);
 	snprintf(count, sizeof count, "%d", st->count);
 	buf_addf(&data, "{\"total\":%s,\"periods\":[", total);
@@ -117,6 +119,19 @@ eval(const struct rule *r, struct change *ch)
 	(void)ch;
 }
 
+/* Outcomes: the streak reached, and an outcome short of one. */
+static int
+outcome(const struct rule *r, size_t i, struct buf *name)
+{
+	static const char *const names[] = { "reached", "short" };
+
+	(void)r;
+	if (i >= 2)
+		return -1;
+	buf_adds(name, names[i]);
+	return 1;
+}
+
 static void
 streak_free(void *p)
 {
@@ -130,4 +145,5 @@ const struct prim prim_streak = {
 	.follow = follow,
 	.free = streak_free,
 	.vars = vars,
+	.outcome = outcome,
 };

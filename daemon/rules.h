@@ -181,6 +181,14 @@ struct prim {
 	 */
 	void		 (*mark)(const struct rule *, struct engine *,
 			    const struct mark *, int);
+	/*
+	 * Coverage (coverage.c): outcome writes the name of the rule's
+	 * outcome i (a class, a band, met, missed) and returns 1, returns 0
+	 * for an index the rule does not use (a band without upgrade), -1
+	 * past the last; the other hooks say which they reach with
+	 * ENGINE_REACH.
+	 */
+	int		 (*outcome)(const struct rule *, size_t, struct buf *);
 };
 
 /* An alert a rule raises: its name, severity and message template. */

@@ -359,7 +359,7 @@ server_reload(struct server *srv, struct buf *problems)
 		rs = ruleset_load(c->rules, c->nrules, &errs);
 		/* the rules' own unit tests must pass too */
 		if (rs != NULL && ruletest_all(c->tests, c->ntests, &errs,
-		    &passed) != 0) {
+		    &passed, NULL) != 0) {
 			ruleset_free(rs);
 			rs = NULL;
 		}
