@@ -16,8 +16,8 @@
 #define TEST_FAILED	1
 #define TEST_BROKEN	2
 
-static const char usage[] = "usage: zhilictl [--json] test [--coverage] "
-    "FILE...\n";
+static const char usage[] = "usage: zhilictl test FILE...\n"
+    "       zhilictl [--json] test --coverage FILE...\n";
 
 int
 ctl_test(int argc, char **argv)
