@@ -11,7 +11,8 @@
 #   2. the daemon stops, and `zhilictl backtest --rules
 #      rules/four_color.yaml` replays the database under /usr/bin/time -v:
 #      it must find no difference (exit 0); events/s is N over its wall
-#      time, the peak RSS its maximum resident set size;
+#      time (the best of BENCH_BT_TIMES, default 3), the peak RSS its
+#      maximum resident set size;
 #   3. BENCH_BT_CANDIDATE=1 also replays the candidate with the orange age
 #      at 75, which differs (exit 1), to time the path that reports.
 # Environment as run.sh (lib.sh): BENCH_TMPDIR, BENCH_KEEP, BENCH_ZHILID.
@@ -27,21 +28,30 @@ bench_conf event Asia/Shanghai "$rules" 1048576
 sed 's/(age >= 80 and lives_alone)/(age >= 75 and lives_alone)/' \
     "$rules" >"$tmp/four_color_75.yaml"
 
-# measure NAME EXPECTED_STATUS N RULES: one timed backtest
+# measure NAME EXPECTED_STATUS N RULES: the best of BENCH_BT_TIMES (3)
+# timed backtests (the machine may be shared), and the largest RSS
 measure() {
-	rc=0
-	/usr/bin/time -v "$ctl" backtest --rules "$4" --db "$tmp/zhilid.db" \
-	    >"$tmp/bt.out" 2>"$tmp/bt.time" || rc=$?
-	if [ "$rc" -ne "$2" ]; then
-		echo "bench: backtest ($1) exited $rc, expected $2:" >&2
-		head -n 20 "$tmp/bt.out" "$tmp/bt.time" >&2
-		exit 1
-	fi
-	secs=$(awk -F': ' '/Elapsed \(wall clock\)/ { n = split($2, t, ":");
-	    s = 0; for (i = 1; i <= n; i++) s = s * 60 + t[i]; print s }' \
-	    "$tmp/bt.time")
-	kib=$(awk -F': ' '/Maximum resident set size/ { print $2 }' \
-	    "$tmp/bt.time")
+	best= kib=0
+	for _ in $(seq "${BENCH_BT_TIMES:-3}"); do
+		rc=0
+		/usr/bin/time -v "$ctl" backtest --rules "$4" \
+		    --db "$tmp/zhilid.db" >"$tmp/bt.out" 2>"$tmp/bt.time" ||
+		    rc=$?
+		if [ "$rc" -ne "$2" ]; then
+			echo "bench: backtest ($1) exited $rc, expected $2:" >&2
+			head -n 20 "$tmp/bt.out" "$tmp/bt.time" >&2
+			exit 1
+		fi
+		s=$(awk -F': ' '/Elapsed \(wall clock\)/ { n = split($2, t,
+		    ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + t[i];
+		    print s }' "$tmp/bt.time")
+		k=$(awk -F': ' '/Maximum resident set size/ { print $2 }' \
+		    "$tmp/bt.time")
+		best=$(awk -v a="$best" -v b="$s" 'BEGIN { print (a == "" ||
+		    b < a) ? b : a }')
+		kib=$(awk -v a="$kib" -v b="$k" 'BEGIN { print (b > a ? b : a) }')
+	done
+	secs=$best
 	awk -v name="$1" -v n="$3" -v s="$secs" -v k="$kib" 'BEGIN {
 	    printf "backtest_%s_seconds %.2f\n", name, s
 	    printf "backtest_%s_events_per_sec %.0f\n", name, (s > 0 ? n / s : 0)
