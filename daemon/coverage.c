@@ -134,6 +134,20 @@ coverage_reach(struct coverage *cov, const struct rule *r, size_t outcome)
 		c->hit[outcome] = 1;
 }
 
+/*
+ * An outcome hook for a fixed list of outcomes: the name of outcome i into
+ * name and 1, or -1 past the last.
+ */
+int
+coverage_fixed(const char *const *names, size_t n, size_t i,
+    struct buf *name)
+{
+	if (i >= n)
+		return -1;
+	buf_adds(name, names[i]);
+	return 1;
+}
+
 /* Rules' outcomes: how many there are and how many were reached. */
 static void
 counts(const struct covrule *c, size_t *total, size_t *reached)

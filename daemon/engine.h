@@ -389,6 +389,8 @@ void		 coverage_free(struct coverage *);
 void		 coverage_rules(struct coverage *, const struct ruleset *);
 void		 coverage_reach(struct coverage *, const struct rule *, size_t);
 int		 coverage_full(const struct coverage *);
+int		 coverage_fixed(const char *const *, size_t, size_t,
+		    struct buf *);
 void		 coverage_report(const struct coverage *, FILE *, int);
 void		 coverage_unreached(const struct coverage *,
 		    const struct ruleset *, struct errs *);
