@@ -471,3 +471,41 @@ def test_backtest_errors(ctx):
         # --db overrides the config's database
         expect_status(ctl(ctx, "-c", d.conf_path, "backtest", "--rules",
                           four, "--db", d.db_path), 0, "--db")
+
+
+# ---------------------------------------------------------------------------
+# Progress on a terminal
+
+def test_progress_line_on_a_terminal(ctx):
+    import pty
+    import select as sel
+    import subprocess
+    from test_zhilictl import env_of
+    with Daemon(ctx) as d:
+        push_all(d, threshold_log(50))
+        four = rules_path(ctx, "four_color.yaml")
+        master, slave = pty.openpty()
+        p = subprocess.Popen([ctx.zhilictl, "-c", d.conf_path, "backtest",
+                              "--rules", four], stdout=subprocess.PIPE,
+                             stderr=slave, stdin=subprocess.DEVNULL,
+                             env=env_of())
+        os.close(slave)
+        out = p.communicate(timeout=60)[0].decode()
+        err = b""
+        while sel.select([master], [], [], 0.5)[0]:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            err += chunk
+        os.close(master)
+        err = err.decode("utf-8", "replace")
+        check(p.returncode == 0 and "no differences" in out,
+              "%s %s" % (p.returncode, out))
+        check("backtest: 50/50 events, " in err and " events/s, ETA 0s"
+              in err, "progress: %r" % err)
+        # not a terminal: no progress line
+        rc, out, err = backtest(ctx, d, "--rules", four)
+        check(rc == 0 and err == "", "stderr: %r" % err)
