@@ -1177,8 +1177,9 @@ report(struct bt *bt)
 		buf_addf(&bt->tmp, "{\"summary\":{\"events\":%" PRIu64
 		    ",\"refused\":%" PRIu64 ",\"stored\":%" PRIu64
 		    ",\"candidate\":%" PRIu64 ",\"beyond\":%" PRIu64
-		    ",\"rules\":{", bt->nevents, bt->nrefused, bt->nstored,
-		    bt->ncand, bt->nbeyond);
+		    ",\"skipped\":%" PRIu64 ",\"rules\":{", bt->nevents,
+		    bt->nrefused, bt->nstored, bt->ncand, bt->nbeyond,
+		    bt->nskipped);
 		for (i = 0; i < bt->nbrules; i++) {
 			r = &bt->brules[i];
 			if (i > 0)
@@ -1212,6 +1213,9 @@ report(struct bt *bt)
 	if (bt->nbeyond > 0)
 		printf("%" PRIu64 " stored timer alerts fall due after the "
 		    "last event: not compared\n", bt->nbeyond);
+	if (bt->nskipped > 0)
+		printf("%" PRIu64 " stored alerts of events no longer in the "
+		    "log (retention?): not compared\n", bt->nskipped);
 	if (bt->nbrules == 0 && bt->nrefused == 0)
 		printf("no differences\n");
 }
