@@ -6,14 +6,16 @@
 #   1. build/zhilid starts on a scratch config (clock event, durability
 #      normal: the store is only built here, not measured; the shipped
 #      rules/four_color.yaml) and `gen [-e E] N` is pushed into it with
-#      `zhilictl push -` (E: the households the N events update in turn;
+#      `zhilictl push` (E: the households the N events update in turn;
 #      without it one household per event, N at most 9999999);
 #   2. the daemon stops, and `zhilictl backtest --rules
 #      rules/four_color.yaml` replays the database under /usr/bin/time -v:
 #      it must find no difference (exit 0); events/s is N over its wall
 #      time (the best of BENCH_BT_TIMES, default 3), the peak RSS its
 #      maximum resident set size;
-#   3. BENCH_BT_CANDIDATE=1 also replays the candidate with the orange age
+#   3. ./inproc (if built) runs the daemon's decoder and engine alone on
+#      the same events just after, the replay's ceiling at that moment;
+#   4. BENCH_BT_CANDIDATE=1 also replays the candidate with the orange age
 #      at 75, which differs (exit 1), to time the path that reports.
 # Environment as run.sh (lib.sh): BENCH_TMPDIR, BENCH_KEEP, BENCH_ZHILID.
 set -eu
@@ -65,13 +67,21 @@ for run in $runs; do
 	rm -f "$tmp/zhilid.db" "$tmp/zhilid.db-wal" "$tmp/zhilid.db-shm"
 	echo "bench: pushing $n events${e:+ over $e households} into a" \
 	    "daemon" >&2
+	"$bench/gen" ${e:+-e "$e"} "$n" >"$tmp/events.ndjson"
 	bench_start
-	"$bench/gen" ${e:+-e "$e"} "$n" | "$ctl" --socket "$tmp/zhilid.sock" \
-	    push - >"$tmp/push.out"
+	"$ctl" --socket "$tmp/zhilid.sock" push "$tmp/events.ndjson" \
+	    >"$tmp/push.out"
 	bench_stop
 	tag=${n}${e:+_e$e}
 	echo "backtest: $n events, $(sed -n 's/.*accepted, [0-9]* duplicates, [0-9]* errors, \([0-9]*\) alerts/\1/p' "$tmp/push.out") alerts stored, ${e:-$n} households, database $(du -m "$tmp/zhilid.db" | cut -f1) MiB"
 	measure "$tag" 0 "$n" "$rules"
+	# the in-process engine alone on the same events, just after: the
+	# replay's ceiling on this machine at this moment
+	if [ -x "$bench/inproc" ]; then
+		(cd "$bench" && ./inproc "$tmp/events.ndjson") |
+		    sed -n "s/^inproc_engine_events_per_sec /backtest_${tag}_inproc_engine_events_per_sec /p"
+	fi
+	rm -f "$tmp/events.ndjson"
 	if [ "${BENCH_BT_CANDIDATE:-0}" = 1 ]; then
 		measure "${tag}_candidate75" 1 "$n" "$tmp/four_color_75.yaml"
 		sed -n 's/^four_color.changed: /candidate75: four_color.changed: /p' \
