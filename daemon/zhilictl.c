@@ -2,9 +2,11 @@
  * zhilictl: the command-line client of zhilid. It speaks the socket
  * protocol of zhilid(8) (newline-delimited JSON over a Unix
  * stream socket): libyaml to find the socket in the config, cJSON for the
- * wire.  The one exception is `zhilictl test` (ctl-test.c), which runs
+ * wire.  The exceptions are `zhilictl test` (ctl-test.c), which runs
  * rule unit tests through the daemon's own engine, in process, with no
- * daemon and no socket.
+ * daemon and no socket, and `zhilictl backtest` (ctl-backtest.c), which
+ * replays the stored event log through that engine, reading the
+ * database.
  *
  * This file holds the command line, finding the socket, and the commands
  * other than push; ctl-conn.c the wire, ctl-push.c the pipelined push.
