@@ -226,10 +226,13 @@ void		 timers_clear(struct timers *);
 struct client;
 struct alert_ref {
 	size_t		 off, len;	/* in batch.balerts */
+	size_t		 aidx;		/* in ruleset.alerts (metrics) */
+	int		 severity;
 };
 struct ev_result {
 	int64_t		 seq;
 	int		 duplicate;
+	const struct evtype *et;	/* NULL: clock.tick (metrics) */
 	size_t		 first_alert;	/* index in batch.alerts */
 	size_t		 nalerts;
 };

@@ -64,6 +64,7 @@ struct evtype {
 	size_t		 nfields;
 	struct rule	**rules;	/* that run on it, in load order */
 	size_t		 nrules;
+	size_t		 idx;		/* in ruleset.evtypes (metrics) */
 };
 #define PERIOD_CLOSE	"period.close"
 int		 evtype_field(const struct evtype *, const char *);
@@ -188,6 +189,7 @@ struct alert_def {
 	char		*name;
 	int		 severity;
 	struct tmpl	*message;
+	size_t		 aidx;		/* in ruleset.alerts (metrics) */
 };
 
 struct rule {
@@ -206,6 +208,7 @@ struct rule {
 	size_t		 non;
 	uint64_t	 digest;	/* of its definition and declarations */
 	const char *const *vars;	/* set by setup: names of its own */
+	size_t		 aidx;		/* of alert, in ruleset.alerts */
 };
 
 /* A mark a rule puts, or one that a rule waits for (only while loading). */
@@ -227,13 +230,22 @@ struct ruleset {
 	char		  digest[17];	/* of all files' contents */
 	struct mark_use	 *mputs, *mneeds;	/* checked, then freed */
 	size_t		  nmputs, nmneeds;
+	/*
+	 * Every alert name a rule or an alert definition may raise, one
+	 * per definition, by aidx: metrics map them to counters by name
+	 * once per load, so that raising one costs no string lookup.
+	 */
+	char		**alerts;
+	size_t		  nalerts;
 };
+#define AIDX_NONE	((size_t)-1)	/* an alert_def without a name */
 
 struct ruleset		*ruleset_load(char *const *, size_t, struct errs *);
 void			 ruleset_free(struct ruleset *);
 void			 ruleset_diff(const struct ruleset *,
 			    const struct ruleset *, struct buf *);
 const struct evtype	*ruleset_evtype(const struct ruleset *, const char *);
+size_t			 ruleset_alert_index(struct ruleset *, const char *);
 struct kind		*ruleset_kind(const struct ruleset *, const char *);
 struct rule		*ruleset_rule(const struct ruleset *, const char *);
 struct evtype		*rules_on(struct rule *, const struct ynode *,

@@ -49,6 +49,7 @@ static const char usage_text[] =
 "  stats                print the daemon's counters as `key value` lines\n"
 "  reload               reload the rules; print the generation or the problems\n"
 "  ack ID               acknowledge an alert\n"
+"  metrics              print the daemon's metrics (OpenMetrics text)\n"
 "  test FILE...         run rule unit tests in process, no daemon needed:\n"
 "                       prints PASS/FAIL per test and a diff for each\n"
 "                       failure; exit 1 if any failed, 2 if a test file or\n"
@@ -230,6 +231,26 @@ cmd_stats(int argc, char **argv)
 		rc = EXIT_DAEMON;
 	else if (!ctl_opt.json)
 		print_flat("", cJSON_GetObjectItemCaseSensitive(r, "stats"));
+	cJSON_Delete(r);
+	return rc;
+}
+
+/* The text as the daemon wrote it: ready for a scraper or a file. */
+static int
+cmd_metrics(int argc, char **argv)
+{
+	const cJSON	*t;
+	cJSON		*r;
+	int		 rc = EXIT_SUCCESS;
+
+	positionals(argc, argv, 0, 0, "metrics");
+	if (simple_request(ctl_new_cmd("metrics"), &r) == -1)
+		rc = EXIT_DAEMON;
+	else if (!ctl_opt.json) {
+		t = cJSON_GetObjectItemCaseSensitive(r, "text");
+		if (cJSON_IsString(t))
+			fputs(t->valuestring, stdout);
+	}
 	cJSON_Delete(r);
 	return rc;
 }
@@ -608,6 +629,8 @@ static const struct cmd_entry {
 	{ "reload",	cmd_reload },
 	{ "ack",	cmd_ack },
 	{ "test",	ctl_test },
+	/* issue 13 */
+	{ "metrics",	cmd_metrics },
 };
 
 int
