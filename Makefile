@@ -10,6 +10,8 @@
 #                   (not part of bench)
 #                   bench-cadence judges 100,000 leaders at a month end
 #   make install    PREFIX=/usr/local DESTDIR=
+#   make deb        a Debian 12 package, build/deb/zhilid_VERSION_ARCH.deb,
+#                   checked by lintian
 
 PREFIX	?= /usr/local
 BINDIR	?= $(PREFIX)/bin
@@ -58,9 +60,9 @@ $(1)/libzhilid.a: $$(patsubst daemon/%.c,$(1)/obj/%.o,$$(LIB_SRCS))
 	@rm -f $$@
 	$$(AR) rcs $$@ $$^
 $(1)/zhilid: $(1)/obj/zhilid.o $(1)/libzhilid.a
-	$$(CC) $(2) -o $$@ $$^ $$(LIBS)
+	$$(CC) $(2) $$(LDFLAGS) -o $$@ $$^ $$(LIBS)
 $(1)/zhilictl: $(1)/obj/zhilictl.o $(1)/libzhilid.a
-	$$(CC) $(2) -o $$@ $$^ $$(LIBS)
+	$$(CC) $(2) $$(LDFLAGS) -o $$@ $$^ $$(LIBS)
 $(1)/test-%: $(1)/obj/tests/test-%.o $(1)/libzhilid.a
 	$$(CC) $(2) -o $$@ $$^ $$(LIBS)
 -include $$(wildcard $(1)/obj/*.d $(1)/obj/tests/*.d)
@@ -146,10 +148,23 @@ install: all
 clean:
 	rm -rf build
 
+# The package is built by dpkg-buildpackage in a copy of the sources, whose
+# clean step (make clean) then leaves this build/ alone; lintian must find
+# no error in it (warnings are printed).
+DEB_SOURCES = Makefile README.md zhilid.conf daemon rules schema contrib debian
+DEB_JOBS ?= 2
+deb:
+	rm -rf build/deb
+	mkdir -p build/deb/zhilid
+	tar cf - $(DEB_SOURCES) | tar xf - -C build/deb/zhilid
+	cd build/deb/zhilid && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL \
+		dpkg-buildpackage -us -uc -b -j$(DEB_JOBS)
+	lintian --fail-on error --no-tag-display-limit build/deb/*.changes
+
 .SECONDARY:
 .PHONY: all asan units run deps check bench bench-close bench-deadlines \
 	bench-cadence bench-review \
-	bench-instr install clean
+	bench-instr install clean deb
 
 # libFuzzer targets (clang): make fuzz, and fuzz-check (run by make check).
 -include tests/fuzz/fuzz.mk

@@ -571,7 +571,7 @@ def check_loader(zhilid, tmp):
 
 CMD_ANSWER = {"ping": "ping", "stats": "stats", "get": "get",
               "alerts": "alerts", "ack": "ok", "subscribe": "ok",
-              "reload": "reload"}
+              "reload": "reload", "metrics": "metrics"}
 
 
 def answer_def(req, resp):
