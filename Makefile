@@ -138,7 +138,8 @@ install: all
 	install -m 644 contrib/man/zhilictl.1 $(DESTDIR)$(MANDIR)/man1/
 	install -m 644 contrib/man/zhilid.conf.5 contrib/man/zhilid.rules.5 \
 		$(DESTDIR)$(MANDIR)/man5/
-	sed -e 's|/usr/local|$(PREFIX)|g' contrib/man/zhilid.8 \
+	sed -e 's|/usr/local/lib/systemd/system|$(UNITDIR)|g' \
+		-e 's|/usr/local|$(PREFIX)|g' contrib/man/zhilid.8 \
 		> $(DESTDIR)$(MANDIR)/man8/zhilid.8
 	chmod 644 $(DESTDIR)$(MANDIR)/man8/zhilid.8
 	test -f $(DESTDIR)$(SYSCONFDIR)/zhilid/zhilid.conf || \
