@@ -9,6 +9,7 @@
 #                   bench-review times grid.review and branch.review
 #                   (not part of bench)
 #                   bench-cadence judges 100,000 leaders at a month end
+#                   bench-explain times explain and dry_run of households
 #   make install    PREFIX=/usr/local DESTDIR=
 #   make deb        a Debian 12 package, build/deb/zhilid_VERSION_ARCH.deb,
 #                   checked by lintian
@@ -105,6 +106,15 @@ bench-review: all
 	@$(MAKE) -s -C tests/bench all
 	@sh tests/bench/review.sh
 
+# The README's pictures of the map, drawn by headless Chromium.
+screenshots: all
+	@python3 tests/map/screenshots.py
+
+# The map of 1,000 communities and 1,000,000 households, and of one of 5,000.
+bench-map: all
+	@$(MAKE) -s -C tests/bench all
+	@sh tests/bench/map.sh
+
 bench-deadlines: all
 	@$(MAKE) -s -C tests/bench all
 	@sh tests/bench/deadlines.sh
@@ -112,6 +122,10 @@ bench-deadlines: all
 bench-cadence: all
 	@$(MAKE) -s -C tests/bench all
 	@sh tests/bench/cadence.sh
+
+bench-explain: all
+	@$(MAKE) -s -C tests/bench all
+	@sh tests/bench/explain.sh
 
 # The in-process comparison in instructions (callgrind): repeatable on a
 # machine whose clock is shared.
@@ -130,6 +144,9 @@ install: all
 	sed -e 's|/usr/local/sbin|$(SBINDIR)|g' contrib/zhilid.service \
 		> $(DESTDIR)$(UNITDIR)/zhilid.service
 	install -m 644 contrib/zhilid.socket $(DESTDIR)$(UNITDIR)/zhilid.socket
+	sed -e 's|/usr/local/bin|$(BINDIR)|g' contrib/zhilid-map.service \
+		> $(DESTDIR)$(UNITDIR)/zhilid-map.service
+	install -m 644 contrib/zhilid-map.timer $(DESTDIR)$(UNITDIR)/
 	install -d $(DESTDIR)$(PREFIX)/lib/sysusers.d $(DESTDIR)$(PREFIX)/lib/tmpfiles.d
 	install -m 644 contrib/zhilid.sysusers $(DESTDIR)$(PREFIX)/lib/sysusers.d/zhilid.conf
 	install -m 644 contrib/zhilid.tmpfiles $(DESTDIR)$(PREFIX)/lib/tmpfiles.d/zhilid.conf
@@ -164,8 +181,8 @@ deb:
 
 .SECONDARY:
 .PHONY: all asan units run deps check bench bench-close bench-deadlines \
-	bench-cadence bench-review \
-	bench-instr install clean deb
+	bench-cadence bench-review bench-explain \
+	bench-instr bench-map screenshots install clean deb
 
 # libFuzzer targets (clang): make fuzz, and fuzz-check (run by make check).
 -include tests/fuzz/fuzz.mk

@@ -66,6 +66,7 @@ void		 entity_set(struct entity *, size_t, union val);
 void		 entity_mark_dirty(struct ecache *, struct entity *);
 void		 ecache_stage(struct ecache *, struct buf *, uint64_t);
 void		 ecache_trim(struct ecache *, uint64_t);
+void		 ecache_drop_dirty(struct ecache *);
 void		 entity_state_json(const struct entity *, struct buf *);
 void		 entity_json(const struct entity *, struct buf *);
 
@@ -300,6 +301,16 @@ struct engine {
 	uint16_t	*was_cls;
 	size_t		 was_cap, was_cls_cap;
 	int64_t		 saved_clock;	/* as written to the store */
+	int		 dry;		/* applying a dry run's event */
+	/*
+	 * The field that the store's grp column holds for each kind, as
+	 * recorded in meta ("group.KIND"), and the operations that fill it
+	 * again for the kinds whose first field the rules changed; they go
+	 * with the next batch.
+	 */
+	char		**grp_kinds, **grp_fields;
+	size_t		  ngrp;
+	struct buf	  regroup;
 	/* counters for stats */
 	uint64_t	 n_events, n_duplicates, n_alerts, n_batches;
 	uint64_t	 n_timers_fired;
@@ -382,5 +393,10 @@ void		 engine_mark_put(struct engine *, const char *, const char *,
 void		 engine_mark_end(struct engine *, struct mark *);
 int		 engine_fires_before(const struct engine *,
 		    const struct event *, int64_t);
+/* engine.c: explain and dry_run */
+void		 engine_explain(struct engine *, const struct entity *,
+		    struct buf *);
+enum errcode	 engine_dry_run(struct engine *, struct event *, struct buf *,
+		    char *, size_t);
 
 #endif

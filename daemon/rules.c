@@ -200,6 +200,18 @@ ruleset_kind(const struct ruleset *rs, const char *name)
 	return NULL;
 }
 
+/* The description of the file that rule r comes from, or NULL. */
+const char *
+ruleset_desc(const struct ruleset *rs, const struct rule *r)
+{
+	size_t i;
+
+	for (i = 0; i < rs->nfiles; i++)
+		if (strcmp(rs->files[i], r->file) == 0)
+			return rs->descs[i];
+	return NULL;
+}
+
 const struct evtype *
 ruleset_evtype(const struct ruleset *rs, const char *name)
 {
@@ -994,33 +1006,14 @@ rules_data(struct rdata *d, const struct ynode *n,
 void
 rules_data_json(const struct rdata *d, const union val *vals, struct buf *b)
 {
-	char num[32];
-	union val v;
 	size_t i;
 
 	for (i = 0; i < d->n; i++) {
-		v = expr_eval(d->exprs[i], vals);
 		buf_addc(b, ',');
 		buf_add_json_cstr(b, d->names[i]);
 		buf_addc(b, ':');
-		switch (expr_type(d->exprs[i])) {
-		case VT_INT:
-			buf_add_int(b, v.i);
-			break;
-		case VT_DEC:
-			dec_format(v.i, num, sizeof num);
-			buf_adds(b, num);
-			break;
-		case VT_BOOL:
-			buf_adds(b, v.i ? "true" : "false");
-			break;
-		case VT_STR:
-			if (v.s != NULL)
-				buf_add_json_cstr(b, v.s);
-			else
-				buf_adds(b, "null");
-			break;
-		}
+		expr_value_json(b, expr_type(d->exprs[i]),
+		    expr_eval(d->exprs[i], vals));
 	}
 }
 
@@ -1226,10 +1219,16 @@ ruleset_load(char *const *files, size_t nfiles, struct errs *errs)
 	for (i = 0; i < nfiles; i++) {
 		rs->files = xreallocarray(rs->files, rs->nfiles + 1,
 		    sizeof *rs->files);
+		rs->descs = xreallocarray(rs->descs, rs->nfiles + 1,
+		    sizeof *rs->descs);
+		rs->descs[rs->nfiles] = NULL;
 		rs->files[rs->nfiles++] = xstrdup(files[i]);
 		file_digest(&h, files[i]);
 		if ((docs[i] = ydoc_load(files[i], errs)) == NULL)
 			continue;
+		if ((v = ynode_get(docs[i]->root, "description")) != NULL &&
+		    v->type == YN_SCALAR)
+			rs->descs[i] = xstrdup(v->str);
 		if ((kinds[i] = file_kind(rs, docs[i], errs)) == NULL)
 			continue;
 		if ((v = ynode_get(docs[i]->root, "fields")) != NULL)
@@ -1307,9 +1306,12 @@ ruleset_free(struct ruleset *rs)
 	}
 	for (i = 0; i < rs->nevtypes; i++)
 		evtype_free(rs->evtypes[i]);
-	for (i = 0; i < rs->nfiles; i++)
+	for (i = 0; i < rs->nfiles; i++) {
 		free(rs->files[i]);
+		free(rs->descs[i]);
+	}
 	free(rs->files);
+	free(rs->descs);
 	mark_uses_free(rs->mputs, rs->nmputs);
 	mark_uses_free(rs->mneeds, rs->nmneeds);
 	for (i = 0; i < rs->nalerts; i++)
@@ -1319,4 +1321,15 @@ ruleset_free(struct ruleset *rs)
 	free(rs->rules);
 	free(rs->kinds);
 	free(rs);
+}
+
+/* A line of the rule's file, as the JSON string "FILE:LINE" (explain). */
+void
+rules_at(const struct rule *r, int line, struct buf *b)
+{
+	struct buf at = { 0 };
+
+	buf_addf(&at, "%s:%d", r->file, line);
+	buf_add_json_str(b, at.p, at.len);
+	buf_free(&at);
 }

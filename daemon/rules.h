@@ -182,7 +182,19 @@ struct prim {
 	 */
 	void		 (*mark)(const struct rule *, struct engine *,
 			    const struct mark *, int);
+	/*
+	 * explain: why the entity stands where it does under the rule, as
+	 * JSON members (",\"key\":...") of the rule's object in the answer
+	 * to `explain`: what the rule keeps for the entity and how it came
+	 * to be, evaluated again by the rule's own compiled expressions
+	 * (expr_explain), never by a second interpreter.  NULL: the engine
+	 * writes what state_json writes, if anything.
+	 */
+	void		 (*explain)(const struct rule *, struct engine *,
+			    const struct entity *, struct buf *);
 };
+/* rules.c, for explain hooks: "FILE:LINE" of a line of the rule's file */
+void		 rules_at(const struct rule *, int, struct buf *);
 
 /* An alert a rule raises: its name, severity and message template. */
 struct alert_def {
@@ -226,6 +238,7 @@ struct ruleset {
 	struct rule	**rules;
 	size_t		  nrules;
 	char		**files;
+	char		**descs;	/* each file's description, or NULL */
 	size_t		  nfiles;
 	char		  digest[17];	/* of all files' contents */
 	struct mark_use	 *mputs, *mneeds;	/* checked, then freed */
@@ -248,6 +261,8 @@ const struct evtype	*ruleset_evtype(const struct ruleset *, const char *);
 size_t			 ruleset_alert_index(struct ruleset *, const char *);
 struct kind		*ruleset_kind(const struct ruleset *, const char *);
 struct rule		*ruleset_rule(const struct ruleset *, const char *);
+const char		*ruleset_desc(const struct ruleset *,
+			    const struct rule *);
 struct evtype		*rules_on(struct rule *, const struct ynode *,
 			    struct rule_load *);
 void			 rules_mark_put(struct rule_load *, const char *,
@@ -296,8 +311,10 @@ void		 rules_data_free(struct rdata *);
 struct klass {
 	char		*name;
 	char		*label;
+	char		*color;		/* "#rrggbb" for the map, or NULL */
 	int		 severity;
 	struct expr	*when;		/* NULL: otherwise */
+	int		 line;		/* of `when`, for explain */
 };
 extern const struct prim prim_classify;
 extern const struct prim prim_score, prim_rank, prim_streak, prim_band,
@@ -311,6 +328,10 @@ extern const struct prim prim_count;
 extern const struct prim prim_review;
 void		 count_groups(const struct rule *, size_t, void (*)(void *,
 		    const char *, const char *), void *);
+const struct rule *count_find(const struct ruleset *, const struct kind *,
+		    size_t, const struct rule *);
+void		 count_each(const struct rule *, void (*)(void *,
+		    const char *, const int64_t *), void *);
 extern const struct prim prim_cadence;
 /* prim-band.c, for the rules that read a level */
 const char	*band_level_name(const struct rule *, int64_t);

@@ -503,8 +503,15 @@ server_init(struct server *srv, struct ev_loop *loop, struct conf *conf,
 	ev_async_init(&srv->async, async_cb);
 	ev_async_start(loop, &srv->async);
 	engine_on_done(eng, batch_done, srv);
-	if (store != NULL)
+	if (store != NULL) {
 		store_start(store, writer_wake, srv);
+		/*
+		 * What the start queued without an event (the group column
+		 * filled again, records of count's groups) is committed
+		 * before the first client is read.
+		 */
+		engine_sync(eng);
+	}
 	ev_signal_init(&srv->sigterm, signal_cb, SIGTERM);
 	ev_signal_init(&srv->sigint, signal_cb, SIGINT);
 	ev_signal_init(&srv->sighup, signal_cb, SIGHUP);

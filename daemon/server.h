@@ -76,8 +76,9 @@ void	 client_error(struct client *, enum errcode, const char *);
 void	 client_shutdown(struct client *);
 void	 client_drop(struct client *, const char *);
 
-/* cmd.c */
+/* cmd.c, cmd-map.c */
 void	 cmd_dispatch(struct client *, const struct request *);
+void	 cmd_map(struct client *, const cJSON *);
 
 /* notify.c */
 void	 notify_send(const char *, ...) PRINTFLIKE(1, 2);
