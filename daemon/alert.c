@@ -17,7 +17,10 @@ alert_json(struct buf *b, int64_t id, const char *rule, const char *severity,
 
 	clock_format(ts, t, sizeof t);
 	buf_adds(b, "{\"id\":");
-	buf_add_int(b, id);
+	if (id > 0)
+		buf_add_int(b, id);
+	else
+		buf_adds(b, "null");	/* a dry run's: none was given */
 	buf_adds(b, ",\"rule\":");
 	buf_add_json_cstr(b, rule);
 	buf_adds(b, ",\"severity\":\"");

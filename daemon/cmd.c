@@ -16,7 +16,7 @@
 struct cmd {
 	const char	*name;
 	unsigned	 role;
-	const char	*keys[4];	/* accepted besides "cmd" */
+	const char	*keys[6];	/* accepted besides "cmd" */
 	void		 (*fn)(struct client *, const cJSON *);
 };
 
@@ -27,6 +27,9 @@ static void	cmd_alerts(struct client *, const cJSON *);
 static void	cmd_ack(struct client *, const cJSON *);
 static void	cmd_reload(struct client *, const cJSON *);
 static void	cmd_subscribe(struct client *, const cJSON *);
+static void	cmd_metrics(struct client *, const cJSON *);
+static void	cmd_explain(struct client *, const cJSON *);
+static void	cmd_dry_run(struct client *, const cJSON *);
 
 static const struct cmd cmd_table[] = {
 	{ "ping",	ROLE_READ,	{ NULL },		cmd_ping },
@@ -37,6 +40,13 @@ static const struct cmd cmd_table[] = {
 	{ "subscribe",	ROLE_READ,	{ NULL },		cmd_subscribe },
 	{ "ack",	ROLE_ADMIN,	{ "alert", NULL },	cmd_ack },
 	{ "reload",	ROLE_ADMIN,	{ NULL },		cmd_reload },
+	/* issue 13: metrics */
+	{ "metrics",	ROLE_READ,	{ NULL },		cmd_metrics },
+	/* explain and dry_run */
+	{ "explain",	ROLE_READ,	{ "kind", "id", NULL },	cmd_explain },
+	{ "dry_run",	ROLE_READ,	{ "event", NULL },	cmd_dry_run },
+	{ "map",	ROLE_READ,	{ "rule", "group", "after", "limit",
+	    NULL },	cmd_map },
 };
 #define NCMD (sizeof cmd_table / sizeof cmd_table[0])
 
@@ -109,8 +119,13 @@ cmd_stats(struct client *c, const cJSON *req)
 	    (unsigned long long)e->n_timers_fired);
 }
 
-static void
-cmd_get(struct client *c, const cJSON *req)
+/*
+ * The entity that a command's kind and id name, after everything read so
+ * far is committed; NULL with the error answered if there is none.  A
+ * removed one is found: its file stays.
+ */
+static struct entity *
+entity_arg(struct client *c, const cJSON *req, const char *cmd)
 {
 	struct server *srv = c->srv;
 	const cJSON *kind = cJSON_GetObjectItemCaseSensitive(req, "kind");
@@ -118,39 +133,52 @@ cmd_get(struct client *c, const cJSON *req)
 	struct entity *ent;
 	struct kind *k;
 	char msg[512];
-	size_t mark;
 	int err;
 
 	if (!cJSON_IsString(kind))
 		{
-		bad(c, "get", "kind", kind ? "expected string" :
+		bad(c, cmd, "kind", kind ? "expected string" :
 		    "missing");
-		return;
+		return NULL;
 	}
 	if (!cJSON_IsString(id))
 		{
-		bad(c, "get", "id", id ? "expected string" : "missing");
-		return;
+		bad(c, cmd, "id", id ? "expected string" : "missing");
+		return NULL;
 	}
 	server_sync(srv);	/* state and history of the same moment */
 	if ((k = ruleset_kind(srv->rs, kind->valuestring)) == NULL) {
-		utf8_snprintf(msg, sizeof msg, "get: kind: unknown kind "
-		    "'%.*s%s'", CLIP(kind->valuestring));
+		utf8_snprintf(msg, sizeof msg, "%s: kind: unknown kind "
+		    "'%.*s%s'", cmd, CLIP(kind->valuestring));
 		client_error(c, E_BAD_EVENT, msg);
-		return;
+		return NULL;
 	}
 	ent = ecache_get(&srv->eng->cache, srv->store, k, id->valuestring,
 	    &err);
 	if (err) {
 		client_error(c, E_INTERNAL, "database read failed");
-		return;
+		return NULL;
 	}
-	if (ent == NULL) {	/* a removed one is answered: its file stays */
-		utf8_snprintf(msg, sizeof msg, "get: unknown %s '%.*s%s'",
-		    k->name, CLIP(id->valuestring));
+	if (ent == NULL) {
+		utf8_snprintf(msg, sizeof msg, "%s: unknown %s '%.*s%s'",
+		    cmd, k->name, CLIP(id->valuestring));
 		client_error(c, E_UNKNOWN_ENTITY, msg);
-		return;
+		return NULL;
 	}
+	return ent;
+}
+
+static void
+cmd_get(struct client *c, const cJSON *req)
+{
+	struct server *srv = c->srv;
+	struct entity *ent;
+	struct kind *k;
+	size_t mark;
+
+	if ((ent = entity_arg(c, req, "get")) == NULL)
+		return;
+	k = ent->kind;
 	mark = c->out.len;
 	buf_adds(&c->out, "{\"ok\":true,\"entity\":");
 	entity_json(ent, &c->out);
@@ -246,6 +274,7 @@ cmd_reload(struct client *c, const cJSON *req)
 		return;
 	}
 	srv->n_errors++;
+	srv->metrics.errors[E_BAD_RULES]++;
 	buf_adds(&c->out, "{\"ok\":false,\"error\":{\"code\":\"bad_rules\","
 	    "\"message\":\"reload failed; the old rules keep running\","
 	    "\"problems\":[");
@@ -259,11 +288,97 @@ cmd_reload(struct client *c, const cJSON *req)
 	buf_free(&problems);
 }
 
+/*
+ * Why the entity stands where it does under each rule of its kind; a
+ * removed one is explained as removed (the rules have let go of it).
+ */
+static void
+cmd_explain(struct client *c, const cJSON *req)
+{
+	struct entity *ent;
+	char ts[40];
+
+	if ((ent = entity_arg(c, req, "explain")) == NULL)
+		return;
+	buf_adds(&c->out, "{\"ok\":true,\"kind\":");
+	buf_add_json_cstr(&c->out, ent->kind->name);
+	buf_adds(&c->out, ",\"id\":");
+	buf_add_json_cstr(&c->out, ent->id);
+	buf_adds(&c->out, ",\"removed\":");
+	if (ent->removed) {
+		clock_format(ent->removed_ts, ts, sizeof ts);
+		buf_addf(&c->out, "\"%s\"", ts);
+	} else
+		buf_adds(&c->out, "null");
+	buf_adds(&c->out, ",\"explain\":");
+	engine_explain(c->srv->eng, ent, &c->out);
+	buf_adds(&c->out, "}\n");
+	engine_trim(c->srv->eng);
+}
+
+/*
+ * The answer that pushing the event would get, taken back (engine.c).
+ * Like get, it first has everything read so far committed and answered:
+ * it runs between batches, on the state a push would meet.
+ */
+static void
+cmd_dry_run(struct client *c, const cJSON *req)
+{
+	struct server *srv = c->srv;
+	const cJSON *ev = cJSON_GetObjectItemCaseSensitive(req, "event");
+	struct request dr;
+	enum errcode e;
+	char msg[512], *line;
+
+	if (!cJSON_IsObject(ev)) {
+		bad(c, "dry_run", "event", ev ? "expected an event object" :
+		    "missing");
+		return;
+	}
+	if ((line = cJSON_PrintUnformatted(ev)) == NULL) {
+		client_error(c, E_INTERNAL, "out of memory");
+		return;
+	}
+	server_sync(srv);
+	/* its tree joins the request's in the arena, reset with the next line */
+	memset(&dr, 0, sizeof dr);
+	e = decode_line(srv->rs, engine_now(srv->eng), line, strlen(line), &dr,
+	    msg, sizeof msg);
+	if (e == E_OK && dr.what != REQ_EVENT) {
+		snprintf(msg, sizeof msg, "dry_run: event: expected an event "
+		    "('type'), got a command");
+		e = E_BAD_EVENT;
+	}
+	if (e == E_OK)
+		e = engine_dry_run(srv->eng, &dr.ev, &c->out, msg, sizeof msg);
+	if (e != E_OK)
+		client_error(c, e, msg);
+	free(dr.ev.fields);
+	free(dr.ev.attrs);
+	cJSON_free(line);
+}
+
 static void
 cmd_subscribe(struct client *c, const cJSON *req)
 {
 	c->subscriber = 1;
 	buf_adds(&c->out, "{\"ok\":true}\n");
+}
+
+/*
+ * The OpenMetrics text, as of the last committed batch (the counters move
+ * when batches come back from the writer).
+ */
+static void
+cmd_metrics(struct client *c, const cJSON *req)
+{
+	struct buf text = { 0 };
+
+	metrics_text(c->srv, &text, METRICS_OPENMETRICS);
+	buf_adds(&c->out, "{\"ok\":true,\"text\":");
+	buf_add_json_str(&c->out, BUF_DATA(&text), BUF_LEN(&text));
+	buf_adds(&c->out, "}\n");
+	buf_free(&text);
 }
 
 void

@@ -24,6 +24,7 @@
 #define PUSH_WINDOW	1000		/* request lines in flight */
 #define PUSH_OUT_HIGH	(256 * 1024)	/* queued bytes: stop reading input */
 #define PUSH_BLANK_MAX	4096		/* leading blanks kept for a line */
+#define DRY_OPEN	"{\"cmd\":\"dry_run\",\"event\":"
 
 struct push {
 	int		 fd;
@@ -39,6 +40,7 @@ struct push {
 	size_t		 ring_head, ring_count;
 	unsigned long	 sent, answered;
 	unsigned long	 accepted, duplicates, errors, alerts;
+	int		 dry;		/* --dry-run: each line as a dry_run */
 	struct ctl_buf	 out;
 };
 
@@ -46,7 +48,8 @@ struct push {
  * Move input bytes to the output queue while the window has room. Lines
  * are streamed, not held whole, so a huge line costs no memory; leading
  * blanks are held back until the line proves not blank, because the daemon
- * answers no blank line.
+ * answers no blank line.  With --dry-run each line is wrapped, as it
+ * streams, into {"cmd":"dry_run","event":LINE}.
  */
 static void
 push_feed(struct push *p)
@@ -60,7 +63,9 @@ push_feed(struct push *p)
 		if (p->in_line) {
 			nl = memchr(s, '\n', n);
 			take = nl != NULL ? (size_t)(nl - s) + 1 : n;
-			ctl_buf_append(&p->out, s, take);
+			ctl_buf_append(&p->out, s, take - (nl != NULL && p->dry));
+			if (nl != NULL && p->dry)
+				ctl_buf_append(&p->out, "}\n", 2);
 			p->in_pos += take;
 			if (nl != NULL) {
 				p->in_line = 0;
@@ -81,12 +86,17 @@ push_feed(struct push *p)
 			    p->lineno;
 			p->sent++;
 			ctl_buf_append(&p->out, p->blank, p->blank_len);
+			if (p->dry)
+				ctl_buf_append(&p->out, DRY_OPEN,
+				    sizeof DRY_OPEN - 1);
 			p->blank_len = 0;
 			p->in_line = 1;
 		}
 	}
 	if (p->in_eof && p->in_pos == p->in_len && p->in_line) {
 		/* The last line had no newline. */
+		if (p->dry)
+			ctl_buf_append(&p->out, "}", 1);
 		ctl_buf_append(&p->out, "\n", 1);
 		p->in_line = 0;
 	}
@@ -240,11 +250,12 @@ push_run(struct push *p)
  * Push the NDJSON lines of file ("-": stdin); returns the exit status.
  */
 int
-ctl_push(const char *file)
+ctl_push(const char *file, int dry)
 {
 	static struct push	 p;
 	int			 status;
 
+	p.dry = dry;
 	if (strcmp(file, "-") == 0) {
 		p.fd = STDIN_FILENO;
 		p.name = "<stdin>";
@@ -257,8 +268,9 @@ ctl_push(const char *file)
 	status = push_run(&p);
 	fflush(stdout);
 	fprintf(ctl_opt.json ? stderr : stdout,
-	    "%lu accepted, %lu duplicates, %lu errors, %lu alerts\n",
-	    p.accepted, p.duplicates, p.errors, p.alerts);
+	    "%s%lu accepted, %lu duplicates, %lu errors, %lu alerts\n",
+	    p.dry ? "dry run: " : "", p.accepted, p.duplicates, p.errors,
+	    p.alerts);
 	fflush(stdout);
 	if (status == 0)
 		ctl_warnx("connection closed by the daemon: %lu of %lu lines sent "

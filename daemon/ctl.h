@@ -67,8 +67,19 @@ int	 ctl_check_ok(const cJSON *);
 void	 ctl_put_value(const cJSON *, FILE *);
 void	 ctl_flush(void);
 
+/* zhilictl.c: argument parsing for the commands in ctl-*.c */
+void	 ctl_usage_error(const char *, const char *)
+	     __attribute__((noreturn));
+const char *ctl_opt_value(int, char **, int *, const char *);
+
+/* ctl-map.c */
+int	 ctl_map(int, char **);
+
 /* ctl-push.c */
-int	 ctl_push(const char *);
+int	 ctl_push(const char *, int);
+
+/* ctl-explain.c */
+int	 ctl_explain(int, char **);
 
 /* ctl-test.c */
 int	 ctl_test(int, char **);

@@ -161,7 +161,7 @@ ids_add(struct engine *e, struct batch *b, const char *id, int64_t seq)
 	memcpy(n->id, id, len + 1);
 	n->hash = id_hash(id);
 	n->seq = seq;
-	if (e->store != NULL) {
+	if (e->store != NULL && !e->dry) {	/* the filter only grows */
 		if (bloom_crowded(&e->known_ids))
 			known_ids_build(e);
 		bloom_add(&e->known_ids, n->hash);
@@ -214,6 +214,7 @@ ids_clear(struct engine *e)
 }
 
 static int	indexes_load(struct engine *, const struct ruleset *);
+static void	grp_note(struct engine *, const char *, const char *);
 
 struct engine *
 engine_new(struct ruleset *rs, struct store *s, int clock_mode,
@@ -246,6 +247,8 @@ engine_new(struct ruleset *rs, struct store *s, int clock_mode,
 	return e;
 }
 
+#define GROUP_META	"group."
+
 static void
 load_meta(void *arg, const struct store_row *row)
 {
@@ -253,6 +256,66 @@ load_meta(void *arg, const struct store_row *row)
 
 	if (row->s[0] != NULL && strcmp(row->s[0], "clock") == 0)
 		e->clock = e->saved_clock = e->committed_clock = row->i[1];
+	if (row->s[0] != NULL && row->s[1] != NULL && strncmp(row->s[0],
+	    GROUP_META, strlen(GROUP_META)) == 0)
+		grp_note(e, row->s[0] + strlen(GROUP_META), row->s[1]);
+}
+
+/* Record that the store's grp column holds field for kind. */
+static void
+grp_note(struct engine *e, const char *kind, const char *field)
+{
+	size_t i;
+
+	for (i = 0; i < e->ngrp; i++)
+		if (strcmp(e->grp_kinds[i], kind) == 0)
+			break;
+	if (i == e->ngrp) {
+		e->grp_kinds = xreallocarray(e->grp_kinds, i + 1,
+		    sizeof *e->grp_kinds);
+		e->grp_fields = xreallocarray(e->grp_fields, i + 1,
+		    sizeof *e->grp_fields);
+		e->grp_kinds[i] = xstrdup(kind);
+		e->grp_fields[i] = NULL;
+		e->ngrp++;
+	}
+	free(e->grp_fields[i]);
+	e->grp_fields[i] = xstrdup(field);
+}
+
+/*
+ * The grp column (schema 005) holds each entity's first field.  Where the
+ * rules name another first field than the one recorded (a new database, a
+ * reordered kind), queue the update that fills it again for the kind, for
+ * the next batch: entities written after it carry the new field anyway.
+ */
+static void
+grp_check(struct engine *e)
+{
+	char key[256];
+	size_t i, j;
+
+	if (e->store == NULL)
+		return;
+	for (i = 0; i < e->rs->nkinds; i++) {
+		const struct kind *k = e->rs->kinds[i];
+
+		if (k->nfields == 0)
+			continue;
+		for (j = 0; j < e->ngrp; j++)
+			if (strcmp(e->grp_kinds[j], k->name) == 0)
+				break;
+		if (j < e->ngrp && strcmp(e->grp_fields[j], k->fields[0]) == 0)
+			continue;
+		snprintf(key, sizeof key, GROUP_META "%s", k->name);
+		store_op(&e->regroup, ST_REGROUP, "ss", k->name, k->fields[0]);
+		store_op(&e->regroup, ST_META, "ss", key, k->fields[0]);
+		if (j < e->ngrp)	/* not news in a new database */
+			log_info("database: %s entities are grouped by %s "
+			    "from now on, not %s", k->name, k->fields[0],
+			    e->grp_fields[j]);
+		grp_note(e, k->name, k->fields[0]);
+	}
 }
 
 /*
@@ -295,6 +358,7 @@ engine_load(struct engine *e)
 	    store_select(e->store, TB_META, load_meta, e) != 0 ||
 	    indexes_load(e, NULL) != 0)
 		return -1;
+	grp_check(e);
 	return 0;
 }
 
@@ -328,6 +392,14 @@ engine_free(struct engine *e)
 	}
 	ecache_clear(&e->cache);
 	free(e->cache.buckets);
+	while (e->ngrp > 0) {
+		e->ngrp--;
+		free(e->grp_kinds[e->ngrp]);
+		free(e->grp_fields[e->ngrp]);
+	}
+	free(e->grp_kinds);
+	free(e->grp_fields);
+	buf_free(&e->regroup);
 	bloom_free(&e->cache.known);
 	facts_clear(&e->facts);
 	timers_clear(&e->timers);
@@ -367,6 +439,7 @@ engine_set_rules(struct engine *e, struct ruleset *rs)
 	if (indexes_load(e, old) != 0)
 		log_warnx("database: cannot rebuild the rules' counts after "
 		    "the reload");
+	grp_check(e);
 	engine_sync(e);		/* the records the rebuild created */
 }
 
@@ -452,8 +525,8 @@ engine_alert(struct engine *e, int64_t seq, const struct alert_out *a)
 	const struct tmpl *t = a->def != NULL ? a->def->message :
 	    a->rule->message;
 	const char *name = a->def != NULL ? a->def->name : a->rule->alert;
-	const char *sev = severity_name(a->def != NULL ? a->def->severity :
-	    a->severity);
+	int severity = a->def != NULL ? a->def->severity : a->severity;
+	const char *sev = severity_name(severity);
 	const char *eid = a->ev != NULL ? a->ev->id : NULL;
 	struct alert_ref *ref;
 	char period[16];
@@ -470,7 +543,7 @@ engine_alert(struct engine *e, int64_t seq, const struct alert_out *a)
 		period_code_format(a->period, period, sizeof period);
 	id = e->next_alert++;
 	start = b->balerts.len;
-	alert_json(&b->balerts, id, name, sev, a->kind, a->entity,
+	alert_json(&b->balerts, e->dry ? 0 : id, name, sev, a->kind, a->entity,
 	    a->period != 0 ? period : NULL, a->ts, BUF_DATA(msg), BUF_LEN(msg),
 	    a->data, eid);
 	if (b->nalerts == b->alerts_cap) {
@@ -482,6 +555,8 @@ engine_alert(struct engine *e, int64_t seq, const struct alert_out *a)
 	ref->off = start;
 	ref->len = b->balerts.len - start;
 	ref->seq = seq;
+	ref->aidx = a->def != NULL ? a->def->aidx : a->rule->aidx;
+	ref->severity = severity;
 	if (e->store != NULL)
 		store_op_alert(&b->job.ops, id, name, sev, a->kind, a->entity,
 		    a->period != 0 ? period : NULL, a->ts, seq, BUF_DATA(msg),
@@ -944,6 +1019,7 @@ engine_apply(struct engine *e, struct event *ev, struct ev_result *res,
 
 	memset(res, 0, sizeof *res);
 	res->first_alert = b->nalerts;
+	res->et = et;
 	if (e->resync && resync(e) != 0)
 		return unavailable(msg, msglen);
 	if (ev->id != NULL) {
@@ -1031,7 +1107,11 @@ engine_apply(struct engine *e, struct event *ev, struct ev_result *res,
 	for (i = 0; i < et->nrules; i++)
 		if (et->rules[i]->prim->eval != NULL)
 			et->rules[i]->prim->eval(et->rules[i], &ch);
-	for (i = 0; i < et->nrules; i++)
+	/*
+	 * Settling keeps indexes for later events and raises nothing, so a
+	 * dry run, whose effects are all taken back, skips it.
+	 */
+	for (i = 0; !e->dry && i < et->nrules; i++)
 		if (et->rules[i]->prim->settle != NULL)
 			et->rules[i]->prim->settle(et->rules[i], &ch);
 	was_release(&ch, k);
@@ -1082,10 +1162,16 @@ engine_submit(struct engine *e)
 	    (e->store == NULL || store_started(e->store));
 
 	/* records that a rebuild created (count's groups) wait for no event */
-	if (b == NULL && dirty)
+	if (b == NULL && (dirty || (BUF_LEN(&e->regroup) > 0 &&
+	    store_started(e->store))))
 		b = engine_batch(e);
 	if (b == NULL)
 		return;
+	if (BUF_LEN(&e->regroup) > 0 && store_started(e->store)) {
+		buf_add(&b->job.ops, BUF_DATA(&e->regroup),
+		    BUF_LEN(&e->regroup));
+		buf_reset(&e->regroup);
+	}
 	if (b->npend == 0 && BUF_LEN(&b->job.ops) == 0 && b->nalerts == 0 &&
 	    !dirty) {
 		e->cur = NULL;
@@ -1243,4 +1329,127 @@ engine_alerts_json(const struct batch *b, const struct ev_result *r,
 			buf_addc(out, ',');
 		buf_add(out, b->balerts.p + a->off, a->len);
 	}
+}
+
+/*
+ * explain: for every rule of the entity's kind, where the entity stands
+ * and why, as a JSON array: the rule, its primitive and where it is
+ * defined, then what the primitive's explain hook writes (or, without
+ * one, the state it keeps for the entity).
+ */
+void
+engine_explain(struct engine *e, const struct entity *ent, struct buf *b)
+{
+	const struct rule *r;
+	size_t i, n = 0;
+
+	buf_addc(b, '[');
+	for (i = 0; i < e->rs->nrules; i++) {
+		if ((r = e->rs->rules[i])->kind != ent->kind)
+			continue;
+		buf_adds(b, n++ ? ",{\"rule\":" : "{\"rule\":");
+		buf_add_json_cstr(b, r->name);
+		buf_adds(b, ",\"primitive\":");
+		buf_add_json_cstr(b, r->prim->name);
+		buf_adds(b, ",\"at\":");
+		rules_at(r, r->line, b);
+		if (r->prim->explain != NULL)
+			r->prim->explain(r, e, ent, b);
+		else if (r->prim->state_json != NULL) {
+			buf_adds(b, ",\"state\":");
+			r->prim->state_json(r, ent, b);
+		}
+		buf_addc(b, '}');
+	}
+	buf_addc(b, ']');
+}
+
+/* What a dry run moves that is not read back from the store. */
+struct dry_save {
+	int64_t		 next_seq, next_alert, clock, timer_id;
+	uint64_t	 nbatches, fired, n_timers_fired, ops;
+};
+
+/*
+ * Take a dry run back, as a failed commit is (engine_recover), but only
+ * as far as it went: its batch is dropped unsubmitted (ids, operations,
+ * alerts), the entities it changed are forgotten, and the facts, marks,
+ * spans, closures and timers are read again from the store if it wrote
+ * any of them.  Nothing was in flight: the store holds the state that the
+ * dry run started from.
+ */
+static void
+dry_rollback(struct engine *e, const struct dry_save *sv)
+{
+	struct batch *b;
+
+	if ((b = e->cur) != NULL) {
+		e->cur = NULL;
+		ids_release(e, b);
+		batch_recycle(e, b);
+	}
+	ecache_drop_dirty(&e->cache);
+	if (store_op_count() != sv->ops && (facts_load(&e->facts, e->store,
+	    e->rs) != 0 || timers_load(&e->timers, e->store) != 0)) {
+		/* as after a failed commit: refuse events until it reads */
+		log_warnx("database: cannot read facts and timers back after "
+		    "a dry run");
+		engine_recover(e);
+		e->n_commit_failures--;
+	}
+	e->next_seq = sv->next_seq;
+	e->next_alert = sv->next_alert;
+	e->clock = sv->clock;
+	e->timers.next_id = sv->timer_id;
+	e->timers.fired = sv->fired;
+	e->n_timers_fired = sv->n_timers_fired;
+	e->nbatches = sv->nbatches;
+	engine_trim(e);
+}
+
+/*
+ * dry_run: apply ev as engine_apply would, write into out the answer that
+ * pushing it would get (alerts without ids, "dry_run":true), and take it
+ * all back.  It runs between batches: whatever was read before it is
+ * committed first (the caller syncs; so does this, if need be), so that
+ * it starts from the stored state and takes back nothing of another
+ * client's.  Another code than E_OK: the error a push would get.
+ */
+enum errcode
+engine_dry_run(struct engine *e, struct event *ev, struct buf *out,
+    char *msg, size_t msglen)
+{
+	struct dry_save sv;
+	struct ev_result res;
+	enum errcode rc;
+
+	if (e->store == NULL) {
+		snprintf(msg, msglen, "dry_run needs a database");
+		return E_INTERNAL;
+	}
+	if (e->cur != NULL || e->flight != NULL)
+		engine_sync(e);
+	sv.next_seq = e->next_seq;
+	sv.next_alert = e->next_alert;
+	sv.clock = e->clock;
+	sv.timer_id = e->timers.next_id;
+	sv.nbatches = e->nbatches;
+	sv.fired = e->timers.fired;
+	sv.n_timers_fired = e->n_timers_fired;
+	sv.ops = store_op_count();
+	e->dry = 1;
+	rc = engine_apply(e, ev, &res, msg, msglen);
+	e->dry = 0;
+	if (rc == E_OK) {
+		buf_adds(out, "{\"ok\":true,\"dry_run\":true,\"seq\":");
+		buf_add_int(out, res.seq);
+		if (res.duplicate)
+			buf_adds(out, ",\"duplicate\":true");
+		buf_adds(out, ",\"alerts\":[");
+		if (e->cur != NULL)
+			engine_alerts_json(e->cur, &res, out);
+		buf_adds(out, "]}\n");
+	}
+	dry_rollback(e, &sv);
+	return rc;
 }

@@ -66,6 +66,7 @@ void		 entity_set(struct entity *, size_t, union val);
 void		 entity_mark_dirty(struct ecache *, struct entity *);
 void		 ecache_stage(struct ecache *, struct buf *, uint64_t);
 void		 ecache_trim(struct ecache *, uint64_t);
+void		 ecache_drop_dirty(struct ecache *);
 void		 entity_state_json(const struct entity *, struct buf *);
 void		 entity_json(const struct entity *, struct buf *);
 
@@ -227,10 +228,13 @@ struct client;
 struct alert_ref {
 	size_t		 off, len;	/* in batch.balerts */
 	int64_t		 seq;		/* the raising event's; 0: a timer's */
+	size_t		 aidx;		/* in ruleset.alerts (metrics) */
+	int		 severity;
 };
 struct ev_result {
 	int64_t		 seq;
 	int		 duplicate;
+	const struct evtype *et;	/* NULL: clock.tick (metrics) */
 	size_t		 first_alert;	/* index in batch.alerts */
 	size_t		 nalerts;
 };
@@ -299,6 +303,16 @@ struct engine {
 	size_t		 was_cap, was_cls_cap;
 	int64_t		 saved_clock;	/* as written to the store */
 	struct coverage	*cov;		/* rule tests' coverage, or NULL */
+	int		 dry;		/* applying a dry run's event */
+	/*
+	 * The field that the store's grp column holds for each kind, as
+	 * recorded in meta ("group.KIND"), and the operations that fill it
+	 * again for the kinds whose first field the rules changed; they go
+	 * with the next batch.
+	 */
+	char		**grp_kinds, **grp_fields;
+	size_t		  ngrp;
+	struct buf	  regroup;
 	/* counters for stats */
 	uint64_t	 n_events, n_duplicates, n_alerts, n_batches;
 	uint64_t	 n_timers_fired;
@@ -381,6 +395,11 @@ void		 engine_mark_put(struct engine *, const char *, const char *,
 void		 engine_mark_end(struct engine *, struct mark *);
 int		 engine_fires_before(const struct engine *,
 		    const struct event *, int64_t);
+/* engine.c: explain and dry_run */
+void		 engine_explain(struct engine *, const struct entity *,
+		    struct buf *);
+enum errcode	 engine_dry_run(struct engine *, struct event *, struct buf *,
+		    char *, size_t);
 
 /* coverage.c: which outcomes of the rules the rule tests reach */
 struct coverage;

@@ -571,9 +571,10 @@ ecache_stage(struct ecache *c, struct buf *ops, uint64_t number)
 		if (ops != NULL) {
 			buf_reset(&b);
 			entity_state_json(e, &b);
-			store_op_entity(ops, e->kind->name, e->id, BUF_DATA(&b),
-			    BUF_LEN(&b), e->removed, e->removed_ts, e->created,
-			    now);
+			store_op_entity(ops, e->kind->name, e->id,
+			    e->kind->nfields > 0 ? e->vals[e->kind->nattrs].s :
+			    NULL, BUF_DATA(&b), BUF_LEN(&b), e->removed,
+			    e->removed_ts, e->created, now);
 		}
 		list_unlink(e);
 		e->dirty = 0;
@@ -598,6 +599,26 @@ ecache_trim(struct ecache *c, uint64_t committed)
 		prev = e->prev;
 		if (e->pin > committed)
 			continue;
+		list_unlink(e);
+		for (pp = &c->buckets[e->hash & (c->nbuckets - 1)]; *pp != e;
+		    pp = &(*pp)->hnext)
+			;
+		*pp = e->hnext;
+		c->count--;
+		entity_free(c, e);
+	}
+}
+
+/*
+ * Forget the entities changed since the last stage (a dry run's): the
+ * store holds them as they were, and they are read again when needed.
+ */
+void
+ecache_drop_dirty(struct ecache *c)
+{
+	struct entity *e, **pp;
+
+	while ((e = c->dirty.next) != &c->dirty) {
 		list_unlink(e);
 		for (pp = &c->buckets[e->hash & (c->nbuckets - 1)]; *pp != e;
 		    pp = &(*pp)->hnext)

@@ -44,17 +44,36 @@ struct insn {
 	char		**sset;		/* OP_INS: arg strings */
 };
 
+/*
+ * The expression's tree, for explain: one node per name read, comparison,
+ * and/or chain (one node for `a and b and c`), not, and each operand of a
+ * chain, in post-order, each with its source text and the instructions
+ * [first, end) that compute it.  Evaluating never looks at it.
+ */
+enum nkind { N_LOAD, N_LEAF, N_AND, N_OR, N_NOT };
+struct enode {
+	uint32_t	 from, to;	/* bytes of src */
+	uint32_t	 first, end;	/* instructions */
+	int32_t		 parent;	/* -1: the root */
+	uint8_t		 kind;		/* enum nkind */
+	uint8_t		 type;		/* N_LOAD: enum vtype */
+};
+
 struct expr {
 	struct insn	*code;
 	size_t		 n;
 	char		**strs;		/* owned string literals */
 	size_t		 nstrs;
 	enum vtype	 type;
+	char		*src;		/* as written, for explain */
+	struct enode	*nodes;
+	size_t		 nnodes;
 };
 
 struct parser {
 	const char		*src;
 	size_t			 pos, tokpos;
+	size_t			 lastend;	/* of the token before tok */
 	enum tok		 tok;
 	int64_t			 ival;
 	char			*sval;		/* TK_STR and TK_NAME text */
@@ -151,6 +170,7 @@ lex(struct parser *p)
 	const char *s = p->src;
 	size_t i = p->pos, start;
 
+	p->lastend = i;
 	while (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r')
 		i++;
 	p->tokpos = i;
@@ -293,6 +313,34 @@ push_depth(struct parser *p, int delta)
 		p->maxdepth = p->depth;
 }
 
+/*
+ * Record the node of kind whose code is [first, here) and whose text
+ * starts at byte from and ends with the last token read.  An operand
+ * that is already a node (the last one recorded, over the same code) is
+ * not recorded twice.
+ */
+static void
+node_add(struct parser *p, enum nkind kind, size_t first, size_t from,
+    enum vtype t)
+{
+	struct expr *e = p->e;
+	struct enode *nd;
+
+	if (kind == N_LEAF && e->nnodes > 0 &&
+	    e->nodes[e->nnodes - 1].first == first &&
+	    e->nodes[e->nnodes - 1].end == e->n)
+		return;
+	e->nodes = xreallocarray(e->nodes, e->nnodes + 1, sizeof *e->nodes);
+	nd = &e->nodes[e->nnodes++];
+	nd->from = (uint32_t)from;
+	nd->to = (uint32_t)(p->lastend > from ? p->lastend : from);
+	nd->first = (uint32_t)first;
+	nd->end = (uint32_t)e->n;
+	nd->parent = -1;
+	nd->kind = kind;
+	nd->type = t == VT_ANY ? VT_BOOL : t;
+}
+
 static int parse_or(struct parser *, enum vtype *);
 static int parse_primary(struct parser *, enum vtype *);
 
@@ -390,6 +438,7 @@ parse_primary(struct parser *p, enum vtype *t)
 		emit(p, OP_LOAD, slot);
 		push_depth(p, 1);
 		lex(p);
+		node_add(p, N_LOAD, p->e->n - 1, pos, *t);
 		return 0;
 	case TK_LP:
 		lex(p);
@@ -459,6 +508,13 @@ promote(struct parser *p, enum vtype l, enum vtype r, size_t lhs_end)
 		if ((p->e->code[i].op == OP_JF || p->e->code[i].op == OP_JT) &&
 		    p->e->code[i].arg > (int64_t)lhs_end)
 			p->e->code[i].arg++;
+	/* and the nodes' code: the conversion is no part of the left's */
+	for (i = 0; i < p->e->nnodes; i++) {
+		if (p->e->nodes[i].first >= lhs_end)
+			p->e->nodes[i].first++;
+		if (p->e->nodes[i].end > lhs_end)
+			p->e->nodes[i].end++;
+	}
 	return VT_DEC;
 }
 
@@ -595,7 +651,7 @@ parse_cmp(struct parser *p, enum vtype *t)
 {
 	enum vtype r;
 	enum tok op;
-	size_t pos, lhs_end;
+	size_t pos, lhs_end, first = p->e->n, from = p->tokpos;
 	int negate = 0;
 
 	if (parse_add(p, t) != 0)
@@ -616,6 +672,7 @@ parse_cmp(struct parser *p, enum vtype *t)
 		if (negate)
 			emit(p, OP_NOT, 0);
 		*t = VT_BOOL;
+		node_add(p, N_LEAF, first, from, VT_BOOL);
 		return 0;
 	}
 	if (p->tok < TK_EQ || p->tok > TK_GE)
@@ -643,13 +700,14 @@ parse_cmp(struct parser *p, enum vtype *t)
 		emit(p, (enum op)(OP_EQ + (op - TK_EQ)), 0);
 	push_depth(p, -1);
 	*t = VT_BOOL;
+	node_add(p, N_LEAF, first, from, VT_BOOL);
 	return 0;
 }
 
 static int
 parse_not(struct parser *p, enum vtype *t)
 {
-	size_t pos = p->tokpos;
+	size_t pos = p->tokpos, first = p->e->n;
 	int rc;
 
 	if (p->tok == TK_NOT) {
@@ -666,6 +724,7 @@ parse_not(struct parser *p, enum vtype *t)
 			return -1;
 		}
 		emit(p, OP_NOT, 0);
+		node_add(p, N_NOT, first, pos, VT_BOOL);
 		return 0;
 	}
 	return parse_cmp(p, t);
@@ -677,18 +736,23 @@ parse_logic(struct parser *p, enum vtype *t, enum tok tok,
     int (*sub)(struct parser *, enum vtype *))
 {
 	enum vtype r;
-	size_t pos, jump;
+	size_t pos, jump, first = p->e->n, from = p->tokpos, ofirst, ofrom;
 
 	if (sub(p, t) != 0)
 		return -1;
+	if (p->tok == tok)	/* each operand is a node of the chain */
+		node_add(p, N_LEAF, first, from, *t);
 	while (p->tok == tok) {
 		pos = p->tokpos;
 		lex(p);
 		jump = p->e->n;
 		emit(p, tok == TK_AND ? OP_JF : OP_JT, 0);
 		emit(p, OP_POP, 0);
+		ofirst = p->e->n;
+		ofrom = p->tokpos;
 		if (sub(p, &r) != 0)
 			return -1;
+		node_add(p, N_LEAF, ofirst, ofrom, r);
 		if (*t != VT_BOOL || r != VT_BOOL) {
 			perr(p, pos, "'%s' needs bools, got %s and %s",
 			    tok == TK_AND ? "and" : "or", vtype_name(*t),
@@ -697,6 +761,9 @@ parse_logic(struct parser *p, enum vtype *t, enum tok tok,
 		}
 		p->e->code[jump].arg = (int64_t)p->e->n;
 		push_depth(p, -1);
+		if (p->tok != tok)
+			node_add(p, tok == TK_AND ? N_AND : N_OR, first, from,
+			    VT_BOOL);
 	}
 	return 0;
 }
@@ -717,6 +784,26 @@ parse_or(struct parser *p, enum vtype *t)
 	rc = parse_logic(p, t, TK_OR, parse_and);
 	p->nest--;
 	return rc;
+}
+
+/*
+ * Each node's parent: nodes come in post-order, so the nodes a node holds
+ * are those recorded before it, not yet taken, whose code lies in its own.
+ */
+static void
+nodes_link(struct expr *e)
+{
+	int32_t *stack = xcalloc(e->nnodes + 1, sizeof *stack);
+	size_t i, sp = 0;
+
+	for (i = 0; i < e->nnodes; i++) {
+		while (sp > 0 && e->nodes[stack[sp - 1]].first >=
+		    e->nodes[i].first && e->nodes[stack[sp - 1]].end <=
+		    e->nodes[i].end)
+			e->nodes[stack[--sp]].parent = (int32_t)i;
+		stack[sp++] = (int32_t)i;
+	}
+	free(stack);
 }
 
 /*
@@ -756,6 +843,12 @@ expr_compile(const char *src, const struct expr_scope *scope,
 		return NULL;
 	}
 	p.e->type = t;
+	p.lastend = strlen(src);
+	while (p.lastend > 0 && strchr(" \t\r\n", src[p.lastend - 1]) != NULL)
+		p.lastend--;
+	node_add(&p, N_LEAF, 0, strspn(src, " \t\r\n"), t);
+	nodes_link(p.e);
+	p.e->src = xstrdup(src);
 	return p.e;
 }
 
@@ -779,6 +872,8 @@ expr_free(struct expr *e)
 		free(e->strs[i]);
 	free(e->strs);
 	free(e->code);
+	free(e->nodes);
+	free(e->src);
 	free(e);
 }
 
@@ -823,11 +918,24 @@ wrap_sub(int64_t a, int64_t b)
 }
 
 /*
- * Evaluate e over slots.  Integer and decimal division by zero give 0,
- * and so does x % 0: a condition never fails at run time.
+ * What an evaluation did, for explain: per instruction, whether it ran and
+ * the value it left on top of the stack.
  */
-union val
-expr_eval(const struct expr *e, const union val *slots)
+struct expr_trace {
+	unsigned char	*ran;
+	union val	*val;
+};
+
+/*
+ * Evaluate e over slots.  Integer and decimal division by zero give 0,
+ * and so does x % 0: a condition never fails at run time.  The one
+ * evaluator: expr_eval calls it with a constant NULL trace, which the
+ * compiler folds away, so that the engine's evaluations pay nothing for
+ * explain's.
+ */
+static inline __attribute__((always_inline)) union val
+eval_core(const struct expr *e, const union val *slots,
+    struct expr_trace *tr)
 {
 	union val st[EXPR_STACK];
 	size_t pc = 0;
@@ -836,6 +944,9 @@ expr_eval(const struct expr *e, const union val *slots)
 
 	while (pc < e->n) {
 		const struct insn *in = &e->code[pc++];
+
+		if (tr != NULL)
+			tr->ran[pc - 1] = 1;
 
 		switch (in->op) {
 		case OP_PUSH:	st[++sp].i = in->arg; break;
@@ -895,9 +1006,178 @@ expr_eval(const struct expr *e, const union val *slots)
 			}
 			st[sp].i = a;
 		}
+		if (tr != NULL && sp >= 0)
+			tr->val[in - e->code] = st[sp];
 	}
 	assert(sp == 0);
 	return st[0];
+}
+
+union val
+expr_eval(const struct expr *e, const union val *slots)
+{
+	return eval_core(e, slots, NULL);
+}
+
+/* The value of node i; 0 if the evaluation did not reach it. */
+static int
+node_value(const struct expr *e, const struct expr_trace *tr, size_t i,
+    union val *v)
+{
+	const struct enode *nd = &e->nodes[i];
+	size_t j;
+	int any = 0;
+
+	if (nd->kind != N_AND && nd->kind != N_OR) {
+		if (!tr->ran[nd->end - 1])
+			return 0;
+		*v = tr->val[nd->end - 1];
+		return 1;
+	}
+	/* a chain's value is that of the last operand it evaluated */
+	for (j = 0; j < i; j++)
+		if (e->nodes[j].parent == (int32_t)i && node_value(e, tr, j, v))
+			any = 1;
+		else if (e->nodes[j].parent == (int32_t)i)
+			break;
+	return any;
+}
+
+/* A value of type t as JSON: a decimal exactly, a missing string null. */
+void
+expr_value_json(struct buf *b, enum vtype t, union val v)
+{
+	char num[32];
+
+	switch (t) {
+	case VT_INT:
+		buf_add_int(b, v.i);
+		break;
+	case VT_DEC:
+		dec_format(v.i, num, sizeof num);
+		buf_adds(b, num);
+		break;
+	case VT_BOOL:
+		buf_adds(b, v.i ? "true" : "false");
+		break;
+	default:
+		buf_add_json_cstr(b, v.s);
+	}
+}
+
+/* The names node i reads, each once, with their values, as "reads". */
+static void
+reads_json(const struct expr *e, const struct expr_trace *tr, size_t i,
+    const char *const *names, struct buf *b)
+{
+	const struct enode *nd = &e->nodes[i], *m;
+	size_t j, k, n = 0;
+
+	buf_adds(b, ",\"reads\":{");
+	for (j = 0; j <= i; j++) {
+		m = &e->nodes[j];
+		if (m->kind != N_LOAD || m->first < nd->first ||
+		    m->end > nd->end || !tr->ran[m->first])
+			continue;
+		for (k = 0; k < j; k++)
+			if (e->nodes[k].kind == N_LOAD && tr->ran[e->nodes[k].first]
+			    && e->nodes[k].first >= nd->first &&
+			    e->code[e->nodes[k].first].arg ==
+			    e->code[m->first].arg)
+				break;
+		if (k < j)
+			continue;
+		if (n++ > 0)
+			buf_addc(b, ',');
+		buf_add_json_cstr(b, names[e->code[m->first].arg]);
+		buf_addc(b, ':');
+		expr_value_json(b, m->type, tr->val[m->first]);
+	}
+	buf_addc(b, '}');
+}
+
+static void
+node_json(const struct expr *e, const struct expr_trace *tr, size_t i,
+    const char *const *names, struct buf *b)
+{
+	static const char *const ops[] = { NULL, NULL, "and", "or", "not" };
+	const struct enode *nd = &e->nodes[i];
+	union val v;
+	size_t j, n = 0;
+
+	buf_adds(b, "{\"expr\":");
+	buf_add_json_str(b, e->src + nd->from, nd->to - nd->from);
+	if (ops[nd->kind] != NULL)
+		buf_addf(b, ",\"op\":\"%s\"", ops[nd->kind]);
+	buf_adds(b, ",\"value\":");
+	if (node_value(e, tr, i, &v))
+		expr_value_json(b, nd->kind == N_LOAD ? nd->type : i + 1 ==
+		    e->nnodes ? e->type : VT_BOOL, v);
+	else
+		buf_adds(b, "null,\"evaluated\":false");
+	if (ops[nd->kind] == NULL || nd->parent < 0)
+		reads_json(e, tr, i, names, b);
+	if (ops[nd->kind] != NULL) {
+		buf_adds(b, ",\"operands\":[");
+		for (j = 0; j < i; j++)
+			if (e->nodes[j].parent == (int32_t)i) {
+				if (n++ > 0)
+					buf_addc(b, ',');
+				node_json(e, tr, j, names, b);
+			}
+		buf_addc(b, ']');
+	}
+	buf_addc(b, '}');
+}
+
+/*
+ * Evaluate e over slots as expr_eval does, and write what it did as a
+ * JSON object: its text, value and the values of the names it read
+ * (names: by slot), and for and/or/not the same of each operand, one
+ * that the evaluation did not reach with "value":null.
+ */
+union val
+expr_explain(const struct expr *e, const union val *slots,
+    const char *const *names, struct buf *b)
+{
+	struct expr_trace tr;
+	union val v;
+
+	tr.ran = xcalloc(e->n, 1);
+	tr.val = xcalloc(e->n, sizeof *tr.val);
+	v = eval_core(e, slots, &tr);
+	node_json(e, &tr, e->nnodes - 1, names, b);
+	free(tr.ran);
+	free(tr.val);
+	return v;
+}
+
+/*
+ * The slots e reads, each once, in the order it first reads them: at most
+ * max of them into slots; returns how many it wrote.
+ */
+size_t
+expr_reads(const struct expr *e, int *slots, size_t max)
+{
+	size_t i, j, n = 0;
+
+	for (i = 0; i < e->n && n < max; i++) {
+		if (e->code[i].op != OP_LOAD)
+			continue;
+		for (j = 0; j < n; j++)
+			if (slots[j] == (int)e->code[i].arg)
+				break;
+		if (j == n)
+			slots[n++] = (int)e->code[i].arg;
+	}
+	return n;
+}
+
+/* The expression as written. */
+const char *
+expr_src(const struct expr *e)
+{
+	return e->src;
 }
 
 enum vtype

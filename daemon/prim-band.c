@@ -780,6 +780,93 @@ fact_json(const struct rule *r, const struct fact *f, struct buf *b)
 	}
 }
 
+/* A band as the rule file bounds it: {"band":N,"min":..,"max":..}. */
+static void
+band_json(const struct band *bd, const struct band1 *b, struct buf *out)
+{
+	char num[32];
+
+	buf_addf(out, "{\"band\":%zu", (size_t)(b - bd->bands) + 1);
+	if (bd->values != NULL && b->has_min) {
+		buf_adds(out, ",\"is\":");
+		buf_add_json_cstr(out, bd->values[b->min]);
+	} else {
+		if (b->has_min) {
+			dec_format(b->min, num, sizeof num);
+			buf_addf(out, ",\"min\":%s", num);
+		}
+		if (b->has_max) {
+			dec_format(b->max, num, sizeof num);
+			buf_addf(out, ",\"%s\":%s", b->max_open ? "below" :
+			    "max", num);
+		}
+	}
+	if (b->has_level) {
+		buf_addc(out, ',');
+		add_level(out, bd, "level", b->level);
+	}
+	buf_addc(out, '}');
+}
+
+/*
+ * The band matched: per period the level kept, and with a score as the
+ * value each complete total and the band it falls in; then the marks the
+ * rule's bands put on the entity, with their expiry.
+ */
+static void
+explain(const struct rule *r, struct engine *e, const struct entity *ent,
+    struct buf *b)
+{
+	const struct band *bd = r->data;
+	const struct fact *f;
+	const struct band1 *m;
+	const struct mark *mk;
+	char per[16], num[40];
+	int64_t total;
+	size_t i, n = 0;
+
+	buf_adds(b, ",\"periods\":[");
+	for (f = facts_of(&e->facts, ent->kind->name, ent->id); f != NULL;
+	    f = f->enext) {
+		if (strcmp(FACT_RULE(f), r->name) == 0 && f->has_value) {
+			period_code_format(FACT_PERIOD(f), per, sizeof per);
+			buf_addf(b, "%s{\"period\":\"%s\",", n++ ? "," : "",
+			    per);
+			add_level(b, bd, "level", f->value);
+			buf_addc(b, '}');
+		}
+		if (bd->src == NULL || strcmp(FACT_RULE(f), bd->src->name) != 0 ||
+		    score_total(bd->src, f, &total) != 0)
+			continue;
+		period_code_format(FACT_PERIOD(f), per, sizeof per);
+		dec_format(total, num, sizeof num);
+		buf_addf(b, "%s{\"period\":\"%s\",\"value\":%s,\"matched\":",
+		    n++ ? "," : "", per, num);
+		if ((m = match(bd, total)) != NULL)
+			band_json(bd, m, b);
+		else
+			buf_adds(b, "null");
+		buf_addc(b, '}');
+	}
+	buf_adds(b, "],\"marks\":[");
+	for (i = 0, n = 0; i < bd->n; i++) {
+		if (bd->bands[i].mark == NULL || strcmp(bd->bands[i].mark->field,
+		    ent->kind->name) != 0 || (mk = facts_mark(&e->facts,
+		    bd->bands[i].mark->name, ent->kind->name, ent->id)) == NULL)
+			continue;
+		buf_adds(b, n++ ? ",{\"mark\":" : "{\"mark\":");
+		buf_add_json_cstr(b, bd->bands[i].mark->name);
+		buf_adds(b, ",\"band\":");
+		band_json(bd, &bd->bands[i], b);
+		clock_format(mk->since, num, sizeof num);
+		buf_addf(b, ",\"since\":\"%s\"", num);
+		clock_format(mk->until, num, sizeof num);
+		buf_addf(b, ",\"until\":\"%s\",\"expired\":%s}", num,
+		    mk->until <= engine_now(e) ? "true" : "false");
+	}
+	buf_addc(b, ']');
+}
+
 /* The mark's `expire` alert. */
 static void
 expire(const struct rule *r, struct engine *e, const struct timer *t,
@@ -913,6 +1000,7 @@ const struct prim prim_band = {
 	.free = band_free,
 	.vars = vars,
 	.outcome = outcome,
+	.explain = explain,
 };
 
 /* The name of a band rule's level, or NULL: for the rules that read one. */

@@ -415,6 +415,48 @@ outcome(const struct rule *r, size_t i, struct buf *name)
 	return coverage_fixed(names, 2, i, name);
 }
 
+/*
+ * What the rule keeps for the entity: the group it is held in and since
+ * when, the periods (of the last 64) with a counted event, and the period
+ * being judged next: when, and whether it has one yet.
+ */
+static void
+explain(const struct rule *r, struct engine *e, const struct entity *ent,
+    struct buf *b)
+{
+	const struct cadence *c = r->data;
+	const struct timer *t = rule_timer(r, e);
+	const struct span *sp = facts_span(&e->facts, r->name, r->kind->name,
+	    ent->id);
+	char per[16], num[40];
+	int64_t d;
+	int i, n = 0;
+
+	buf_addf(b, ",\"every\":\"%s\",\"held\":", every_names[c->every]);
+	if (sp == NULL) {
+		buf_adds(b, "null");
+		return;
+	}
+	buf_adds(b, "{\"group\":");
+	buf_add_json_cstr(b, sp->grp);
+	clock_format(sp->since, num, sizeof num);
+	buf_addf(b, ",\"since\":\"%s\"},\"seen\":[", num);
+	for (i = 63; sp->seen != 0 && i >= 0; i--)
+		if (sp->mask >> i & 1) {
+			period_code_format(period_code_step(sp->seen, -i), per,
+			    sizeof per);
+			buf_addf(b, "%s\"%s\"", n++ ? "," : "", per);
+		}
+	buf_addc(b, ']');
+	if ((d = due(r, e, ent)) < 0 || t == NULL)
+		return;
+	period_code_format(period_at(c, d - 1), per, sizeof per);
+	clock_format(d, num, sizeof num);
+	buf_addf(b, ",\"next\":{\"period\":\"%s\",\"judged\":\"%s\","
+	    "\"met\":%s}", per, num, seen(sp, period_at(c, d - 1)) ? "true" :
+	    "false");
+}
+
 static void
 cadence_free(void *p)
 {
@@ -434,4 +476,5 @@ const struct prim prim_cadence = {
 	.free = cadence_free,
 	.vars = vars_none,
 	.outcome = outcome,
+	.explain = explain,
 };

@@ -40,12 +40,38 @@ data_json(struct classify *c, const union val *vals)
 static const char *const vars[] = { "from", "to", "from_label",
     "to_label", NULL };
 
+/* A class's colour on the map: "#rrggbb", kept in lower case. */
+static char *
+setup_color(const struct ynode *v, struct rule_load *ld)
+{
+	char *c;
+	size_t i;
+
+	if (v->type != YN_SCALAR || v->len != 7 || v->str[0] != '#' ||
+	    strspn(v->str + 1, "0123456789abcdefABCDEF") != 6) {
+		if (v->type == YN_SCALAR)
+			errs_add(ld->errs, ld->file, v->line, v->col,
+			    "color: expected #RRGGBB (six hex digits), got "
+			    "'%.*s%s'", CLIP(v->str));
+		else
+			errs_add(ld->errs, ld->file, v->line, v->col,
+			    "color: expected #RRGGBB (six hex digits), got %s",
+			    ynode_type_name(v));
+		return NULL;
+	}
+	c = xstrdup(v->str);
+	for (i = 1; c[i] != '\0'; i++)
+		if (c[i] >= 'A' && c[i] <= 'F')
+			c[i] = (char)(c[i] - 'A' + 'a');
+	return c;
+}
+
 static int
 setup(struct rule *r, const struct ynode *def, const struct ynode *n,
     struct rule_load *ld)
 {
 	static const char *const keys[] = { "class", "label", "severity",
-	    "when" };
+	    "when", "color" };
 	struct classify *c;
 	const struct ynode *dv;
 	struct expr_scope scope = { rules_resolve, ld->kind,
@@ -74,7 +100,7 @@ setup(struct rule *r, const struct ynode *def, const struct ynode *n,
 			    ynode_type_name(e));
 			continue;
 		}
-		ynode_check_keys(e, ld->file, keys, 4, "class", ld->errs);
+		ynode_check_keys(e, ld->file, keys, 5, "class", ld->errs);
 		if ((v = ynode_get(e, "class")) == NULL ||
 		    v->type != YN_SCALAR || v->len == 0) {
 			errs_add(ld->errs, ld->file, e->line, e->col,
@@ -90,6 +116,8 @@ setup(struct rule *r, const struct ynode *def, const struct ynode *n,
 		v = ynode_get(e, "label");
 		k->label = xstrdup(v != NULL && v->type == YN_SCALAR ? v->str :
 		    k->name);
+		if ((v = ynode_get(e, "color")) != NULL)
+			k->color = setup_color(v, ld);
 		k->severity = SEV_INFO;
 		if ((v = ynode_get(e, "severity")) != NULL)
 			rules_severity(v, &k->severity, ld);
@@ -116,6 +144,7 @@ setup(struct rule *r, const struct ynode *def, const struct ynode *n,
 			    ynode_type_name(v));
 			continue;
 		}
+		k->line = v->line;
 		k->when = expr_compile(v->str, &scope, VT_BOOL, &cause, &pos);
 		if (k->when == NULL) {
 			rules_compile_error(ld->errs, ld->file, v, pos, cause);
@@ -193,6 +222,7 @@ classify_free(void *p)
 	for (i = 0; i < c->n; i++) {
 		free(c->classes[i].name);
 		free(c->classes[i].label);
+		free(c->classes[i].color);
 		expr_free(c->classes[i].when);
 	}
 	free(c->classes);
@@ -228,6 +258,50 @@ state_json(const struct rule *r, const struct entity *e, struct buf *b)
 	buf_add_json_cstr(b, c->classes[e->cls[c->slot]].name);
 }
 
+/*
+ * Each class in order up to the one the entity's record matches, with its
+ * condition's evaluation; and the class the entity is in (they differ
+ * only while a rule that settles has yet to move it, or once removed).
+ */
+static void
+explain(const struct rule *r, struct engine *e, const struct entity *ent,
+    struct buf *b)
+{
+	const struct classify *c = r->data;
+	const struct klass *k;
+	size_t i;
+	int hit = 0;
+
+	k = &c->classes[ent->cls[c->slot]];
+	buf_adds(b, ",\"class\":");
+	buf_add_json_cstr(b, k->name);
+	buf_adds(b, ",\"label\":");
+	buf_add_json_cstr(b, k->label);
+	if (ent->removed) {
+		buf_adds(b, ",\"removed\":true,\"classes\":[]");
+		return;
+	}
+	buf_adds(b, ",\"classes\":[");
+	for (i = 0; i < c->n && !hit; i++) {
+		k = &c->classes[i];
+		buf_adds(b, i > 0 ? ",{\"class\":" : "{\"class\":");
+		buf_add_json_cstr(b, k->name);
+		buf_adds(b, ",\"label\":");
+		buf_add_json_cstr(b, k->label);
+		if (k->when == NULL) {
+			buf_adds(b, ",\"default\":true,\"matched\":true}");
+			break;
+		}
+		buf_adds(b, ",\"at\":");
+		rules_at(r, k->line, b);
+		buf_adds(b, ",\"when\":");
+		hit = expr_explain(k->when, ent->vals, ent->kind->names,
+		    b).i != 0;
+		buf_addf(b, ",\"matched\":%s}", hit ? "true" : "false");
+	}
+	buf_addc(b, ']');
+}
+
 /* A classify rule's classes, and its slot in its kind's records. */
 const struct klass *
 classify_classes(const struct rule *r, size_t *n, size_t *slot)
@@ -250,4 +324,5 @@ const struct prim prim_classify = {
 	.vars = vars,
 	.takes_data = 1,
 	.outcome = outcome,
+	.explain = explain,
 };

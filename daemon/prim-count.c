@@ -582,6 +582,39 @@ load(struct rule *r, struct engine *e, struct rule *prev)
 }
 
 /*
+ * What the rule keeps for a group: its members in all and per class, as
+ * the index holds them (the entity's count attributes show the same).
+ */
+static void
+explain(const struct rule *r, struct engine *e, const struct entity *ent,
+    struct buf *b)
+{
+	const struct count *c = r->data;
+	const struct cgroup *g = group_named(c, ent->id);
+	size_t i, n = 0;
+
+	buf_adds(b, ",\"of\":");
+	buf_add_json_cstr(b, c->of->name);
+	buf_adds(b, ",\"by\":");
+	buf_add_json_cstr(b, c->of->fields[c->by - c->of->nattrs]);
+	buf_addf(b, ",\"total\":%lld", (long long)(g != NULL ? g->n[0] : 0));
+	if (c->cr == NULL || c->cattr == NULL)
+		return;
+	buf_adds(b, ",\"classes\":");
+	buf_add_json_cstr(b, c->cr->name);
+	buf_adds(b, ",\"by_class\":{");
+	for (i = 0; i < c->ncls; i++) {
+		size_t nc, slot;
+		const struct klass *k = classify_classes(c->cr, &nc, &slot);
+
+		buf_adds(b, n++ ? "," : "");
+		buf_add_json_cstr(b, k[i].name);
+		buf_addf(b, ":%lld", (long long)(g != NULL ? g->n[1 + i] : 0));
+	}
+	buf_addc(b, '}');
+}
+
+/*
  * The groups with live members, for a rule that reviews them: fn(arg, id,
  * value) with the value the group took from its members for the field
  * slot of the rule's kind (NULL if it takes none).
@@ -617,6 +650,48 @@ outcome(const struct rule *r, size_t i, struct buf *name)
 	return coverage_fixed(names, 2, i, name);
 }
 
+/*
+ * The count rule that counts kind `of` grouped by its field slot `by`, per
+ * class of the classify rule cr; NULL if the rules have none.
+ */
+const struct rule *
+count_find(const struct ruleset *rs, const struct kind *of, size_t by,
+    const struct rule *cr)
+{
+	const struct count *c;
+	size_t i;
+
+	for (i = 0; i < rs->nrules; i++) {
+		if (rs->rules[i]->prim != &prim_count)
+			continue;
+		c = rs->rules[i]->data;
+		if (c->of == of && c->by == by && c->cr == cr)
+			return rs->rules[i];
+	}
+	return NULL;
+}
+
+/*
+ * fn(arg, id, n) for every group with live members, in no order: n[0] is
+ * the count of all, n[1 + i] that of class i of the rule's classify rule.
+ */
+void
+count_each(const struct rule *r, void (*fn)(void *, const char *,
+    const int64_t *), void *arg)
+{
+	const struct count *c = r->data;
+	const struct cgroup *g;
+	struct kentry *ke;
+	size_t i;
+
+	for (i = 0; i < c->groups.nbuckets; i++)
+		for (ke = c->groups.buckets[i]; ke != NULL; ke = ke->hnext) {
+			g = (const struct cgroup *)(void *)ke;
+			if (g->n[0] > 0)
+				fn(arg, ke->k[0], g->n);
+		}
+}
+
 static void
 count_free(void *p)
 {
@@ -642,4 +717,5 @@ const struct prim prim_count = {
 	.view = view,
 	.free = count_free,
 	.outcome = outcome,
+	.explain = explain,
 };

@@ -322,6 +322,43 @@ outcome(const struct rule *r, size_t i, struct buf *name)
 	return i < 2 || d->wait;
 }
 
+/*
+ * The pending timer with its due time and start; a missed deadline that
+ * still awaits its stop; for one opened by a mark's end, that mark.
+ */
+static void
+explain(const struct rule *r, struct engine *e, const struct entity *ent,
+    struct buf *b)
+{
+	const struct deadline *d = r->data;
+	const struct timer *t = timers_find(&e->timers, r->name,
+	    r->kind->name, ent->id, "");
+	const struct mark *m = facts_mark(&e->facts, r->name, r->kind->name,
+	    ent->id);
+	char num[40];
+
+	buf_adds(b, ",\"timers\":[");
+	if (t != NULL) {
+		clock_format(t->due, num, sizeof num);
+		buf_addf(b, "{\"due\":\"%s\"", num);
+		clock_format(t->aux, num, sizeof num);
+		buf_addf(b, ",\"start\":\"%s\"}", num);
+	}
+	buf_adds(b, "],\"awaiting\":");
+	if (m != NULL && t == NULL) {
+		clock_format(m->until, num, sizeof num);
+		buf_addf(b, "{\"missed\":\"%s\"}", num);
+	} else
+		buf_adds(b, t != NULL ? "true" : "false");
+	if (d->mark != NULL && (m = facts_mark(&e->facts, d->mark,
+	    r->kind->name, ent->id)) != NULL) {
+		buf_adds(b, ",\"after_mark\":{\"mark\":");
+		buf_add_json_cstr(b, d->mark);
+		clock_format(m->until, num, sizeof num);
+		buf_addf(b, ",\"opens\":\"%s\"}", num);
+	}
+}
+
 static void
 deadline_free(void *p)
 {
@@ -344,4 +381,5 @@ const struct prim prim_deadline = {
 	.vars = vars,
 	.mark = mark,
 	.outcome = outcome,
+	.explain = explain,
 };

@@ -411,6 +411,72 @@ raise_incomplete(const struct rule *r, struct change *ch, struct fact *f)
 	buf_free(&missing);
 }
 
+/*
+ * Rank the group's complete scores for the period: c holds them best
+ * (with bottom: worst) first, *k the fraction's count, *edge the k-th
+ * total; returns how many are in.  eval raises on it and explain shows it.
+ */
+static size_t
+rank_group(const struct rule *r, struct engine *e, const char *grp,
+    int32_t period, struct collect *c, size_t *k, int64_t *edge)
+{
+	const struct rank *rk = r->data;
+	size_t in = 0, i;
+
+	memset(c, 0, sizeof *c);
+	c->rk = rk;
+	c->eng = e;
+	c->kind = r->kind;
+	c->rule = intern_find(rk->by->name);
+	c->grp = intern_find(grp);
+	c->period = period;
+	*k = 0;
+	*edge = 0;
+	if (c->rule != NULL && c->grp != NULL)
+		facts_each(&e->facts, collect, c);
+	if (c->n == 0)
+		return 0;
+	for (i = 0; rk->top && i < c->n; i++)
+		c->v[i].total = -c->v[i].total;	/* best first */
+	qsort(c->v, c->n, sizeof *c->v, by_total);
+	switch (rk->rounding) {
+	case ROUND_CEIL:
+		*k = (size_t)(((int64_t)c->n * rk->fraction + DEC_ONE - 1) /
+		    DEC_ONE);
+		break;
+	case ROUND_FLOOR:
+		*k = (size_t)((int64_t)c->n * rk->fraction / DEC_ONE);
+		break;
+	default:
+		*k = (size_t)(((int64_t)c->n * rk->fraction + DEC_ONE / 2) /
+		    DEC_ONE);
+		break;
+	}
+	/*
+	 * The k-th total is the edge: with ties in, everyone at it is in;
+	 * with ties out, they are in only if they all fit in k, else
+	 * everyone at the edge is out.
+	 */
+	if (*k > 0) {
+		*edge = c->v[*k - 1].total;
+		while (in < c->n && c->v[in].total <= *edge)
+			in++;
+		if (!rk->ties_in && in > *k)
+			while (in > 0 && c->v[in - 1].total == *edge)
+				in--;
+	}
+	return in;
+}
+
+/* The position of c->v[i], ties sharing the best. */
+static size_t
+rank_position(const struct collect *c, size_t i)
+{
+	while (i > 0 && c->v[i - 1].total == c->v[i].total)
+		i--;
+	return i + 1;
+}
+
 static void
 eval(const struct rule *r, struct change *ch)
 {
@@ -418,67 +484,25 @@ eval(const struct rule *r, struct change *ch)
 	struct engine *e = ch->eng;
 	struct collect c;
 	struct buf *ops;
-	size_t k, i, in, position;
+	size_t k, i, in;
 	int fc, fs, fp;
 	int64_t edge;
 	char per[16];
 
 	if (!is_mine(rk, ch, &fc, &fs, &fp))
 		return;
-	memset(&c, 0, sizeof c);
-	c.rk = rk;
-	c.eng = e;
-	c.kind = r->kind;
-	c.rule = intern_find(rk->by->name);
-	c.grp = intern_find(ch->ev->vals[fs].s);
-	c.period = (int32_t)ch->ev->vals[fp].i;
-	if (c.rule != NULL && c.grp != NULL)
-		facts_each(&e->facts, collect, &c);
-	if (c.n > 0) {
-		for (i = 0; rk->top && i < c.n; i++)
-			c.v[i].total = -c.v[i].total;	/* best first */
-		qsort(c.v, c.n, sizeof *c.v, by_total);
-		switch (rk->rounding) {
-		case ROUND_CEIL:
-			k = (size_t)(((int64_t)c.n * rk->fraction + DEC_ONE - 1)
-			    / DEC_ONE);
-			break;
-		case ROUND_FLOOR:
-			k = (size_t)((int64_t)c.n * rk->fraction / DEC_ONE);
-			break;
-		default:
-			k = (size_t)(((int64_t)c.n * rk->fraction + DEC_ONE / 2)
-			    / DEC_ONE);
-			break;
-		}
-		/*
-		 * The k-th total is the edge: with ties in, everyone at it
-		 * is in; with ties out, they are in only if they all fit in
-		 * k, else everyone at the edge is out.
-		 */
-		in = 0;
-		if (k > 0) {
-			edge = c.v[k - 1].total;
-			while (in < c.n && c.v[in].total <= edge)
-				in++;
-			if (!rk->ties_in && in > k)
-				while (in > 0 && c.v[in - 1].total == edge)
-					in--;
-		}
-		if (in > 0)
-			ENGINE_REACH(e, r, 0);
-		if (in < c.n)
-			ENGINE_REACH(e, r, 1);
-		position = 1;
-		for (i = 0; i < in; i++) {
-			struct ranked x = c.v[i];
+	in = rank_group(r, e, ch->ev->vals[fs].s, (int32_t)ch->ev->vals[fp].i,
+	    &c, &k, &edge);
+	if (in > 0)
+		ENGINE_REACH(e, r, 0);
+	if (in < c.n)
+		ENGINE_REACH(e, r, 1);
+	for (i = 0; i < in; i++) {
+		struct ranked x = c.v[i];
 
-			if (i > 0 && c.v[i].total != c.v[i - 1].total)
-				position = i + 1;
-			if (rk->top)
-				x.total = -x.total;
-			raise_one(r, ch, &x, position, c.n, k);
-		}
+		if (rk->top)
+			x.total = -x.total;
+		raise_one(r, ch, &x, rank_position(&c, i), c.n, k);
 	}
 	if (rk->has_incomplete && c.ninc > 0) {
 		ENGINE_REACH(e, r, 2);
@@ -496,6 +520,62 @@ eval(const struct rule *r, struct change *ch)
 			    ch->ev->vals[fs].s, per, ch->ev->ts, ch->seq);
 		}
 	}
+}
+
+/*
+ * Per period of the entity's score under `by`: its total, and once the
+ * period is closed for its group the ranking it was judged by: n, k, the
+ * boundary total and its position, in or out.
+ */
+static void
+explain(const struct rule *r, struct engine *e, const struct entity *ent,
+    struct buf *b)
+{
+	const struct rank *rk = r->data;
+	const struct fact *f;
+	struct collect c;
+	size_t in, k, i, n = 0;
+	int64_t edge, total;
+	char per[16], num[32];
+
+	buf_adds(b, ",\"by\":");
+	buf_add_json_cstr(b, rk->by->name);
+	buf_addf(b, ",\"%s\":", rk->top ? "top" : "bottom");
+	dec_format(rk->fraction, num, sizeof num);
+	buf_addf(b, "%s,\"periods\":[", num);
+	for (f = facts_of(&e->facts, ent->kind->name, ent->id); f != NULL;
+	    f = f->enext) {
+		if (strcmp(FACT_RULE(f), rk->by->name) != 0 || f->grp == NULL)
+			continue;
+		period_code_format(FACT_PERIOD(f), per, sizeof per);
+		buf_addf(b, "%s{\"period\":\"%s\",\"group\":", n++ ? "," : "",
+		    per);
+		buf_add_json_cstr(b, f->grp);
+		if (score_total(rk->by, f, &total) == 0) {
+			dec_format(total, num, sizeof num);
+			buf_addf(b, ",\"total\":%s", num);
+		} else
+			buf_adds(b, ",\"total\":null,\"complete\":false");
+		if (!facts_closed(&e->facts, rk->cycle, f->grp,
+		    FACT_PERIOD(f))) {
+			buf_adds(b, ",\"closed\":false}");
+			continue;
+		}
+		in = rank_group(r, e, f->grp, FACT_PERIOD(f), &c, &k, &edge);
+		dec_format(rk->top ? -edge : edge, num, sizeof num);
+		buf_addf(b, ",\"closed\":true,\"n\":%zu,\"k\":%zu,"
+		    "\"boundary\":%s", c.n, k, k > 0 ? num : "null");
+		for (i = 0; i < c.n && c.v[i].f != f; i++)
+			;
+		if (i < c.n)
+			buf_addf(b, ",\"position\":%zu,\"in\":%s}",
+			    rank_position(&c, i), i < in ? "true" : "false");
+		else
+			buf_adds(b, ",\"position\":null,\"in\":false}");
+		free(c.v);
+		free(c.inc);
+	}
+	buf_addc(b, ']');
 }
 
 const char *
@@ -540,4 +620,5 @@ const struct prim prim_rank = {
 	.free = rank_free,
 	.vars = vars,
 	.outcome = outcome,
+	.explain = explain,
 };

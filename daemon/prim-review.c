@@ -62,6 +62,7 @@ struct rcheck {
 	struct alert_def alert;
 	struct expr	*when;
 	struct rdata	 data;
+	int		 line;		/* of `when`, for explain */
 };
 
 /* An entity with a record of its own, and its group. */
@@ -134,8 +135,8 @@ setup_check(struct rcheck *ck, const struct ynode *n, const struct rule *r,
 		errs_add(ld->errs, ld->file, (v ? v : n)->line,
 		    (v ? v : n)->col, "review: a check needs a condition "
 		    "('when: EXPRESSION')");
-	else if ((ck->when = expr_compile(v->str, scope, VT_BOOL, &cause,
-	    &pos)) == NULL) {
+	else if ((ck->line = v->line), (ck->when = expr_compile(v->str, scope,
+	    VT_BOOL, &cause, &pos)) == NULL) {
 		rules_compile_error(ld->errs, ld->file, v, pos, cause);
 		free(cause);
 	}
@@ -754,6 +755,40 @@ outcome(const struct rule *r, size_t i, struct buf *name)
 	return 1;
 }
 
+/*
+ * For an entity a review inspects: each check's condition over its record
+ * as it is now, which the next review would raise on.  A review of facts
+ * judges a group's totals, not an entity: it names what it reads.
+ */
+static void
+explain(const struct rule *r, struct engine *e, const struct entity *ent,
+    struct buf *b)
+{
+	const struct review *rv = r->data;
+	size_t i;
+	int hit;
+
+	buf_adds(b, ",\"on\":");
+	buf_add_json_cstr(b, rv->on->name);
+	if (rv->byfacts) {
+		buf_adds(b, ",\"facts\":");
+		buf_add_json_cstr(b, rv->facts);
+		return;
+	}
+	buf_adds(b, ",\"checks\":[");
+	for (i = 0; i < rv->n; i++) {
+		buf_adds(b, i ? ",{\"alert\":" : "{\"alert\":");
+		buf_add_json_cstr(b, rv->checks[i].alert.name);
+		buf_adds(b, ",\"at\":");
+		rules_at(r, rv->checks[i].line, b);
+		buf_adds(b, ",\"when\":");
+		hit = expr_explain(rv->checks[i].when, ent->vals,
+		    ent->kind->names, b).i != 0;
+		buf_addf(b, ",\"raises\":%s}", hit ? "true" : "false");
+	}
+	buf_addc(b, ']');
+}
+
 static void
 review_free(void *p)
 {
@@ -792,4 +827,5 @@ const struct prim prim_review = {
 	.load = load,
 	.free = review_free,
 	.outcome = outcome,
+	.explain = explain,
 };

@@ -277,6 +277,53 @@ fact_json(const struct rule *r, const struct fact *f, struct buf *b)
 	}
 }
 
+/*
+ * Per period: each part with its weight and value (null while missing),
+ * and the total once every part is there, all in exact decimals.
+ */
+static void
+explain(const struct rule *r, struct engine *e, const struct entity *ent,
+    struct buf *b)
+{
+	const struct score *sc = r->data;
+	const struct fact *f;
+	char per[16], num[32];
+	int64_t total;
+	size_t i, n = 0;
+
+	buf_adds(b, ",\"periods\":[");
+	for (f = facts_of(&e->facts, ent->kind->name, ent->id); f != NULL;
+	    f = f->enext) {
+		if (strcmp(FACT_RULE(f), r->name) != 0)
+			continue;
+		period_code_format(FACT_PERIOD(f), per, sizeof per);
+		buf_addf(b, "%s{\"period\":\"%s\",\"group\":", n++ ? "," : "",
+		    per);
+		buf_add_json_cstr(b, f->grp);
+		buf_adds(b, ",\"parts\":[");
+		for (i = 0; i < sc->nparts; i++) {
+			buf_adds(b, i ? ",{\"part\":" : "{\"part\":");
+			buf_add_json_cstr(b, sc->parts[i]);
+			dec_format(sc->weights[i], num, sizeof num);
+			buf_addf(b, ",\"weight\":%s,\"value\":", num);
+			if (f->mask & (1u << i)) {
+				dec_format(f->parts[i], num, sizeof num);
+				buf_adds(b, num);
+			} else
+				buf_adds(b, "null");
+			buf_addc(b, '}');
+		}
+		buf_adds(b, "],\"total\":");
+		if (score_total(r, f, &total) == 0) {
+			dec_format(total, num, sizeof num);
+			buf_adds(b, num);
+		} else
+			buf_adds(b, "null");
+		buf_addc(b, '}');
+	}
+	buf_addc(b, ']');
+}
+
 const char *const *
 score_parts(const struct rule *r, size_t *n)
 {
@@ -350,4 +397,5 @@ const struct prim prim_score = {
 	.free = score_free,
 	.vars = vars,
 	.outcome = outcome,
+	.explain = explain,
 };

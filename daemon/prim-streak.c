@@ -61,27 +61,43 @@ setup(struct rule *r, const struct ynode *def, const struct ynode *body,
 	return 0;
 }
 
-static void
-follow(const struct rule *r, struct change *ch, const struct outcome *o)
+/*
+ * How many consecutive periods, up to max, ending with period the entity
+ * had the outcome in group grp (interned), each earlier one closed for it.
+ */
+static int
+streak_run(const struct streak *st, struct facts *fs, const char *kind,
+    const char *entity, int32_t period, const char *grp, int max)
 {
-	const struct streak *st = r->data;
-	struct facts *fs = &ch->eng->facts;
 	const char *cycle = rank_cycle(st->of);
-	struct buf data = { 0 }, periods = { 0 };
-	char total[32], count[16], per[16];
-	struct alert_out a;
 	const struct fact *f;
 	int32_t p;
 	int i;
 
-	for (i = 1; i < st->count; i++) {
-		p = period_code_step(o->period, -i);
-		f = facts_closed(fs, cycle, o->grp, p) ? facts_find(fs,
-		    st->of->name, o->kind, o->entity, p) : NULL;
-		if (f == NULL || f->grp != o->grp) {
-			ENGINE_REACH(ch->eng, r, 1);
-			return;
-		}
+	for (i = 1; i < max; i++) {
+		p = period_code_step(period, -i);
+		if (!facts_closed(fs, cycle, grp, p))
+			break;
+		f = facts_find(fs, st->of->name, kind, entity, p);
+		if (f == NULL || f->grp != grp)
+			break;
+	}
+	return i;
+}
+
+static void
+follow(const struct rule *r, struct change *ch, const struct outcome *o)
+{
+	const struct streak *st = r->data;
+	struct buf data = { 0 }, periods = { 0 };
+	char total[32], count[16], per[16];
+	struct alert_out a;
+	int i;
+
+	if (streak_run(st, &ch->eng->facts, o->kind, o->entity, o->period,
+	    o->grp, st->count) < st->count) {
+		ENGINE_REACH(ch->eng, r, 1);
+		return;
 	}
 	ENGINE_REACH(ch->eng, r, 0);
 	dec_format(o->value, total, sizeof total);
@@ -129,6 +145,41 @@ outcome(const struct rule *r, size_t i, struct buf *name)
 	return coverage_fixed(names, 2, i, name);
 }
 
+/*
+ * The periods counted: the run of consecutive periods that ends with the
+ * latest in which the entity had the outcome, against the count needed.
+ */
+static void
+explain(const struct rule *r, struct engine *e, const struct entity *ent,
+    struct buf *b)
+{
+	const struct streak *st = r->data;
+	const struct fact *f, *last = NULL;
+	char per[16];
+	int i, run = 0;
+
+	for (f = facts_of(&e->facts, ent->kind->name, ent->id); f != NULL;
+	    f = f->enext)
+		if (strcmp(FACT_RULE(f), st->of->name) == 0 && (last == NULL ||
+		    FACT_PERIOD(f) > FACT_PERIOD(last)))
+			last = f;
+	buf_adds(b, ",\"of\":");
+	buf_add_json_cstr(b, st->of->name);
+	buf_addf(b, ",\"count\":%d,\"periods\":[", st->count);
+	if (last != NULL) {
+		run = streak_run(st, &e->facts, ent->kind->name, ent->id,
+		    FACT_PERIOD(last), last->grp, st->count > 64 ? st->count :
+		    64);
+		for (i = run - 1; i >= 0; i--) {
+			period_code_format(period_code_step(FACT_PERIOD(last),
+			    -i), per, sizeof per);
+			buf_addf(b, "\"%s\"%s", per, i ? "," : "");
+		}
+	}
+	buf_addf(b, "],\"run\":%d,\"reached\":%s", run, run >= st->count ?
+	    "true" : "false");
+}
+
 static void
 streak_free(void *p)
 {
@@ -143,4 +194,5 @@ const struct prim prim_streak = {
 	.free = streak_free,
 	.vars = vars,
 	.outcome = outcome,
+	.explain = explain,
 };

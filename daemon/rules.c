@@ -200,6 +200,18 @@ ruleset_kind(const struct ruleset *rs, const char *name)
 	return NULL;
 }
 
+/* The description of the file that rule r comes from, or NULL. */
+const char *
+ruleset_desc(const struct ruleset *rs, const struct rule *r)
+{
+	size_t i;
+
+	for (i = 0; i < rs->nfiles; i++)
+		if (strcmp(rs->files[i], r->file) == 0)
+			return rs->descs[i];
+	return NULL;
+}
+
 const struct evtype *
 ruleset_evtype(const struct ruleset *rs, const char *name)
 {
@@ -523,6 +535,20 @@ evtype_free(struct evtype *et)
 	free(et);
 }
 
+/*
+ * Number an alert name for the metrics.  One entry per definition, even
+ * for a repeated name or a rule that fails to load: the count is small
+ * and the metrics fold them by name.
+ */
+size_t
+ruleset_alert_index(struct ruleset *rs, const char *name)
+{
+	rs->alerts = xreallocarray(rs->alerts, rs->nalerts + 1,
+	    sizeof *rs->alerts);
+	rs->alerts[rs->nalerts] = xstrdup(name);
+	return rs->nalerts++;
+}
+
 static struct evtype *
 evtype_add(struct ruleset *rs, const char *name, struct kind *k,
     enum ev_action a)
@@ -536,6 +562,7 @@ evtype_add(struct ruleset *rs, const char *name, struct kind *k,
 		k->removable = 1;
 	rs->evtypes = xreallocarray(rs->evtypes, rs->nevtypes + 1,
 	    sizeof *rs->evtypes);
+	et->idx = rs->nevtypes;
 	rs->evtypes[rs->nevtypes++] = et;
 	return et;
 }
@@ -788,6 +815,8 @@ rules_alert_def(struct alert_def *ad, const struct ynode *n,
 	}
 	if (ad->name == NULL && name_dflt != NULL)
 		ad->name = xstrdup(name_dflt);
+	ad->aidx = ad->name != NULL ? ruleset_alert_index(ld->rs, ad->name) :
+	    AIDX_NONE;
 	if (n != NULL && (v = ynode_get(n, "severity")) != NULL)
 		rules_severity(v, &ad->severity, ld);
 	if (n != NULL && (v = ynode_get(n, "message")) != NULL)
@@ -894,6 +923,8 @@ load_rule(struct ruleset *rs, struct kind *k, const struct ynode *key,
 	} else
 		r->alert = xasprintf("%s%s", r->name, r->prim->alert_suffix !=
 		    NULL ? r->prim->alert_suffix : "");
+	r->aidx = r->alert != NULL ? ruleset_alert_index(rs, r->alert) :
+	    AIDX_NONE;
 	if ((v = ynode_get(def, "severity")) != NULL)
 		rules_severity(v, &r->severity, &ld);
 	if ((v = ynode_get(def, "data")) != NULL && !r->prim->takes_data)
@@ -975,33 +1006,14 @@ rules_data(struct rdata *d, const struct ynode *n,
 void
 rules_data_json(const struct rdata *d, const union val *vals, struct buf *b)
 {
-	char num[32];
-	union val v;
 	size_t i;
 
 	for (i = 0; i < d->n; i++) {
-		v = expr_eval(d->exprs[i], vals);
 		buf_addc(b, ',');
 		buf_add_json_cstr(b, d->names[i]);
 		buf_addc(b, ':');
-		switch (expr_type(d->exprs[i])) {
-		case VT_INT:
-			buf_add_int(b, v.i);
-			break;
-		case VT_DEC:
-			dec_format(v.i, num, sizeof num);
-			buf_adds(b, num);
-			break;
-		case VT_BOOL:
-			buf_adds(b, v.i ? "true" : "false");
-			break;
-		case VT_STR:
-			if (v.s != NULL)
-				buf_add_json_cstr(b, v.s);
-			else
-				buf_adds(b, "null");
-			break;
-		}
+		expr_value_json(b, expr_type(d->exprs[i]),
+		    expr_eval(d->exprs[i], vals));
 	}
 }
 
@@ -1207,10 +1219,16 @@ ruleset_load(char *const *files, size_t nfiles, struct errs *errs)
 	for (i = 0; i < nfiles; i++) {
 		rs->files = xreallocarray(rs->files, rs->nfiles + 1,
 		    sizeof *rs->files);
+		rs->descs = xreallocarray(rs->descs, rs->nfiles + 1,
+		    sizeof *rs->descs);
+		rs->descs[rs->nfiles] = NULL;
 		rs->files[rs->nfiles++] = xstrdup(files[i]);
 		file_digest(&h, files[i]);
 		if ((docs[i] = ydoc_load(files[i], errs)) == NULL)
 			continue;
+		if ((v = ynode_get(docs[i]->root, "description")) != NULL &&
+		    v->type == YN_SCALAR)
+			rs->descs[i] = xstrdup(v->str);
 		if ((kinds[i] = file_kind(rs, docs[i], errs)) == NULL)
 			continue;
 		if ((v = ynode_get(docs[i]->root, "fields")) != NULL)
@@ -1288,13 +1306,30 @@ ruleset_free(struct ruleset *rs)
 	}
 	for (i = 0; i < rs->nevtypes; i++)
 		evtype_free(rs->evtypes[i]);
-	for (i = 0; i < rs->nfiles; i++)
+	for (i = 0; i < rs->nfiles; i++) {
 		free(rs->files[i]);
+		free(rs->descs[i]);
+	}
 	free(rs->files);
+	free(rs->descs);
 	mark_uses_free(rs->mputs, rs->nmputs);
 	mark_uses_free(rs->mneeds, rs->nmneeds);
+	for (i = 0; i < rs->nalerts; i++)
+		free(rs->alerts[i]);
+	free(rs->alerts);
 	free(rs->evtypes);
 	free(rs->rules);
 	free(rs->kinds);
 	free(rs);
+}
+
+/* A line of the rule's file, as the JSON string "FILE:LINE" (explain). */
+void
+rules_at(const struct rule *r, int line, struct buf *b)
+{
+	struct buf at = { 0 };
+
+	buf_addf(&at, "%s:%d", r->file, line);
+	buf_add_json_str(b, at.p, at.len);
+	buf_free(&at);
 }

@@ -64,6 +64,7 @@ struct evtype {
 	size_t		 nfields;
 	struct rule	**rules;	/* that run on it, in load order */
 	size_t		 nrules;
+	size_t		 idx;		/* in ruleset.evtypes (metrics) */
 };
 #define PERIOD_CLOSE	"period.close"
 int		 evtype_field(const struct evtype *, const char *);
@@ -189,13 +190,26 @@ struct prim {
 	 * ENGINE_REACH.
 	 */
 	int		 (*outcome)(const struct rule *, size_t, struct buf *);
+	/*
+	 * explain: why the entity stands where it does under the rule, as
+	 * JSON members (",\"key\":...") of the rule's object in the answer
+	 * to `explain`: what the rule keeps for the entity and how it came
+	 * to be, evaluated again by the rule's own compiled expressions
+	 * (expr_explain), never by a second interpreter.  NULL: the engine
+	 * writes what state_json writes, if anything.
+	 */
+	void		 (*explain)(const struct rule *, struct engine *,
+			    const struct entity *, struct buf *);
 };
+/* rules.c, for explain hooks: "FILE:LINE" of a line of the rule's file */
+void		 rules_at(const struct rule *, int, struct buf *);
 
 /* An alert a rule raises: its name, severity and message template. */
 struct alert_def {
 	char		*name;
 	int		 severity;
 	struct tmpl	*message;
+	size_t		 aidx;		/* in ruleset.alerts (metrics) */
 };
 
 struct rule {
@@ -214,6 +228,7 @@ struct rule {
 	size_t		 non;
 	uint64_t	 digest;	/* of its definition and declarations */
 	const char *const *vars;	/* set by setup: names of its own */
+	size_t		 aidx;		/* of alert, in ruleset.alerts */
 };
 
 /* A mark a rule puts, or one that a rule waits for (only while loading). */
@@ -231,19 +246,31 @@ struct ruleset {
 	struct rule	**rules;
 	size_t		  nrules;
 	char		**files;
+	char		**descs;	/* each file's description, or NULL */
 	size_t		  nfiles;
 	char		  digest[17];	/* of all files' contents */
 	struct mark_use	 *mputs, *mneeds;	/* checked, then freed */
 	size_t		  nmputs, nmneeds;
+	/*
+	 * Every alert name a rule or an alert definition may raise, one
+	 * per definition, by aidx: metrics map them to counters by name
+	 * once per load, so that raising one costs no string lookup.
+	 */
+	char		**alerts;
+	size_t		  nalerts;
 };
+#define AIDX_NONE	((size_t)-1)	/* an alert_def without a name */
 
 struct ruleset		*ruleset_load(char *const *, size_t, struct errs *);
 void			 ruleset_free(struct ruleset *);
 void			 ruleset_diff(const struct ruleset *,
 			    const struct ruleset *, struct buf *);
 const struct evtype	*ruleset_evtype(const struct ruleset *, const char *);
+size_t			 ruleset_alert_index(struct ruleset *, const char *);
 struct kind		*ruleset_kind(const struct ruleset *, const char *);
 struct rule		*ruleset_rule(const struct ruleset *, const char *);
+const char		*ruleset_desc(const struct ruleset *,
+			    const struct rule *);
 struct evtype		*rules_on(struct rule *, const struct ynode *,
 			    struct rule_load *);
 void			 rules_mark_put(struct rule_load *, const char *,
@@ -292,8 +319,10 @@ void		 rules_data_free(struct rdata *);
 struct klass {
 	char		*name;
 	char		*label;
+	char		*color;		/* "#rrggbb" for the map, or NULL */
 	int		 severity;
 	struct expr	*when;		/* NULL: otherwise */
+	int		 line;		/* of `when`, for explain */
 };
 extern const struct prim prim_classify;
 extern const struct prim prim_score, prim_rank, prim_streak, prim_band,
@@ -307,6 +336,10 @@ extern const struct prim prim_count;
 extern const struct prim prim_review;
 void		 count_groups(const struct rule *, size_t, void (*)(void *,
 		    const char *, const char *), void *);
+const struct rule *count_find(const struct ruleset *, const struct kind *,
+		    size_t, const struct rule *);
+void		 count_each(const struct rule *, void (*)(void *,
+		    const char *, const int64_t *), void *);
 extern const struct prim prim_cadence;
 /* prim-band.c, for the rules that read a level */
 const char	*band_level_name(const struct rule *, int64_t);

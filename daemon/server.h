@@ -7,6 +7,7 @@
 #include "zhilid.h"
 #include "conf.h"
 #include "engine.h"
+#include "metrics.h"
 
 struct client {
 	ev_io		 r, w;
@@ -53,6 +54,7 @@ struct server {
 	int64_t		 started;
 	uint64_t	 n_lines, n_errors, n_reloads, n_dropped;
 	struct buf	 diff;		/* of the last reload: JSON keys */
+	struct metrics	 metrics;
 };
 
 /* server.c */
@@ -74,8 +76,9 @@ void	 client_error(struct client *, enum errcode, const char *);
 void	 client_shutdown(struct client *);
 void	 client_drop(struct client *, const char *);
 
-/* cmd.c */
+/* cmd.c, cmd-map.c */
 void	 cmd_dispatch(struct client *, const struct request *);
+void	 cmd_map(struct client *, const cJSON *);
 
 /* notify.c */
 void	 notify_send(const char *, ...) PRINTFLIKE(1, 2);

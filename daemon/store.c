@@ -57,11 +57,11 @@ enum {
 	/* the writer's connection */
 	W_BEGIN, W_COMMIT, W_ROLLBACK, W_EVENT, W_ENTITY, W_HISTORY, W_ALERT,
 	W_ACK, W_FACT, W_CLOSE, W_MARK_PUT, W_MARK_DEL, W_TIMER_PUT,
-	W_TIMER_DEL, W_META, W_SPAN_PUT, W_SPAN_DEL,
+	W_TIMER_DEL, W_META, W_SPAN_PUT, W_SPAN_DEL, W_REGROUP,
 	/* the reader's */
 	R_EV_FIND, R_ENT_LOAD, R_HIST, R_ALERTS, R_ALERTS_RULE, R_MAX_SEQ,
 	R_MAX_ALERT, R_ENT_COUNT, R_ENT_KEYS, R_ENT_ROWS, R_ID_COUNT, R_IDS, R_FACTS,
-	R_CLOSURES, R_MARKS, R_TIMERS, R_META, R_SPANS, NQ
+	R_CLOSURES, R_MARKS, R_TIMERS, R_META, R_SPANS, R_GROUP, NQ
 };
 #define NW	R_EV_FIND
 
@@ -72,8 +72,8 @@ static const char *const sql_table[NQ] = {
 	[W_EVENT] = "INSERT INTO events (seq, eid, type, ts, body) "
 	    "VALUES (?1, ?2, ?3, ?4, ?5)",
 	[W_ENTITY] = "INSERT OR REPLACE INTO entities "
-	    "(kind, id, state, removed, created, updated, removed_ts) "
-	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+	    "(kind, id, state, removed, created, updated, removed_ts, grp) "
+	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
 	[W_HISTORY] = "INSERT INTO history "
 	    "(kind, entity, ts, rule, from_class, to_class, event, seq) "
 	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -100,6 +100,9 @@ static const char *const sql_table[NQ] = {
 	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
 	[W_SPAN_DEL] = "DELETE FROM spans WHERE rule = ?1 AND kind = ?2 AND "
 	    "entity = ?3",
+	/* every entity of a kind, grouped by another of its fields */
+	[W_REGROUP] = "UPDATE entities SET grp = json_extract(state, "
+	    "'$.fields.\"' || ?2 || '\"') WHERE kind = ?1",
 	[R_EV_FIND] = "SELECT seq FROM events WHERE eid = ?1",
 	[R_ENT_LOAD] = "SELECT state, removed, created, removed_ts "
 	    "FROM entities WHERE kind = ?1 AND id = ?2",
@@ -129,11 +132,13 @@ static const char *const sql_table[NQ] = {
 	[R_META] = "SELECT key, value FROM meta",
 	[R_SPANS] = "SELECT rule, kind, entity, grp, seen, since, seen_mask "
 	    "FROM spans",
+	[R_GROUP] = "SELECT id, state FROM entities WHERE kind = ?1 AND "
+	    "grp = ?2 AND removed = 0 AND id > ?3 ORDER BY id LIMIT ?4",
 };
 
 /* The public statement and table numbers, in the order of store.h. */
 static const int stmt_map[] = { W_FACT, W_CLOSE, W_MARK_PUT, W_MARK_DEL,
-    W_TIMER_PUT, W_TIMER_DEL, W_META, W_SPAN_PUT, W_SPAN_DEL };
+    W_TIMER_PUT, W_TIMER_DEL, W_META, W_SPAN_PUT, W_SPAN_DEL, W_REGROUP };
 static const int table_map[] = { R_FACTS, R_CLOSURES, R_MARKS, R_TIMERS,
     R_META, R_SPANS };
 
@@ -401,11 +406,22 @@ store_close(struct store *s)
 	free(s);
 }
 
+/* The commit latency that the metrics show is measured on this clock. */
+uint64_t
+store_mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
 void
 store_submit(struct store *s, struct wjob *j)
 {
 	j->next = NULL;
 	j->rc = 0;
+	j->submitted = store_mono_ns();
 	pthread_mutex_lock(&s->mu);
 	*s->queue_tail = j;
 	s->queue_tail = &j->next;
@@ -496,15 +512,19 @@ store_op_event(struct buf *b, int64_t seq, const char *eid, const char *type,
 	put_str(b, body, len);
 }
 
-/* removed_ts is the removal's ts, stored only if removed. */
+/*
+ * removed_ts is the removal's ts, stored only if removed; grp the value
+ * of the entity's first field (schema 005), or NULL.
+ */
 void
 store_op_entity(struct buf *b, const char *kind, const char *id,
-    const char *state, size_t len, int removed, int64_t removed_ts,
-    int64_t created, int64_t updated)
+    const char *grp, const char *state, size_t len, int removed,
+    int64_t removed_ts, int64_t created, int64_t updated)
 {
 	buf_addc(b, OP_ENTITY);
 	put_cstr(b, kind);
 	put_cstr(b, id);
+	put_cstr(b, grp);
 	put_str(b, state, len);
 	put_i64(b, removed);
 	put_i64(b, created);
@@ -559,12 +579,26 @@ store_op_ack(struct buf *b, int64_t id)
  * A write through one of the statements of store.h: fmt has one letter per
  * parameter, 's' a string (NULL binds NULL) and 'i' an int64_t.
  */
+/*
+ * Statement operations written so far by this process (on the loop
+ * thread): a dry run that wrote none changed no fact, mark, span, closure
+ * or timer in memory, and need not read them back.
+ */
+static uint64_t nstmt_ops;
+
+uint64_t
+store_op_count(void)
+{
+	return nstmt_ops;
+}
+
 void
 store_op(struct buf *b, enum store_stmt st, const char *fmt, ...)
 {
 	va_list ap;
 	const char *f;
 
+	nstmt_ops++;
 	buf_addc(b, OP_STMT);
 	buf_addc(b, (char)st);
 	buf_addc(b, (char)strlen(fmt));
@@ -640,6 +674,7 @@ exec_ops(struct store *s, const struct buf *ops)
 			st = s->q[W_ENTITY];
 			bind_next(st, 1, &c);
 			bind_next(st, 2, &c);
+			bind_next(st, 8, &c);
 			bind_next(st, 3, &c);
 			sqlite3_bind_int64(st, 4, v = get_i64(&c));
 			sqlite3_bind_int64(st, 5, get_i64(&c));
@@ -710,10 +745,12 @@ static void
 hand_back(struct store *s, struct wjob *first, struct wjob *end)
 {
 	struct wjob *j, *next;
+	uint64_t now = store_mono_ns();
 
 	for (j = first; j != end; j = next) {
 		next = j->next;
 		j->next = NULL;
+		j->done = now;
 		*s->done_tail = j;
 		s->done_tail = &j->next;
 	}
@@ -929,6 +966,37 @@ store_entity_rows(struct store *s, const char *kind, void (*fn)(void *,
 		fn(arg, (const char *)sqlite3_column_text(st, 0),
 		    (const char *)sqlite3_column_text(st, 1),
 		    sqlite3_column_int(st, 2));
+	if (rc != SQLITE_DONE)
+		return read_error(s, st);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return 0;
+}
+
+/*
+ * Call fn(arg, id, state) for the live entities of kind whose first field
+ * is grp, in id order, after id `after`, at most limit of them, until fn
+ * returns non-zero: one page of a group, read through the index of schema
+ * 005.
+ */
+int
+store_group_rows(struct store *s, const char *kind, const char *grp,
+    const char *after, int64_t limit, int (*fn)(void *, const char *,
+    const char *), void *arg)
+{
+	sqlite3_stmt *st = s->q[R_GROUP];
+	int rc;
+
+	bind_text(st, 1, kind);
+	bind_text(st, 2, grp);
+	bind_text(st, 3, after);
+	sqlite3_bind_int64(st, 4, limit);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		if (fn(arg, (const char *)sqlite3_column_text(st, 0),
+		    (const char *)sqlite3_column_text(st, 1)) != 0) {
+			rc = SQLITE_DONE;
+			break;
+		}
 	if (rc != SQLITE_DONE)
 		return read_error(s, st);
 	sqlite3_reset(st);

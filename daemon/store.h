@@ -22,7 +22,9 @@ struct wjob {
 	struct buf	 ops;		/* store_op_* records */
 	uint64_t	 epoch;		/* jobs of a failed epoch are refused */
 	int		 rc;		/* set by the writer: 0 committed */
+	uint64_t	 submitted, done;	/* CLOCK_MONOTONIC ns (metrics) */
 };
+uint64_t	 store_mono_ns(void);
 
 struct store	*store_open(const char *, int, char **);
 void		 store_close(struct store *);
@@ -38,7 +40,8 @@ int		 store_idle(struct store *);
 void	 store_op_event(struct buf *, int64_t, const char *, const char *,
 	    int64_t, const char *, size_t);
 void	 store_op_entity(struct buf *, const char *, const char *,
-	    const char *, size_t, int, int64_t, int64_t, int64_t);
+	    const char *, const char *, size_t, int, int64_t, int64_t,
+	    int64_t);
 void	 store_op_history(struct buf *, const char *, const char *, int64_t,
 	    const char *, const char *, const char *, const char *, int64_t);
 void	 store_op_alert(struct buf *, int64_t, const char *, const char *,
@@ -54,9 +57,11 @@ enum store_stmt {
 	ST_TIMER_DEL,	/* id */
 	ST_META,	/* key value */
 	ST_SPAN_PUT,	/* rule kind entity grp since seen seen_mask */
-	ST_SPAN_DEL	/* rule kind entity */
+	ST_SPAN_DEL,	/* rule kind entity */
+	ST_REGROUP	/* kind field: set grp of every entity of kind */
 };
 void	 store_op(struct buf *, enum store_stmt, const char *, ...);
+uint64_t store_op_count(void);
 
 /* reads, on the loop thread; they see committed jobs only */
 int64_t	 store_max_seq(struct store *);
@@ -67,6 +72,9 @@ int	 store_event_id_count(struct store *, int64_t *);
 int	 store_event_ids(struct store *, void (*)(void *, const char *),
 	    void *);
 int	 store_entity_keys(struct store *, void (*)(void *, const char *,
+	    const char *), void *);
+int	 store_group_rows(struct store *, const char *, const char *,
+	    const char *, int64_t, int (*)(void *, const char *,
 	    const char *), void *);
 int	 store_entity_rows(struct store *, const char *, void (*)(void *,
 	    const char *, const char *, int), void *);

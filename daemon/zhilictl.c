@@ -9,7 +9,8 @@
  * database.
  *
  * This file holds the command line, finding the socket, and the commands
- * other than push; ctl-conn.c the wire, ctl-push.c the pipelined push.
+ * other than push and map; ctl-conn.c the wire, ctl-push.c the pipelined
+ * push, ctl-map.c the map pages.
  *
  * Exit status, which scripts may rely on:
  *   0  success
@@ -51,6 +52,17 @@ static const char usage_text[] =
 "  stats                print the daemon's counters as `key value` lines\n"
 "  reload               reload the rules; print the generation or the problems\n"
 "  ack ID               acknowledge an alert\n"
+"  metrics              print the daemon's metrics (OpenMetrics text)\n"
+"  explain KIND ID      why the entity stands where it does under each rule\n"
+"                       of its kind, as an indented tree (--json: the answer)\n"
+"  push --dry-run [FILE|-]\n"
+"                       send each line as a dry_run: the answers a push\n"
+"                       would get (alert ids null); nothing changes\n"
+"  map [--rule RULE] [--community C] [-o FILE | --dir DIR]\n"
+"                       draw a classify rule's map as a self-contained HTML\n"
+"                       page: the overview of every community, or one\n"
+"                       community's households by grid; --dir writes both\n"
+"                       (index.html and one page per community)\n"
 "  test [--coverage] FILE...\n"
 "                       run rule unit tests in process, no daemon needed:\n"
 "                       prints PASS/FAIL per test and a diff for each\n"
@@ -77,8 +89,8 @@ static const char usage_text[] =
 "  2  usage error: bad arguments, unreadable config or input file\n"
 "  3  cannot connect, connection lost, or protocol error\n";
 
-static void __attribute__((noreturn))
-usage_error(const char *fmt, const char *arg)
+void
+ctl_usage_error(const char *fmt, const char *arg)
 {
 	fputs("zhilictl: ", stderr);
 	fprintf(stderr, fmt, arg);
@@ -129,8 +141,8 @@ parse_uint(const char *s, unsigned long long *out)
  * Command options: "--name VALUE" or "--name=VALUE". Returns the value
  * and advances *i if argv[*i] is that option, NULL otherwise.
  */
-static const char *
-opt_value(int argc, char **argv, int *i, const char *name)
+const char *
+ctl_opt_value(int argc, char **argv, int *i, const char *name)
 {
 	size_t	 n = strlen(name);
 
@@ -141,7 +153,7 @@ opt_value(int argc, char **argv, int *i, const char *name)
 	if (argv[*i][n] != '\0')
 		return NULL;
 	if (*i + 1 >= argc)
-		usage_error("option '%s' needs a value", name);
+		ctl_usage_error("option '%s' needs a value", name);
 	return argv[++*i];
 }
 
@@ -157,19 +169,28 @@ positionals(int argc, char **argv, int min, int max, const char *usage)
 			continue;
 		}
 		if (!dashdash && argv[i][0] == '-' && argv[i][1] != '\0')
-			usage_error("unknown option '%s'", argv[i]);
+			ctl_usage_error("unknown option '%s'", argv[i]);
 		argv[++n] = argv[i];
 	}
 	if (n < min || n > max)
-		usage_error("usage: zhilictl %s", usage);
+		ctl_usage_error("usage: zhilictl %s", usage);
 	argv[n + 1] = NULL;
 }
 
 static int
 cmd_push(int argc, char **argv)
 {
-	positionals(argc, argv, 0, 1, "push [FILE|-]");
-	return ctl_push(argc > 1 && argv[1] != NULL ? argv[1] : "-");
+	int	i, n = 1, dry = 0;
+
+	/* --dry-run: each line as a dry_run command; nothing changes */
+	for (i = 1; i < argc; i++)
+		if (strcmp(argv[i], "--dry-run") == 0)
+			dry = 1;
+		else
+			argv[n++] = argv[i];
+	argv[n] = NULL;
+	positionals(n, argv, 0, 1, "push [--dry-run] [FILE|-]");
+	return ctl_push(n > 1 && argv[1] != NULL ? argv[1] : "-", dry);
 }
 
 /* Simple commands: one request, one answer. */
@@ -242,6 +263,26 @@ cmd_stats(int argc, char **argv)
 	return rc;
 }
 
+/* The text as the daemon wrote it: ready for a scraper or a file. */
+static int
+cmd_metrics(int argc, char **argv)
+{
+	const cJSON	*t;
+	cJSON		*r;
+	int		 rc = EXIT_SUCCESS;
+
+	positionals(argc, argv, 0, 0, "metrics");
+	if (simple_request(ctl_new_cmd("metrics"), &r) == -1)
+		rc = EXIT_DAEMON;
+	else if (!ctl_opt.json) {
+		t = cJSON_GetObjectItemCaseSensitive(r, "text");
+		if (cJSON_IsString(t))
+			fputs(t->valuestring, stdout);
+	}
+	cJSON_Delete(r);
+	return rc;
+}
+
 static int
 cmd_reload(int argc, char **argv)
 {
@@ -277,7 +318,7 @@ cmd_ack(int argc, char **argv)
 
 	positionals(argc, argv, 1, 1, "ack ID");
 	if (parse_uint(argv[1], &id) == -1)
-		usage_error("ack: bad alert id '%s'", argv[1]);
+		ctl_usage_error("ack: bad alert id '%s'", argv[1]);
 	req = ctl_new_cmd("ack");
 	cJSON_AddNumberToObject(req, "alert", (double)id);
 	if (simple_request(req, &r) == -1)
@@ -510,22 +551,22 @@ cmd_alerts(int argc, char **argv)
 
 	memset(&q, 0, sizeof q);
 	for (i = 1; i < argc; i++) {
-		if ((v = opt_value(argc, argv, &i, "--after")) != NULL) {
+		if ((v = ctl_opt_value(argc, argv, &i, "--after")) != NULL) {
 			if (parse_uint(v, &q.after) == -1)
-				usage_error("alerts: bad --after '%s'", v);
-		} else if ((v = opt_value(argc, argv, &i, "--limit")) != NULL) {
+				ctl_usage_error("alerts: bad --after '%s'", v);
+		} else if ((v = ctl_opt_value(argc, argv, &i, "--limit")) != NULL) {
 			if (parse_uint(v, &q.limit) == -1 || q.limit == 0)
-				usage_error("alerts: bad --limit '%s'", v);
-		} else if ((v = opt_value(argc, argv, &i, "--rule")) != NULL)
+				ctl_usage_error("alerts: bad --limit '%s'", v);
+		} else if ((v = ctl_opt_value(argc, argv, &i, "--rule")) != NULL)
 			q.rule = v;
 		else if (strcmp(argv[i], "--follow") == 0 ||
 		    strcmp(argv[i], "-f") == 0)
 			q.follow = 1;
 		else
-			usage_error("alerts: unknown argument '%s'", argv[i]);
+			ctl_usage_error("alerts: unknown argument '%s'", argv[i]);
 	}
 	if (q.follow && q.limit != 0)
-		usage_error("alerts: %s cannot be used with --follow",
+		ctl_usage_error("alerts: %s cannot be used with --follow",
 		    "--limit");
 	if (q.follow)
 		return alerts_follow(&q);
@@ -617,6 +658,10 @@ static const struct cmd_entry {
 	{ "ack",	cmd_ack },
 	{ "test",	ctl_test },
 	{ "backtest",	ctl_backtest },
+	/* issue 13 */
+	{ "metrics",	cmd_metrics },
+	{ "explain",	ctl_explain },
+	{ "map",	ctl_map },
 };
 
 int
@@ -644,10 +689,10 @@ main(int argc, char **argv)
 		}
 		if (strcmp(argv[i], "--json") == 0)
 			ctl_opt.json = 1;
-		else if ((v = opt_value(argc, argv, &i, "--socket")) != NULL)
+		else if ((v = ctl_opt_value(argc, argv, &i, "--socket")) != NULL)
 			ctl_opt.socket = v;
-		else if ((v = opt_value(argc, argv, &i, "--config")) != NULL ||
-		    (v = opt_value(argc, argv, &i, "-c")) != NULL)
+		else if ((v = ctl_opt_value(argc, argv, &i, "--config")) != NULL ||
+		    (v = ctl_opt_value(argc, argv, &i, "-c")) != NULL)
 			ctl_opt.conf = v;
 		else if (strncmp(argv[i], "-c", 2) == 0 && n == 0)
 			ctl_opt.conf = argv[i] + 2;
@@ -668,7 +713,7 @@ main(int argc, char **argv)
 		if (strcmp(args[0], cmd_table[j].name) == 0)
 			cmd = &cmd_table[j];
 	if (cmd == NULL)
-		usage_error("unknown command '%s'", args[0]);
+		ctl_usage_error("unknown command '%s'", args[0]);
 	/* every command but test and backtest talks to a daemon */
 	if (strcmp(cmd->name, "test") != 0 &&
 	    strcmp(cmd->name, "backtest") != 0)

@@ -152,6 +152,11 @@ struct expr	*expr_compile(const char *, const struct expr_scope *,
 		    enum vtype, char **, size_t *);
 void		 expr_free(struct expr *);
 union val	 expr_eval(const struct expr *, const union val *);
+union val	 expr_explain(const struct expr *, const union val *,
+		    const char *const *, struct buf *);
+size_t		 expr_reads(const struct expr *, int *, size_t);
+const char	*expr_src(const struct expr *);
+void		 expr_value_json(struct buf *, enum vtype, union val);
 enum vtype	 expr_type(const struct expr *);
 const char	*vtype_name(enum vtype);
 int		 dec_parse(const char *, size_t, int64_t *);

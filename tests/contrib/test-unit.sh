@@ -1,6 +1,6 @@
 #!/bin/sh
-# Checks the systemd snippets in contrib/: the unit passes
-# `systemd-analyze verify`, `systemd-analyze security` rates its exposure at
+# Checks the systemd snippets in contrib/: the units (the daemon's, and the
+# map's service and timer) pass `systemd-analyze verify`, `systemd-analyze security` rates its exposure at
 # 2.0 or less, and the sysusers.d and tmpfiles.d snippets apply cleanly to an
 # empty root. Usage: sh tests/contrib/test-unit.sh VARIANT_DIR
 #
@@ -52,6 +52,28 @@ else
 		echo "FAIL contrib.socket-verify: rc $rc:" "$(oneline "$out")"
 	else
 		echo "PASS contrib.socket-verify"
+	fi
+
+	# the map's service and timer: zhilictl map --dir every 10 minutes
+	sed "s|/usr/local/bin/zhilictl|$root/$v/zhilictl|g" \
+		"$root/contrib/zhilid-map.service" >"$tmp/zhilid-map.service"
+	cp "$root/contrib/zhilid-map.timer" "$tmp/zhilid-map.timer"
+	out=$(cd "$tmp" && systemd-analyze verify "$tmp/zhilid-map.service" \
+		"$tmp/zhilid-map.timer" 2>&1)
+	rc=$?
+	ours=$(printf '%s\n' "$out" | grep -i zhilid)
+	fig=$(systemd-analyze security --offline=true --no-pager \
+		"$tmp/zhilid-map.service" 2>&1 |
+		sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p')
+	if ! grep -q "^ExecStart=$root/$v/zhilictl .* map --dir " \
+		"$tmp/zhilid-map.service"; then
+		echo "FAIL contrib.map-unit: ExecStart no longer runs /usr/local/bin/zhilictl map --dir"
+	elif [ $rc -ne 0 ] || [ -n "$ours" ]; then
+		echo "FAIL contrib.map-unit: rc $rc:" "$(oneline "$out")"
+	elif [ -n "$fig" ] && ! awk -v f="$fig" 'BEGIN { exit !(f <= 2.0) }'; then
+		echo "FAIL contrib.map-unit: exposure $fig > 2.0"
+	else
+		echo "PASS contrib.map-unit"
 	fi
 
 	out=$(systemd-analyze security --offline=true --no-pager \

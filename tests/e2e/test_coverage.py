@@ -201,9 +201,11 @@ tests:
     check(rc == 0 and "configuration ok: 2 rule files, 3 rules, 1 rule "
           "tests passed" in out, "%d %s %s" % (rc, out, err))
     lines = err.splitlines()
-    check("%s:28:3: warning: rule four_color: the configured tests never "
-          "reach class blue, class orange, class yellow, class none" % four
-          in lines, err)
+    with open(four, encoding="utf-8") as f:
+        at = [l.rstrip("\n") for l in f].index("  four_color:") + 1
+    check("%s:%d:3: warning: rule four_color: the configured tests never "
+          "reach class blue, class orange, class yellow, class none"
+          % (four, at) in lines, err)
     for rule, line in (("work_order.unclaimed", 26),
                        ("work_order.overdue", 34)):
         check("%s:%d:3: warning: rule %s: no configured test loads it"

@@ -130,6 +130,16 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		    "a bool evaluated to %lld", (long long)v.i);
 		if (want == VT_STR && v.s != NULL)
 			sink += strlen(v.s);
+		/* explain runs the same evaluator, with a trace */
+		{
+			struct buf b = { 0 };
+
+			FUZZ_CHECK(expr_explain(e, slots[s], names, &b).i == v.i,
+			    "explain evaluated otherwise");
+			FUZZ_CHECK(b.len > 0 && b.p[0] == '{' &&
+			    b.p[b.len - 1] == '}', "explain wrote no object");
+			buf_free(&b);
+		}
 	}
 	expr_free(e);
 	free(src);

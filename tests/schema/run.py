@@ -571,7 +571,8 @@ def check_loader(zhilid, tmp):
 
 CMD_ANSWER = {"ping": "ping", "stats": "stats", "get": "get",
               "alerts": "alerts", "ack": "ok", "subscribe": "ok",
-              "reload": "reload"}
+              "reload": "reload", "metrics": "metrics",
+              "explain": "explain", "dry_run": "dry_run", "map": "map"}
 
 
 def answer_def(req, resp):
@@ -588,6 +589,10 @@ def answer_def(req, resp):
 
 def answer_alerts(resp):
     if isinstance(resp, dict):
+        if resp.get("dry_run") is True and isinstance(resp.get("alerts"),
+                                                       list):
+            # an ALERT but for its id, which a dry run does not give
+            return [dict(a, id=1) for a in resp["alerts"]]
         if isinstance(resp.get("alerts"), list):
             return resp["alerts"]
         if "alert" in resp:

@@ -288,7 +288,94 @@ test_ceil(void)
 	free(cause);
 }
 
+/* The explanation of src over the slots, as JSON text; NULL on error. */
+static char *
+explain(const char *src, int64_t *value)
+{
+	char *cause = NULL, *out;
+	size_t pos;
+	struct expr *e = expr_compile(src, &scope, VT_ANY, &cause, &pos);
+	struct buf b = { 0 };
+
+	if (e == NULL) {
+		free(cause);
+		return NULL;
+	}
+	*value = expr_explain(e, slots, names, &b).i;
+	CHECK(*value == expr_eval(e, slots).i);	/* the same evaluation */
+	buf_addc(&b, '\0');
+	out = xstrdup(b.p);
+	buf_free(&b);
+	expr_free(e);
+	return out;
+}
+
+/*
+ * explain runs the evaluator with a trace: each operand of and/or/not
+ * with its text and value, the names read with theirs, and operands that
+ * short-circuit left out as not evaluated.
+ */
+static void
+test_explain_tree(void)
+{
+	char *j;
+	int64_t v;
+	int s[4];
+
+	set(82, "75.5", 1, "Li");
+	j = explain("age >= 80 and (alone or score < 60)", &v);
+	CHECK(v == 1);
+	CHECK_STR(j, "{\"expr\":\"age >= 80 and (alone or score < 60)\","
+	    "\"op\":\"and\",\"value\":true,\"reads\":{\"age\":82,"
+	    "\"alone\":true},\"operands\":[{\"expr\":\"age >= 80\","
+	    "\"value\":true,\"reads\":{\"age\":82}},{\"expr\":"
+	    "\"alone or score < 60\",\"op\":\"or\",\"value\":true,"
+	    "\"operands\":[{\"expr\":\"alone\",\"value\":true,\"reads\":"
+	    "{\"alone\":true}},{\"expr\":\"score < 60\",\"value\":null,"
+	    "\"evaluated\":false,\"reads\":{}}]}]}");
+	free(j);
+	set(70, "59.5", 0, "Li");
+	j = explain("not (age >= 80) and score < 60 and name == \"Li\"", &v);
+	CHECK(v == 1);
+	CHECK(strstr(j, "\"op\":\"not\",\"value\":true") != NULL);
+	CHECK(strstr(j, "{\"expr\":\"score < 60\",\"value\":true,"
+	    "\"reads\":{\"score\":59.5}}") != NULL);
+	CHECK(strstr(j, "\"reads\":{\"name\":\"Li\"}") != NULL);
+	free(j);
+	/* a decimal left operand converted after its code: reads stay right */
+	j = explain("age + 0.5 * score > score and alone == false", &v);
+	CHECK(v == 1);
+	CHECK(strstr(j, "\"reads\":{\"age\":70,\"score\":59.5}") != NULL);
+	CHECK(strstr(j, "{\"expr\":\"alone == false\",\"value\":true,"
+	    "\"reads\":{\"alone\":false}}") != NULL);
+	free(j);
+	j = explain("score * 2 > age", &v);
+	CHECK(v == 1);
+	CHECK_STR(j, "{\"expr\":\"score * 2 > age\",\"value\":true,"
+	    "\"reads\":{\"score\":59.5,\"age\":70}}");
+	free(j);
+	/* a bare comparison: no operands; a number: its value */
+	j = explain("age * 2 + age", &v);
+	CHECK(v == 210);
+	CHECK_STR(j, "{\"expr\":\"age * 2 + age\",\"value\":210,"
+	    "\"reads\":{\"age\":70}}");
+	free(j);
+	{
+		char *cause = NULL;
+		size_t pos;
+		struct expr *e = expr_compile("score > 1 or age in [1, 2] or "
+		    "score < 0", &scope, VT_BOOL, &cause, &pos);
+
+		CHECK(e != NULL && expr_reads(e, s, 4) == 2);
+		CHECK(s[0] == 1 && s[1] == 0);
+		CHECK(expr_reads(e, s, 1) == 1);
+		CHECK_STR(expr_src(e), "score > 1 or age in [1, 2] or score < 0");
+		expr_free(e);
+	}
+}
+
 static const struct unit_test tests[] = {
+	{ "explain_tree", test_explain_tree },
 	{ "ceil", test_ceil },
 	{ "literals_and_precedence", test_literals_and_precedence },
 	{ "decimals_are_exact", test_decimals_are_exact },
