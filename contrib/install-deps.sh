@@ -20,6 +20,11 @@ PACKAGES="gcc make pkg-config libyaml-dev libsqlite3-dev libev-dev libcjson-dev 
 # the PostgreSQL store: libpq-dev (build), postgresql (the tests start a
 # throwaway cluster with its initdb and pg_ctl, not the package's own)
 PACKAGES="$PACKAGES libpq-dev postgresql"
+# metrics: python3-prometheus-client (the reference OpenMetrics and
+# Prometheus text parsers the tests check the `metrics` text with);
+# packaging: debhelper, dpkg-dev, fakeroot and lintian (make deb and its
+# test).
+PACKAGES="$PACKAGES python3-prometheus-client debhelper dpkg-dev fakeroot lintian"
 
 if ! command -v dpkg-query >/dev/null 2>&1; then
 	echo "install-deps: dpkg-query not found; this script is for Debian 12." >&2

@@ -23,12 +23,14 @@ struct wjob {
 	struct buf	 ops;		/* store_op_* records */
 	uint64_t	 epoch;		/* jobs of a failed epoch are refused */
 	int		 rc;		/* set by the writer: 0 committed */
+	uint64_t	 submitted, done;	/* CLOCK_MONOTONIC ns (metrics) */
 };
 /*
  * A job's rc when the connection to the database went during its COMMIT
  * and the server did not come back in time to say whether it committed.
  */
 #define STORE_DOUBT	1
+uint64_t	 store_mono_ns(void);
 
 int		 store_is_url(const char *);
 struct store	*store_open(const char *, int, char **);
