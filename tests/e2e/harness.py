@@ -620,14 +620,17 @@ class Daemon:
             f.write(self.config_text())
 
     def sql(self, query):
-        """The rows of query on the daemon's database, whichever store it
-        is, each a tuple of text (None for NULL)."""
+        """The rows of query (one statement, committed) on the daemon's
+        database, whichever store it is, each a tuple of text (None for
+        NULL)."""
         c = pg_cluster()
         if c is None:
             db = sqlite3.connect(self.db_path)
             try:
-                return [tuple(None if v is None else str(v) for v in row)
-                        for row in db.execute(query)]
+                out = [tuple(None if v is None else str(v) for v in row)
+                       for row in db.execute(query)]
+                db.commit()
+                return out
             finally:
                 db.close()
         import pgcluster

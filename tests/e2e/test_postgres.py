@@ -13,7 +13,8 @@ import threading
 import time
 
 from harness import (PING, T0, Daemon, TestFailure, check, cmd,
-                     expect_error, expect_event_ok, expect_ok, upsert)
+                     expect_error, expect_event_ok, expect_ok, run_zhilid,
+                     upsert)
 import pgcluster
 
 TIMEOUT = 240
@@ -260,4 +261,23 @@ def test_commit_in_doubt_not_committed(ctx):
     d.stop()
     check("had not committed" in d.stderr_text(), "the daemon did not look "
           "the batch up: %s" % d.stderr_text()[-1500:])
+    cluster.destroy()
+
+
+def test_unreachable_or_missing_schema_refused(ctx):
+    """At start, a server out of reach and a search_path that names no
+    schema are refused with a clear error and exit 1."""
+    cluster = pgcluster.Cluster().start()
+    d = pg_daemon(ctx, cluster, "s_there")
+    d.conf_extra = 'database: "%s options=\'-c search_path=s_nowhere\'"\n' \
+        % cluster.base()
+    d.write_config()
+    rc, out = run_zhilid(ctx, ["-c", d.conf_path], timeout=30)
+    check(rc == 1 and "search_path names none that exists" in out,
+          "a missing schema: %s %s" % (rc, out[-800:]))
+    cluster.stop()
+    d = pg_daemon(ctx, cluster, "s_there", name="again")
+    rc, out = run_zhilid(ctx, ["-c", d.conf_path], timeout=30)
+    check(rc == 1 and "PostgreSQL: cannot connect" in out,
+          "a server out of reach: %s %s" % (rc, out[-800:]))
     cluster.destroy()
