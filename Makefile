@@ -12,6 +12,7 @@
 #                   10M-event logs (not part of bench)
 #                   bench-cadence judges 100,000 leaders at a month end
 #                   bench-explain times explain and dry_run of households
+#                   bench-pg: the same load into SQLite and PostgreSQL
 #   make install    PREFIX=/usr/local DESTDIR=
 #   make deb        a Debian 12 package, build/deb/zhilid_VERSION_ARCH.deb,
 #                   checked by lintian
@@ -127,6 +128,11 @@ bench-map: all
 	@$(MAKE) -s -C tests/bench all
 	@sh tests/bench/map.sh
 
+# The same load into SQLite and into a throwaway PostgreSQL cluster.
+bench-pg: all
+	@$(MAKE) -s -C tests/bench all
+	@sh tests/bench/pg.sh
+
 bench-deadlines: all
 	@$(MAKE) -s -C tests/bench all
 	@sh tests/bench/deadlines.sh
@@ -196,7 +202,7 @@ deb:
 	lintian --fail-on error --no-tag-display-limit build/deb/*.changes
 
 .SECONDARY:
-.PHONY: all asan units run deps check bench bench-close bench-deadlines \
+.PHONY: all asan units run deps check bench bench-close bench-deadlines bench-pg \
 	bench-cadence bench-review bench-explain bench-backtest \
 	bench-instr bench-map screenshots install clean deb
 

@@ -22,6 +22,7 @@ import os
 import pwd
 import shutil
 import subprocess
+import sys
 import tempfile
 
 _live = []      # every Cluster created in this process
@@ -69,9 +70,9 @@ class Cluster:
         c.schemas = set()
         return c
 
-    def __init__(self, settings=None):
+    def __init__(self, settings=None, base=None):
         self.bin = bindir()
-        self.dir = tempfile.mkdtemp(prefix="zhpg-")
+        self.dir = tempfile.mkdtemp(prefix="zhpg-", dir=base)
         os.chmod(self.dir, 0o755)
         self.data = os.path.join(self.dir, "data")
         self.log = os.path.join(self.dir, "server.log")
@@ -175,3 +176,29 @@ def cleanup_all():
             c.destroy()
         except Exception:
             pass
+
+
+def main(argv):
+    """For the shell (tests/bench/pg.sh):
+        pgcluster.py start [BASE [NAME=VALUE...]]  prints the folder
+        pgcluster.py conninfo FOLDER SCHEMA        prints a libpq string
+        pgcluster.py destroy FOLDER
+    """
+    if len(argv) >= 2 and argv[1] == "start":
+        base = argv[2] if len(argv) > 2 else None
+        settings = dict(a.split("=", 1) for a in argv[3:])
+        c = Cluster(settings, base).start()
+        _live.remove(c)         # it outlives this process
+        print(c.dir)
+    elif len(argv) == 4 and argv[1] == "conninfo":
+        print(Cluster.attach(argv[2]).conninfo(argv[3]))
+    elif len(argv) == 3 and argv[1] == "destroy":
+        Cluster.attach(argv[2]).destroy()
+    else:
+        sys.stderr.write(main.__doc__)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
