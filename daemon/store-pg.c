@@ -56,6 +56,7 @@ struct migration {
 #define BACKOFF_MIN	100	/* ms, after the first retry, which is at once */
 #define BACKOFF_MAX	2000
 #define MIGRATE_LOCK	0x5a48494d	/* "ZHIM": one migration at a time */
+#define ACTIVE_LOCK	0x5a48494c	/* "ZHIL": one writer a schema */
 /*
  * How long a group whose COMMIT went unanswered waits for the server to
  * say whether it committed: a restart or a killed session is back within
@@ -368,6 +369,41 @@ prepare(struct link *l, char **cause)
 	return 0;
 }
 
+/*
+ * The writer's session: the schema's lock first.  One daemon commits into
+ * a schema at a time, the holder of a session-level advisory lock on it,
+ * taken again each time the writer connects; a session lost is a lock
+ * lost, so a writer that lost its session cannot commit until it holds
+ * the lock again in a new one.
+ */
+static int
+writer_setup(struct pg *p, PGconn *c, char **cause)
+{
+	char *sql;
+	int64_t held;
+
+	sql = xasprintf("SELECT pg_try_advisory_lock(%d, hashtext("
+	    "current_database() || '.' || current_schema()))::int",
+	    ACTIVE_LOCK);
+	held = exec_int(c, sql, -1);
+	free(sql);
+	if (held != 1) {
+		if (cause != NULL)
+			*cause = xstrdup(held == 0 ? "another zhilid is active "
+			    "on this schema (it holds the schema's advisory "
+			    "lock)" : "cannot take the schema's advisory lock");
+		return -1;
+	}
+	/* durability normal: commits do not wait for the server's disk */
+	if (p->durability != DURABILITY_FULL && exec_ok(c,
+	    "SET synchronous_commit = off", cause, "synchronous_commit") != 0)
+		return -1;
+	/* what stats calls syncs: commits that waited for the WAL's flush */
+	p->synced = exec_int(c, "SELECT count(*) FROM pg_settings WHERE "
+	    "name = 'synchronous_commit' AND setting <> 'off'", 1) > 0;
+	return 0;
+}
+
 /* Connect a link and set it up; with cause, say why it failed. */
 static int
 link_open(struct pg *p, struct link *l, char **cause)
@@ -381,16 +417,8 @@ link_open(struct pg *p, struct link *l, char **cause)
 			    pgerr(l->c, NULL, e, sizeof e));
 		goto fail;
 	}
-	/* without it a commit would not wait for the server's disk */
-	if (l == &p->w && p->durability != DURABILITY_FULL &&
-	    exec_ok(l->c, "SET synchronous_commit = off", cause,
-	    "synchronous_commit") != 0)
+	if (l == &p->w && writer_setup(p, l->c, cause) != 0)
 		goto fail;
-	/* what stats calls syncs: commits that waited for the WAL's flush */
-	if (l == &p->w)
-		p->synced = exec_int(l->c, "SELECT count(*) FROM pg_settings "
-		    "WHERE name = 'synchronous_commit' AND setting <> 'off'",
-		    1) > 0;
 	if (prepare(l, cause) != 0)
 		goto fail;
 	return 0;

@@ -3,9 +3,10 @@
 with `pg_ctl stop -m immediate` under load and started again (events are
 unavailable meanwhile, then served again by themselves; nothing
 acknowledged is lost, nothing is there twice, nothing answered unavailable
-is there); and a connection lost during COMMIT, once after the server
+is there); a connection lost during COMMIT, once after the server
 committed and once before, resolved by looking the batch up after
-reconnecting: the first is acknowledged, the second unavailable.
+reconnecting: the first is acknowledged, the second unavailable; one
+writer a schema (its advisory lock); a start without a server or schema.
 The protocol, rule-set, duplicate, restart and kill -9 tests run against
 PostgreSQL too (run.py --store postgresql); this file is its faults."""
 
@@ -280,4 +281,41 @@ def test_unreachable_or_missing_schema_refused(ctx):
     rc, out = run_zhilid(ctx, ["-c", d.conf_path], timeout=30)
     check(rc == 1 and "PostgreSQL: cannot connect" in out,
           "a server out of reach: %s %s" % (rc, out[-800:]))
+    cluster.destroy()
+
+
+def test_one_writer_per_schema(ctx):
+    """A second daemon on the same schema refuses to start while the first
+    holds the schema's advisory lock, and starts once the first is killed
+    (its session, and so the lock, gone with it), with every event the
+    first acknowledged."""
+    cluster = pgcluster.Cluster().start()
+    a = pg_daemon(ctx, cluster, "s_one", name="a").start()
+    c = a.client()
+    acked = [expect_event_ok(c.request(upsert("H%d" % i, {"age": 70 + i},
+                                              id="o-%d" % i, ts=T0 + i)))
+             for i in range(20)]
+    b = pg_daemon(ctx, cluster, "s_one", name="b")
+    rc, out = run_zhilid(ctx, ["-c", b.conf_path], timeout=30)
+    check(rc == 1 and "another zhilid is active on this schema" in out,
+          "a second writer: %s %s" % (rc, out[-800:]))
+    a.kill9()
+    deadline = time.monotonic() + 20
+    while True:             # the server ends a's session when it sees it go
+        b.start(wait=False)
+        try:
+            b.wait_ready()
+            break
+        except TestFailure:
+            check(time.monotonic() < deadline, "b never started: %s"
+                  % b.stderr_text()[-800:])
+            b.kill9()
+            time.sleep(0.2)
+    c = b.client()
+    for i, r in enumerate(acked):
+        r2 = expect_ok(c.request(upsert("H%d" % i, {"age": 70 + i},
+                                        id="o-%d" % i, ts=T0 + i)))
+        check(r2.get("duplicate") and r2["seq"] == r["seq"],
+              "o-%d after the takeover: %s" % (i, r2))
+    b.stop()
     cluster.destroy()
