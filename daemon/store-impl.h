@@ -91,7 +91,7 @@ struct store {
 	unsigned	 inflight;	/* submitted, not yet taken back */
 	int		 stop;
 	int		 busy;		/* the writer has work (atomic) */
-	int		 in_doubt;	/* a commit's outcome is unknown (atomic) */
+	int		 stalled;	/* the writer waits on the network (atomic) */
 	uint64_t	 bad_epoch;	/* refuse jobs of this epoch or older */
 	uint64_t	 n_commits;	/* transactions committed (atomic) */
 	uint64_t	 n_syncs;	/* WAL syncs (atomic) */

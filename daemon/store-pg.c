@@ -30,6 +30,7 @@
  * without an answer (they resend, with ids).  Nothing is guessed: nothing
  * acknowledged is lost and nothing is applied twice.
  */
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,6 +56,7 @@ struct migration {
 #define CHUNK		1000	/* statements sent before reading answers */
 #define BACKOFF_MIN	100	/* ms, after the first retry, which is at once */
 #define BACKOFF_MAX	2000
+#define CONNECT_STEP	50	/* ms the loop gives a reconnection at a time */
 #define MIGRATE_LOCK	0x5a48494d	/* "ZHIM": one migration at a time */
 #define ACTIVE_LOCK	0x5a48494c	/* "ZHIL": one writer a schema */
 /*
@@ -172,6 +174,8 @@ struct link {
 	int64_t		 retry_at;	/* ms, monotonic */
 	int		 backoff;	/* ms; 0: the next try is at once */
 	int		 down;		/* lost, and said so in the log */
+	int		 poll;		/* connecting: PQconnectPoll's last word */
+	int64_t		 give_up;	/* connecting: ms, monotonic */
 };
 
 struct pg {
@@ -228,14 +232,15 @@ notice(void *arg, const char *msg)
  * connect after 5 s, find a dead peer in about 15 s (TCP only).
  */
 static PGconn *
-pg_connect(const char *conninfo)
+pg_connect(const char *conninfo, int async)
 {
 	static const char *const keys[] = { "connect_timeout", "keepalives_idle",
 	    "keepalives_interval", "keepalives_count", "tcp_user_timeout",
 	    "fallback_application_name", "dbname", NULL };
 	const char *vals[] = { "5", "5", "2", "5", "15000", "zhilid", conninfo,
 	    NULL };
-	PGconn *c = PQconnectdbParams(keys, vals, 1);
+	PGconn *c = async ? PQconnectStartParams(keys, vals, 1) :
+	    PQconnectdbParams(keys, vals, 1);
 
 	if (c != NULL)
 		PQsetNoticeProcessor(c, notice, NULL);
@@ -410,7 +415,8 @@ link_open(struct pg *p, struct link *l, char **cause)
 {
 	char e[512];
 
-	l->c = pg_connect(p->conninfo);
+	if (l->c == NULL)
+		l->c = pg_connect(p->conninfo, 0);
 	if (PQstatus(l->c) != CONNECTION_OK) {
 		if (cause != NULL)
 			*cause = xasprintf("cannot connect: %s",
@@ -443,6 +449,42 @@ link_lost(struct link *l)
 }
 
 /*
+ * The reader's connection is made again without blocking the loop for
+ * long: started, then carried on for at most CONNECT_STEP each time a read
+ * wants it (a local server needs one step; one out of reach costs reads
+ * no more than that, each answered unavailable).  1 connected, 0 not yet,
+ * -1 failed.
+ */
+static int
+connect_step(struct pg *p, struct link *l)
+{
+	int64_t until = now_ms() + CONNECT_STEP;
+	struct pollfd pfd;
+	int left;
+
+	if (l->c == NULL) {
+		l->c = pg_connect(p->conninfo, 1);
+		l->poll = PGRES_POLLING_WRITING;
+		l->give_up = now_ms() + 5000;
+	}
+	while (l->poll != PGRES_POLLING_OK && l->poll != PGRES_POLLING_FAILED &&
+	    (left = (int)(until - now_ms())) > 0) {
+		pfd.fd = PQsocket(l->c);
+		pfd.events = l->poll == PGRES_POLLING_READING ? POLLIN : POLLOUT;
+		if (pfd.fd < 0 || poll(&pfd, 1, left) == 0)
+			break;
+		l->poll = PQconnectPoll(l->c);
+	}
+	if (l->poll == PGRES_POLLING_OK) {
+		PQsetnonblocking(l->c, 0);
+		return 1;
+	}
+	if (l->poll == PGRES_POLLING_FAILED || now_ms() > l->give_up)
+		return -1;
+	return 0;
+}
+
+/*
  * The link's connection, made again if it was lost and the backoff allows;
  * NULL if there is none now.
  */
@@ -450,13 +492,18 @@ static PGconn *
 link_get(struct pg *p, struct link *l)
 {
 	char *cause = NULL;
+	int rc;
 
-	if (l->c != NULL && PQstatus(l->c) == CONNECTION_OK)
+	if (l->c != NULL && PQstatus(l->c) == CONNECTION_OK &&
+	    l->poll == PGRES_POLLING_OK)
 		return l->c;
-	if (l->c != NULL)
+	if (l->c != NULL && l->poll == PGRES_POLLING_OK)
 		link_lost(l);
-	if (now_ms() < l->retry_at)
+	if (l->c == NULL && now_ms() < l->retry_at)
 		return NULL;
+	if (l == &p->r && (rc = connect_step(p, l)) == 0)
+		return NULL;
+	l->poll = PGRES_POLLING_OK;
 	if (link_open(p, l, &cause) != 0) {
 		if (!l->down)
 			log_warnx("database: %s: %s", l->who, cause);
@@ -488,7 +535,8 @@ store_pg_open(const char *conninfo, int durability, char **cause)
 	    .nsql = SW_N };
 	p->r = (struct link){ .who = "reader", .prefix = 'r', .sql = rsql,
 	    .nsql = NR };
-	p->w.c = pg_connect(conninfo);
+	p->w.poll = p->r.poll = PGRES_POLLING_OK;
+	p->w.c = pg_connect(conninfo, 0);
 	if (PQstatus(p->w.c) != CONNECTION_OK) {
 		why = xasprintf("cannot connect: %s", pgerr(p->w.c, NULL,
 		    (char[512]){ 0 }, 512));
@@ -719,7 +767,7 @@ resolve(struct pg *p, const struct doubt *d)
 	int64_t give_up = now_ms() + DOUBT_WAIT;
 	int rc = -1;
 
-	__atomic_store_n(&p->s.in_doubt, 1, __ATOMIC_RELAXED);
+	__atomic_store_n(&p->s.stalled, 1, __ATOMIC_RELAXED);
 	if (d->has_seq)
 		log_warnx("database: the connection was lost during COMMIT; "
 		    "looking up event %lld once the server is back",
@@ -737,7 +785,7 @@ resolve(struct pg *p, const struct doubt *d)
 			break;
 		link_lost(&p->w);
 	}
-	__atomic_store_n(&p->s.in_doubt, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&p->s.stalled, 0, __ATOMIC_RELAXED);
 	if (rc < 0) {
 		log_warnx("database: the server did not come back within %d s "
 		    "to say whether the commit in doubt committed; its clients "
@@ -754,10 +802,17 @@ pg_commit(struct store *st, struct wjob *first, struct wjob *end)
 {
 	struct pg *p = (struct pg *)st;
 	struct doubt d;
+	PGconn *c;
 	int rc;
 
-	if (link_get(p, &p->w) == NULL)
-		return -1;
+	if (p->w.c == NULL || PQstatus(p->w.c) != CONNECTION_OK) {
+		/* connecting may take connect_timeout: the loop goes on */
+		__atomic_store_n(&st->stalled, 1, __ATOMIC_RELAXED);
+		c = link_get(p, &p->w);
+		__atomic_store_n(&st->stalled, 0, __ATOMIC_RELAXED);
+		if (c == NULL)
+			return -1;
+	}
 	memset(&d, 0, sizeof d);
 	if (!PQenterPipelineMode(p->w.c)) {
 		link_lost(&p->w);

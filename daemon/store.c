@@ -139,9 +139,9 @@ store_submit(struct store *s, struct wjob *j)
 
 /*
  * The oldest finished job, or NULL; with wait, block until there is one.
- * While the outcome of a commit is in doubt (the backend finds it out once
- * the database is back), wait at most a tenth of a second: the loop goes
- * on answering what needs no commit.
+ * While the writer waits on the network (a database server to connect
+ * to, or to tell whether a commit in doubt committed), wait at most a
+ * tenth of a second: the loop goes on answering what needs no commit.
  */
 struct wjob *
 store_done(struct store *s, int wait)
@@ -151,7 +151,7 @@ store_done(struct store *s, int wait)
 
 	pthread_mutex_lock(&s->mu);
 	while (wait && s->done == NULL && s->inflight > 0) {
-		if (!__atomic_load_n(&s->in_doubt, __ATOMIC_RELAXED)) {
+		if (!__atomic_load_n(&s->stalled, __ATOMIC_RELAXED)) {
 			pthread_cond_wait(&s->donecv, &s->mu);
 			continue;
 		}

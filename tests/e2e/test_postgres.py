@@ -10,6 +10,8 @@ writer a schema (its advisory lock); a start without a server or schema.
 The protocol, rule-set, duplicate, restart and kill -9 tests run against
 PostgreSQL too (run.py --store postgresql); this file is its faults."""
 
+import os
+import socket
 import threading
 import time
 
@@ -318,4 +320,114 @@ def test_one_writer_per_schema(ctx):
         check(r2.get("duplicate") and r2["seq"] == r["seq"],
               "o-%d after the takeover: %s" % (i, r2))
     b.stop()
+    cluster.destroy()
+
+
+class Proxy:
+    """A TCP port in front of the cluster's socket that forwards, or
+    (silent) takes connections and never answers: a server out of reach."""
+
+    def __init__(self, cluster):
+        self.target = os.path.join(cluster.dir, ".s.PGSQL.5432")
+        self.silent = False
+        self.conns = []
+        self.lock = threading.Lock()
+        self.ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.ls.bind(("127.0.0.1", 0))
+        self.ls.listen(64)
+        self.port = self.ls.getsockname()[1]
+        threading.Thread(target=self.accept, daemon=True).start()
+
+    def accept(self):
+        while True:
+            try:
+                a, _ = self.ls.accept()
+            except OSError:
+                return
+            with self.lock:
+                self.conns.append(a)
+                if self.silent:
+                    continue
+                b = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                b.connect(self.target)
+                self.conns.append(b)
+            for x, y in ((a, b), (b, a)):
+                threading.Thread(target=self.pump, args=(x, y),
+                                 daemon=True).start()
+
+    @staticmethod
+    def pump(x, y):
+        try:
+            while True:
+                data = x.recv(65536)
+                if not data:
+                    break
+                y.sendall(data)
+        except OSError:
+            pass
+        for s in (x, y):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def go_silent(self):
+        """Cut every connection; from now on, answer none."""
+        with self.lock:
+            self.silent = True
+            for s in self.conns:
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def close(self):
+        self.ls.close()
+
+
+def test_silent_server_does_not_stall_the_loop(ctx):
+    """A server that takes connections and never answers: reconnecting
+    must not stall the event loop; ping answers within a second all along
+    and events are answered unavailable (after a connect's 5 s at most)."""
+    cluster = pgcluster.Cluster().start()
+    cluster.conninfo("s_silent")        # create the schema
+    proxy = Proxy(cluster)
+    d = Daemon(ctx, conf_extra='database: "host=127.0.0.1 port=%d '
+               'dbname=zhilid user=zhilid options=\'-c search_path=s_silent'
+               '\'"\n' % proxy.port).start()
+    c = d.client(timeout=30)
+    for i in range(10):
+        expect_event_ok(c.request(upsert("H%d" % i, {"age": 80}, id="q-%d"
+                                         % i, ts=T0 + i)))
+    proxy.go_silent()
+    p = d.client()
+    codes = set()
+    worst = 0.0
+    deadline = time.monotonic() + 12
+    i = 100
+    while time.monotonic() < deadline:
+        try:
+            c.send(upsert("H%d" % i, {"age": 80}, id="q-%d" % i, ts=T0 + i))
+        except TestFailure:     # its batch was in doubt: disconnected
+            codes.add("disconnected")
+            c.close()
+            c = d.client(timeout=30)
+            continue
+        i += 1
+        t = time.monotonic()
+        expect_ok(p.request(PING, timeout=10), "ping")
+        worst = max(worst, time.monotonic() - t)
+        while not c.eof:
+            try:
+                r = c.recv(0.05)
+            except TestFailure:
+                break
+            codes.add(r.get("error", {}).get("code", "ok"))
+        time.sleep(0.1)
+    check(worst < 1.0, "a ping took %.1f s while the server is silent"
+          % worst)
+    check("unavailable" in codes, "events answered %s, not unavailable"
+          % codes)
+    d.kill9()
+    proxy.close()
     cluster.destroy()
