@@ -41,6 +41,23 @@ struct store_cursor {
 	const char	*p, *end;
 };
 
+/* The reads without parameters: the same SQL in both backends. */
+#define SQL_MAX_SEQ	"SELECT coalesce(max(seq), 0) FROM events"
+#define SQL_MAX_ALERT	"SELECT coalesce(max(id), 0) FROM alerts"
+#define SQL_ENT_COUNT	"SELECT count(*) FROM entities"
+#define SQL_ENT_KEYS	"SELECT kind, id FROM entities"
+#define SQL_ID_COUNT	"SELECT count(eid) FROM events"
+#define SQL_IDS		"SELECT eid FROM events WHERE eid IS NOT NULL"
+#define SQL_CLOSURES	"SELECT cycle, grp, period, ts, seq FROM closures"
+#define SQL_MARKS	"SELECT name, kind, entity, since, until FROM marks"
+#define SQL_TIMERS	"SELECT rule, kind, entity, tag, id, due, aux " \
+	"FROM timers ORDER BY id"
+#define SQL_META	"SELECT key, value FROM meta"
+#define SQL_SPANS	"SELECT rule, kind, entity, grp, seen, since, " \
+	"seen_mask FROM spans"
+#define SQL_ALERT_COLUMNS "id, rule, severity, kind, entity, period, ts, " \
+	"message, data, event"
+
 void	 store_cursor_init(struct store_cursor *, const struct buf *);
 int	 store_wop_next(struct store_cursor *, struct store_wop *);
 

@@ -127,8 +127,6 @@ enum {
 	R_FACTS, R_CLOSURES, R_MARKS, R_TIMERS, R_META, R_SPANS, R_GROUP, NR
 };
 
-#define ALERT_COLUMNS "id, rule, severity, kind, entity, period, ts, " \
-	"message, data, event"
 static const char *const rsql[NR] = {
 	[R_EV_FIND] = "SELECT seq FROM events WHERE eid = $1",
 	[R_ENT_LOAD] = "SELECT state, removed, created, removed_ts "
@@ -137,26 +135,24 @@ static const char *const rsql[NR] = {
 	    "(SELECT id, ts, rule, from_class, to_class, event FROM history "
 	    "WHERE kind = $1 AND entity = $2 ORDER BY id DESC LIMIT $3) AS h "
 	    "ORDER BY id",
-	[R_ALERTS] = "SELECT " ALERT_COLUMNS " FROM alerts WHERE id > $1 "
+	[R_ALERTS] = "SELECT " SQL_ALERT_COLUMNS " FROM alerts WHERE id > $1 "
 	    "ORDER BY id LIMIT $2",
-	[R_ALERTS_RULE] = "SELECT " ALERT_COLUMNS " FROM alerts WHERE "
+	[R_ALERTS_RULE] = "SELECT " SQL_ALERT_COLUMNS " FROM alerts WHERE "
 	    "rule = $3 AND id > $1 ORDER BY id LIMIT $2",
-	[R_MAX_SEQ] = "SELECT coalesce(max(seq), 0) FROM events",
-	[R_MAX_ALERT] = "SELECT coalesce(max(id), 0) FROM alerts",
-	[R_ENT_COUNT] = "SELECT count(*) FROM entities",
-	[R_ENT_KEYS] = "SELECT kind, id FROM entities",
+	[R_MAX_SEQ] = SQL_MAX_SEQ,
+	[R_MAX_ALERT] = SQL_MAX_ALERT,
+	[R_ENT_COUNT] = SQL_ENT_COUNT,
+	[R_ENT_KEYS] = SQL_ENT_KEYS,
 	[R_ENT_ROWS] = "SELECT id, state, removed FROM entities WHERE kind = $1",
-	[R_ID_COUNT] = "SELECT count(eid) FROM events",
-	[R_IDS] = "SELECT eid FROM events WHERE eid IS NOT NULL",
+	[R_ID_COUNT] = SQL_ID_COUNT,
+	[R_IDS] = SQL_IDS,
 	[R_FACTS] = "SELECT rule, kind, entity, period, grp, parts, value, ts, "
 	    "(value IS NULL)::int FROM facts",
-	[R_CLOSURES] = "SELECT cycle, grp, period, ts, seq FROM closures",
-	[R_MARKS] = "SELECT name, kind, entity, since, until FROM marks",
-	[R_TIMERS] = "SELECT rule, kind, entity, tag, id, due, aux FROM timers "
-	    "ORDER BY id",
-	[R_META] = "SELECT key, value FROM meta",
-	[R_SPANS] = "SELECT rule, kind, entity, grp, seen, since, seen_mask "
-	    "FROM spans",
+	[R_CLOSURES] = SQL_CLOSURES,
+	[R_MARKS] = SQL_MARKS,
+	[R_TIMERS] = SQL_TIMERS,
+	[R_META] = SQL_META,
+	[R_SPANS] = SQL_SPANS,
 	[R_GROUP] = "SELECT id, state FROM entities WHERE kind = $1 AND "
 	    "grp = $2 AND removed = 0 AND id > $3 ORDER BY id LIMIT $4",
 };

@@ -450,75 +450,44 @@ take_str(struct store_cursor *c, struct store_wop *w, int i)
 	c->p += len + 1;
 }
 
-static void
-set_null(struct store_wop *w, int i)
-{
-	w->p[i - 1].is_int = 0;
-	w->p[i - 1].s = NULL;
-}
+/*
+ * The fixed operations: their statement and, for each field in the order
+ * store_op_* wrote them, 's' (a string) or 'i' (an integer) and the
+ * parameter it binds, 'a' for the first.
+ */
+static const struct {
+	int		 stmt;
+	const char	*fields;
+} fixed[] = {
+	[OP_EVENT] = { SW_EVENT, "iasbscidse" },
+	[OP_ENTITY] = { SW_ENTITY, "sasbshscidieifig" },
+	[OP_HISTORY] = { SW_HISTORY, "sasbicsdsesfsgih" },
+	[OP_ALERT] = { SW_ALERT, "iasbscsdsesfigihsisjsk" },
+	[OP_ACK] = { SW_ACK, "ia" },
+};
 
 static void
 take_fixed(struct store_cursor *c, struct store_wop *w, int op)
 {
-	switch (op) {
-	case OP_EVENT:	/* seq eid type ts body */
-		w->stmt = SW_EVENT;
-		w->n = 5;
-		take_int(c, w, 1);
-		take_str(c, w, 2);
-		take_str(c, w, 3);
-		take_int(c, w, 4);
-		take_str(c, w, 5);
-		break;
-	case OP_ENTITY:	/* kind id state removed created updated rts grp */
-		w->stmt = SW_ENTITY;
-		w->n = 8;
-		take_str(c, w, 1);
-		take_str(c, w, 2);
-		take_str(c, w, 8);
-		take_str(c, w, 3);
-		take_int(c, w, 4);
-		take_int(c, w, 5);
-		take_int(c, w, 6);
-		take_int(c, w, 7);
-		if (w->p[3].i == 0)	/* the removal's ts, NULL while live */
-			set_null(w, 7);
-		break;
-	case OP_HISTORY: /* kind entity ts rule from to event seq */
-		w->stmt = SW_HISTORY;
-		w->n = 8;
-		take_str(c, w, 1);
-		take_str(c, w, 2);
-		take_int(c, w, 3);
-		take_str(c, w, 4);
-		take_str(c, w, 5);
-		take_str(c, w, 6);
-		take_str(c, w, 7);
-		take_int(c, w, 8);
-		break;
-	case OP_ALERT:	/* id rule severity kind entity period ts seq ... */
-		w->stmt = SW_ALERT;
-		w->n = 11;
-		take_int(c, w, 1);
-		take_str(c, w, 2);
-		take_str(c, w, 3);
-		take_str(c, w, 4);
-		take_str(c, w, 5);
-		take_str(c, w, 6);
-		take_int(c, w, 7);
-		take_int(c, w, 8);
-		if (w->p[7].i <= 0)	/* a timer's: none */
-			set_null(w, 8);
-		take_str(c, w, 9);
-		take_str(c, w, 10);
-		take_str(c, w, 11);
-		break;
-	case OP_ACK:
-		w->stmt = SW_ACK;
-		w->n = 1;
-		take_int(c, w, 1);
-		break;
+	const char *f;
+	int i;
+
+	w->stmt = fixed[op].stmt;
+	w->n = 0;
+	for (f = fixed[op].fields; *f != '\0'; f += 2) {
+		i = f[1] - 'a' + 1;
+		if (f[0] == 's')
+			take_str(c, w, i);
+		else
+			take_int(c, w, i);
+		w->n = i > w->n ? i : w->n;
 	}
+	/* an entity's removal ts is NULL while it is live (removed 0) */
+	if (op == OP_ENTITY && w->p[3].i == 0)
+		w->p[6].s = NULL, w->p[6].is_int = 0;
+	/* a timer's alert has no event seq */
+	if (op == OP_ALERT && w->p[7].i <= 0)
+		w->p[7].s = NULL, w->p[7].is_int = 0;
 }
 
 /*

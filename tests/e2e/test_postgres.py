@@ -180,6 +180,17 @@ def doubt_setup(ctx, cluster, schema):
     return d, c
 
 
+def doubt_end(cluster, d, c, said):
+    """The daemon goes on, and its log says it looked the batch up."""
+    expect_event_ok(c.request(upsert("H2", {"age": 90}, id="after",
+                                     ts=T0 + 120)))
+    c.close()
+    d.stop()
+    check(said in d.stderr_text(), "the daemon did not look the batch up: "
+          "%s" % d.stderr_text()[-1500:])
+    cluster.destroy()
+
+
 def backend_waiting(cluster, what, timeout=20):
     """The pid of the daemon's backend waiting on wait event what."""
     deadline = time.monotonic() + timeout
@@ -225,13 +236,7 @@ def test_commit_in_doubt_committed(ctx):
           % (eid, r["seq"]))
     r2 = expect_ok(c.request(ev))
     check(r2.get("duplicate") and r2["seq"] == r["seq"], "resend: %s" % r2)
-    expect_event_ok(c.request(upsert("H2", {"age": 90}, id="after",
-                                     ts=T0 + 120)))
-    c.close()
-    d.stop()
-    check("had committed" in d.stderr_text(), "the daemon did not look the "
-          "batch up: %s" % d.stderr_text()[-1500:])
-    cluster.destroy()
+    doubt_end(cluster, d, c, "had committed")
 
 
 def test_commit_in_doubt_not_committed(ctx):
@@ -260,13 +265,7 @@ def test_commit_in_doubt_not_committed(ctx):
     r = expect_event_ok(c.request(ev), "resend")
     check(not r.get("duplicate") and len(r["alerts"]) == 1,
           "the resend is applied: %s" % r)
-    expect_event_ok(c.request(upsert("H2", {"age": 90}, id="after",
-                                     ts=T0 + 120)))
-    c.close()
-    d.stop()
-    check("had not committed" in d.stderr_text(), "the daemon did not look "
-          "the batch up: %s" % d.stderr_text()[-1500:])
-    cluster.destroy()
+    doubt_end(cluster, d, c, "had not committed")
 
 
 def test_unreachable_or_missing_schema_refused(ctx):
