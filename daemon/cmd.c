@@ -34,8 +34,8 @@ static const struct cmd cmd_table[] = {
 	{ "ping",	ROLE_READ,	{ NULL },		cmd_ping },
 	{ "stats",	ROLE_READ,	{ NULL },		cmd_stats },
 	{ "get",	ROLE_READ,	{ "kind", "id", NULL },	cmd_get },
-	{ "alerts",	ROLE_READ,	{ "after", "limit", "rule", NULL },
-	    cmd_alerts },
+	{ "alerts",	ROLE_READ,	{ "after", "limit", "rule", "acked",
+	    "silenced", NULL },	cmd_alerts },
 	{ "subscribe",	ROLE_READ,	{ NULL },		cmd_subscribe },
 	{ "ack",	ROLE_ADMIN,	{ "alert", NULL },	cmd_ack },
 	{ "reload",	ROLE_ADMIN,	{ NULL },		cmd_reload },
@@ -44,6 +44,11 @@ static const struct cmd cmd_table[] = {
 	{ "dry_run",	ROLE_READ,	{ "event", NULL },	cmd_dry_run },
 	{ "map",	ROLE_READ,	{ "rule", "group", "after", "limit",
 	    NULL },	cmd_map },
+	/* silences (cmd-silence.c) */
+	{ "silence",	ROLE_ADMIN,	{ "match", "until", "comment", NULL },
+	    cmd_silence },
+	{ "silences",	ROLE_READ,	{ "all", NULL },	cmd_silences },
+	{ "unsilence",	ROLE_ADMIN,	{ "silence", NULL },	cmd_unsilence },
 };
 #define NCMD (sizeof cmd_table / sizeof cmd_table[0])
 
@@ -73,6 +78,32 @@ int_arg(const cJSON *req, const char *key)
 	if (d < 0 || d > 9007199254740992.0 || d != (double)(int64_t)d)
 		return -2;
 	return (int64_t)d;
+}
+
+/* The helpers above, for the handlers in other files (cmd-silence.c). */
+void
+cmd_bad(struct client *c, const char *cmd, const char *key, const char *what)
+{
+	bad(c, cmd, key, what);
+}
+
+int64_t
+cmd_int_arg(const cJSON *req, const char *key)
+{
+	return int_arg(req, key);
+}
+
+/* A boolean argument: 0 or 1; -1 if absent, -2 if not a boolean. */
+int
+cmd_bool_arg(const cJSON *req, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(req, key);
+
+	if (v == NULL)
+		return -1;
+	if (!cJSON_IsBool(v))
+		return -2;
+	return cJSON_IsTrue(v);
 }
 
 static void
@@ -195,8 +226,11 @@ static void
 cmd_alerts(struct client *c, const cJSON *req)
 {
 	const cJSON *rule = cJSON_GetObjectItemCaseSensitive(req, "rule");
-	int64_t after = int_arg(req, "after"), limit = int_arg(req, "limit");
+	int64_t after = int_arg(req, "after");
+	int64_t limit = int_arg(req, "limit");
 	int64_t last = 0;
+	int acked = cmd_bool_arg(req, "acked");
+	int silenced = cmd_bool_arg(req, "silenced");
 	size_t mark;
 
 	if (after == -2)
@@ -216,12 +250,17 @@ cmd_alerts(struct client *c, const cJSON *req)
 		bad(c, "alerts", "rule", "expected string");
 		return;
 	}
+	if (acked == -2 || silenced == -2) {
+		bad(c, "alerts", acked == -2 ? "acked" : "silenced",
+		    "expected true or false");
+		return;
+	}
 	server_sync(c->srv);
 	mark = c->out.len;
 	buf_adds(&c->out, "{\"ok\":true,\"alerts\":[");
 	if (store_alerts_json(c->srv->store, after < 0 ? 0 : after,
 	    limit < 0 ? 1000 : limit, rule ? rule->valuestring : NULL,
-	    &c->out, &last) != 0) {
+	    acked, silenced == 1, &c->out, &last) != 0) {
 		c->out.len = mark;
 		client_error(c, E_INTERNAL, "database read failed");
 		return;
@@ -242,14 +281,14 @@ cmd_ack(struct client *c, const cJSON *req)
 		    "expected an alert id");
 		return;
 	}
-	if (engine_ack(c->srv->eng, id) != 0) {
+	if (engine_ack(c->srv->eng, id, (int64_t)c->uid) != 0) {
 		snprintf(msg, sizeof msg, "ack: unknown alert %lld",
 		    (long long)id);
 		client_error(c, E_UNKNOWN_ENTITY, msg);
 		return;
 	}
 	memset(&res, 0, sizeof res);
-	server_pend(c->srv, c, &res, 1);
+	server_pend(c->srv, c, &res, PEND_ACK);
 }
 
 static void

@@ -58,10 +58,12 @@ enum {
 	W_BEGIN, W_COMMIT, W_ROLLBACK, W_EVENT, W_ENTITY, W_HISTORY, W_ALERT,
 	W_ACK, W_FACT, W_CLOSE, W_MARK_PUT, W_MARK_DEL, W_TIMER_PUT,
 	W_TIMER_DEL, W_META, W_SPAN_PUT, W_SPAN_DEL, W_REGROUP,
+	W_SILENCE_PUT, W_SILENCE_END,
 	/* the reader's */
 	R_EV_FIND, R_ENT_LOAD, R_HIST, R_ALERTS, R_ALERTS_RULE, R_MAX_SEQ,
 	R_MAX_ALERT, R_ENT_COUNT, R_ENT_KEYS, R_ENT_ROWS, R_ID_COUNT, R_IDS, R_FACTS,
-	R_CLOSURES, R_MARKS, R_TIMERS, R_META, R_SPANS, R_GROUP, NQ
+	R_CLOSURES, R_MARKS, R_TIMERS, R_META, R_SPANS, R_GROUP,
+	R_SILENCES, R_MAX_SILENCE, R_SILENCE_LIST, NQ
 };
 #define NW	R_EV_FIND
 
@@ -78,9 +80,11 @@ static const char *const sql_table[NQ] = {
 	    "(kind, entity, ts, rule, from_class, to_class, event, seq) "
 	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
 	[W_ALERT] = "INSERT INTO alerts (id, rule, severity, kind, entity, "
-	    "period, ts, seq, message, data, event) "
-	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-	[W_ACK] = "UPDATE alerts SET acked = 1 WHERE id = ?1",
+	    "period, ts, seq, message, data, event, silenced) "
+	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+	/* the first ack stays: who and when are not overwritten */
+	[W_ACK] = "UPDATE alerts SET acked = 1, acked_by = ?2, acked_ts = ?3 "
+	    "WHERE id = ?1 AND acked = 0",
 	[W_FACT] = "INSERT OR REPLACE INTO facts "
 	    "(rule, kind, entity, period, grp, value, parts, ts) "
 	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -103,6 +107,12 @@ static const char *const sql_table[NQ] = {
 	/* every entity of a kind, grouped by another of its fields */
 	[W_REGROUP] = "UPDATE entities SET grp = json_extract(state, "
 	    "'$.fields.\"' || ?2 || '\"') WHERE kind = ?1",
+	/* silences (schema 006); an end, like an ack, keeps the first */
+	[W_SILENCE_PUT] = "INSERT INTO silences "
+	    "(id, match, until, comment, uid, created) "
+	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+	[W_SILENCE_END] = "UPDATE silences SET ended = ?2, ended_by = ?3 "
+	    "WHERE id = ?1 AND ended IS NULL",
 	[R_EV_FIND] = "SELECT seq FROM events WHERE eid = ?1",
 	[R_ENT_LOAD] = "SELECT state, removed, created, removed_ts "
 	    "FROM entities WHERE kind = ?1 AND id = ?2",
@@ -111,11 +121,13 @@ static const char *const sql_table[NQ] = {
 	    "WHERE kind = ?1 AND entity = ?2 ORDER BY id DESC LIMIT ?3) "
 	    "ORDER BY id",
 #define ALERT_COLUMNS "id, rule, severity, kind, entity, period, ts, " \
-	"message, data, event"
+	"message, data, event, acked, acked_by, acked_ts, silenced"
+	/* ?4: NULL, or only acked (1) or unacked (0); ?5: with silenced ones */
+#define ALERT_FILTER "(?4 IS NULL OR acked = ?4) AND (?5 OR silenced IS NULL)"
 	[R_ALERTS] = "SELECT " ALERT_COLUMNS " FROM alerts WHERE id > ?1 "
-	    "ORDER BY id LIMIT ?2",
+	    "AND " ALERT_FILTER " ORDER BY id LIMIT ?2",
 	[R_ALERTS_RULE] = "SELECT " ALERT_COLUMNS " FROM alerts WHERE "
-	    "rule = ?3 AND id > ?1 ORDER BY id LIMIT ?2",
+	    "rule = ?3 AND id > ?1 AND " ALERT_FILTER " ORDER BY id LIMIT ?2",
 	[R_MAX_SEQ] = "SELECT coalesce(max(seq), 0) FROM events",
 	[R_MAX_ALERT] = "SELECT coalesce(max(id), 0) FROM alerts",
 	[R_ENT_COUNT] = "SELECT count(*) FROM entities",
@@ -134,13 +146,21 @@ static const char *const sql_table[NQ] = {
 	    "FROM spans",
 	[R_GROUP] = "SELECT id, state FROM entities WHERE kind = ?1 AND "
 	    "grp = ?2 AND removed = 0 AND id > ?3 ORDER BY id LIMIT ?4",
+	[R_SILENCES] = "SELECT match, id, until FROM silences "
+	    "WHERE ended IS NULL ORDER BY id",
+	[R_MAX_SILENCE] = "SELECT coalesce(max(id), 0) FROM silences",
+	/* ?1: every one; else those not ended nor past ?2 */
+	[R_SILENCE_LIST] = "SELECT id, match, until, comment, uid, created, "
+	    "ended, ended_by FROM silences WHERE ?1 OR (ended IS NULL AND "
+	    "until >= ?2) ORDER BY id",
 };
 
 /* The public statement and table numbers, in the order of store.h. */
 static const int stmt_map[] = { W_FACT, W_CLOSE, W_MARK_PUT, W_MARK_DEL,
-    W_TIMER_PUT, W_TIMER_DEL, W_META, W_SPAN_PUT, W_SPAN_DEL, W_REGROUP };
+    W_TIMER_PUT, W_TIMER_DEL, W_META, W_SPAN_PUT, W_SPAN_DEL, W_REGROUP,
+    W_SILENCE_PUT, W_SILENCE_END };
 static const int table_map[] = { R_FACTS, R_CLOSURES, R_MARKS, R_TIMERS,
-    R_META, R_SPANS };
+    R_META, R_SPANS, R_SILENCES };
 
 /* Operation codes of a job's buffer. */
 enum { OP_EVENT = 1, OP_ENTITY, OP_HISTORY, OP_ALERT, OP_ACK, OP_STMT };
@@ -541,7 +561,7 @@ void
 store_op_alert(struct buf *b, int64_t id, const char *rule,
     const char *severity, const char *kind, const char *entity,
     const char *period, int64_t ts, int64_t seq, const char *message,
-    size_t msglen, const char *data, const char *event)
+    size_t msglen, const char *data, const char *event, int64_t silenced)
 {
 	buf_addc(b, OP_ALERT);
 	put_i64(b, id);
@@ -555,13 +575,17 @@ store_op_alert(struct buf *b, int64_t id, const char *rule,
 	put_str(b, message, msglen);
 	put_cstr(b, data);
 	put_cstr(b, event);
+	put_i64(b, silenced);
 }
 
+/* by: the acknowledging peer's uid; ts: the daemon's clock. */
 void
-store_op_ack(struct buf *b, int64_t id)
+store_op_ack(struct buf *b, int64_t id, int64_t by, int64_t ts)
 {
 	buf_addc(b, OP_ACK);
 	put_i64(b, id);
+	put_i64(b, by);
+	put_i64(b, ts);
 }
 
 /*
@@ -702,10 +726,16 @@ exec_ops(struct store *s, const struct buf *ops)
 			bind_next(st, 9, &c);
 			bind_next(st, 10, &c);
 			bind_next(st, 11, &c);
+			if ((v = get_i64(&c)) > 0)
+				sqlite3_bind_int64(st, 12, v);
+			else
+				sqlite3_bind_null(st, 12);
 			break;
 		case OP_ACK:
 			st = s->q[W_ACK];
 			sqlite3_bind_int64(st, 1, get_i64(&c));
+			sqlite3_bind_int64(st, 2, get_i64(&c));
+			sqlite3_bind_int64(st, 3, get_i64(&c));
 			break;
 		case OP_STMT: {
 			int i, n;
@@ -902,6 +932,12 @@ int64_t
 store_max_alert(struct store *s)
 {
 	return read_int(s, R_MAX_ALERT);
+}
+
+int64_t
+store_max_silence(struct store *s)
+{
+	return read_int(s, R_MAX_SILENCE);
 }
 
 static int
@@ -1128,34 +1164,118 @@ column(sqlite3_stmt *st, int i)
 	return (const char *)sqlite3_column_text(st, i);
 }
 
+/* An integer column, or -1 if NULL. */
+static int64_t
+column_int(sqlite3_stmt *st, int i)
+{
+	if (sqlite3_column_type(st, i) == SQLITE_NULL)
+		return -1;
+	return sqlite3_column_int64(st, i);
+}
+
 /*
  * Append alerts with id > after (of rule, if not NULL), at most limit, as
- * comma-separated JSON objects; *last is the last id appended.
+ * comma-separated JSON objects; *last is the last id appended.  acked: -1
+ * any, 0 only unacknowledged, 1 only acknowledged ones; silenced: include
+ * the alerts that a silence matched.
  */
 int
 store_alerts_json(struct store *s, int64_t after, int64_t limit,
-    const char *rule, struct buf *out, int64_t *last)
+    const char *rule, int acked, int silenced, struct buf *out,
+    int64_t *last)
 {
 	sqlite3_stmt *st = s->q[rule != NULL ? R_ALERTS_RULE : R_ALERTS];
+	struct alert_ack ack;
 	int rc, n = 0;
 
 	sqlite3_bind_int64(st, 1, after);
 	sqlite3_bind_int64(st, 2, limit);
 	if (rule != NULL)
 		bind_text(st, 3, rule);
+	if (acked >= 0)
+		sqlite3_bind_int(st, 4, acked);
+	else
+		sqlite3_bind_null(st, 4);
+	sqlite3_bind_int(st, 5, silenced);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		if (n++ > 0)
 			buf_addc(out, ',');
 		*last = sqlite3_column_int64(st, 0);
+		ack.by = column_int(st, 11);
+		ack.ts = column_int(st, 12);
 		alert_json(out, *last, column(st, 1), column(st, 2),
 		    column(st, 3), column(st, 4), column(st, 5),
 		    sqlite3_column_int64(st, 6), column(st, 7),
 		    (size_t)sqlite3_column_bytes(st, 7), column(st, 8),
-		    column(st, 9));
+		    column(st, 9), sqlite3_column_int(st, 10) ? &ack : NULL,
+		    column_int(st, 13));
 	}
 	if (rc != SQLITE_DONE)
 		return read_error(s, st);
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
+	return 0;
+}
+
+/* "by" and "ts" of a record: a uid and a moment, each null if unknown. */
+static void
+by_ts_json(struct buf *out, int64_t by, int64_t ts)
+{
+	char t[40];
+
+	buf_adds(out, "{\"by\":");
+	buf_add_int(out, by);
+	clock_format(ts, t, sizeof t);
+	buf_adds(out, ",\"ts\":");
+	buf_add_json_cstr(out, t);
+	buf_addc(out, '}');
+}
+
+/*
+ * Append the silences as a JSON array: with all, every one ever made,
+ * else those not ended whose until is not before now.  match is stored
+ * as the JSON object it was given as.
+ */
+int
+store_silences_json(struct store *s, int all, int64_t now, struct buf *out)
+{
+	sqlite3_stmt *st = s->q[R_SILENCE_LIST];
+	int64_t until, ended;
+	char t[40];
+	int rc, n = 0;
+
+	sqlite3_bind_int(st, 1, all);
+	sqlite3_bind_int64(st, 2, now);
+	buf_addc(out, '[');
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (n++ > 0)
+			buf_addc(out, ',');
+		until = sqlite3_column_int64(st, 2);
+		ended = column_int(st, 6);
+		buf_adds(out, "{\"id\":");
+		buf_add_int(out, sqlite3_column_int64(st, 0));
+		buf_adds(out, ",\"match\":");
+		buf_adds(out, column(st, 1));
+		clock_format(until, t, sizeof t);
+		buf_adds(out, ",\"until\":");
+		buf_add_json_cstr(out, t);
+		buf_adds(out, ",\"comment\":");
+		buf_add_json_cstr(out, column(st, 3));
+		buf_adds(out, ",\"created\":");
+		by_ts_json(out, sqlite3_column_int64(st, 4),
+		    sqlite3_column_int64(st, 5));
+		buf_adds(out, ",\"ended\":");
+		if (ended >= 0)
+			by_ts_json(out, sqlite3_column_int64(st, 7), ended);
+		else
+			buf_adds(out, "null");
+		buf_adds(out, ",\"active\":");
+		buf_adds(out, ended < 0 && until >= now ? "true" : "false");
+		buf_addc(out, '}');
+	}
+	if (rc != SQLITE_DONE)
+		return read_error(s, st);
+	buf_addc(out, ']');
+	sqlite3_reset(st);
 	return 0;
 }
