@@ -235,6 +235,7 @@ engine_new(struct ruleset *rs, struct store *s, int clock_mode,
 	ecache_init(&e->cache, cache_capacity);
 	e->timers.next_id = 1;
 	e->silences.next_id = 1;
+	e->silences.rest_tail = &e->silences.rest;
 	if (s != NULL) {
 		if (ecache_attach(&e->cache, s) != 0)
 			log_warnx("database: cannot list entities; every new "

@@ -227,6 +227,7 @@ void		 timers_clear(struct timers *);
 /* silence.c: what operators silenced, checked for every alert raised */
 struct silence {
 	struct silence	*hnext;		/* in its index bucket, or the rest */
+	uint64_t	 hash;		/* of the value it is indexed by */
 	int64_t		 id;
 	int64_t		 until;		/* the last moment it covers */
 	char		*rule;		/* exact, or a prefix */
@@ -244,7 +245,8 @@ struct silences {
 	struct silence	**buckets;	/* by the value each is indexed by */
 	size_t		  nbuckets;
 	struct silence	 *rest;		/* those with no such value */
-	size_t		  nindex[4];	/* how many by entity, field, rule, none */
+	struct silence	**rest_tail;
+	size_t		  nindex[5];	/* how many by each key (silence.c) */
 	int64_t		  next_id;
 };
 struct alert_out;

@@ -7,19 +7,20 @@
  * Every alert raised is checked, so the check must cost nothing without
  * silences and little with thousands.  Each silence is indexed by one of
  * its exact values (its entity, else its first field value, else its exact
- * rule) in one hash table keyed by the value alone; an alert probes the
- * table with its entity, its rule and, only if some silence is indexed by
- * a field, its entity's field values, and then tests every silence that
- * has no exact value (a rule prefix, a kind or a severity alone).  A probe
- * may find a silence whose value only collides; the full test of every
- * candidate sorts that out.
+ * rule, else the part before the first '.' of its rule prefix, as in
+ * "four_color.*") in one hash table keyed by the value alone; an alert
+ * probes the table with each of those of its own that some silence is
+ * indexed by, and then tests every silence that has none of them (a short
+ * rule prefix, a kind or a severity alone).  A probe may find a silence
+ * whose value only collides; the full test of every candidate sorts that
+ * out.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "engine.h"
 
-enum { SIX_ENTITY, SIX_FIELD, SIX_RULE, SIX_NONE };
+enum { SIX_ENTITY, SIX_FIELD, SIX_RULE, SIX_FAMILY, SIX_NONE };
 
 void
 silence_free(struct silence *s)
@@ -140,44 +141,81 @@ fail:
 	return NULL;
 }
 
-/* The value a silence is indexed by, and which of its keys it is. */
-static const char *
+/* FNV-1a of the first len bytes of v, as bloom_hash of a string. */
+static uint64_t
+key_hash(const char *v, size_t len)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		h = (h ^ (unsigned char)v[i]) * 0x100000001b3ULL;
+	return h;
+}
+
+/* The length of a rule's family: its name up to the first '.', or 0. */
+static size_t
+family_len(const char *rule, size_t len)
+{
+	const char *dot = memchr(rule, '.', len);
+
+	return dot != NULL ? (size_t)(dot - rule) : 0;
+}
+
+/* The hash of the value a silence is indexed by, and which key it is. */
+static uint64_t
 silence_key(const struct silence *s, int *which)
 {
+	size_t n;
+
+	*which = SIX_NONE;
 	if (s->entity != NULL) {
 		*which = SIX_ENTITY;
-		return s->entity;
+		return key_hash(s->entity, strlen(s->entity));
 	}
 	if (s->nfields > 0) {
 		*which = SIX_FIELD;
-		return s->values[0];
+		return key_hash(s->values[0], strlen(s->values[0]));
 	}
 	if (s->rule != NULL && !s->prefix) {
 		*which = SIX_RULE;
-		return s->rule;
+		return key_hash(s->rule, s->rule_len);
 	}
-	*which = SIX_NONE;
-	return NULL;
+	if (s->rule != NULL && (n = family_len(s->rule, s->rule_len)) > 0) {
+		*which = SIX_FAMILY;
+		return key_hash(s->rule, n);
+	}
+	return 0;
 }
 
-static uint64_t
-key_hash(const char *v)
+/* Put s in its bucket, or at the end of the rest (in id order). */
+static void
+index_one(struct silences *ss, struct silence *s)
 {
-	return bloom_hash(0xcbf29ce484222325ULL, v);
+	int which;
+
+	s->hnext = NULL;
+	s->hash = silence_key(s, &which);
+	ss->nindex[which]++;
+	if (which == SIX_NONE) {
+		*ss->rest_tail = s;
+		ss->rest_tail = &s->hnext;
+		return;
+	}
+	s->hnext = ss->buckets[s->hash & (ss->nbuckets - 1)];
+	ss->buckets[s->hash & (ss->nbuckets - 1)] = s;
 }
 
 /*
  * Index the silences again, leaving out those past now: they can match
- * nothing more (the clock does not go back).  Silences change seldom;
- * rebuilding keeps the index simple.
+ * nothing more (the clock does not go back).  Silences change seldom:
+ * a new one is indexed alone while the table has room, and the rest
+ * rebuilds it.
  */
 static void
 silences_index(struct silences *ss, int64_t now)
 {
-	struct silence **tail = &ss->rest, *s;
-	const char *key;
 	size_t i, n = 0, nb;
-	int which;
 
 	for (i = 0; i < ss->n; i++) {
 		if (ss->all[i]->until >= now) {
@@ -197,19 +235,9 @@ silences_index(struct silences *ss, int64_t now)
 		memset(ss->buckets, 0, nb * sizeof *ss->buckets);
 	memset(ss->nindex, 0, sizeof ss->nindex);
 	ss->rest = NULL;
-	for (i = 0; i < n; i++) {
-		s = ss->all[i];
-		s->hnext = NULL;
-		key = silence_key(s, &which);
-		ss->nindex[which]++;
-		if (key == NULL) {
-			*tail = s;	/* in id order */
-			tail = &s->hnext;
-			continue;
-		}
-		s->hnext = ss->buckets[key_hash(key) & (nb - 1)];
-		ss->buckets[key_hash(key) & (nb - 1)] = s;
-	}
+	ss->rest_tail = &ss->rest;
+	for (i = 0; i < n; i++)
+		index_one(ss, ss->all[i]);
 }
 
 /* ids only grow: the set stays in id order */
@@ -228,7 +256,10 @@ void
 silences_add(struct silences *ss, struct silence *s, int64_t now)
 {
 	silences_put(ss, s);
-	silences_index(ss, now);
+	if (2 * ss->n > ss->nbuckets)
+		silences_index(ss, now);
+	else
+		index_one(ss, s);
 }
 
 /* End silence id if the set holds it. */
@@ -257,6 +288,7 @@ silences_clear(struct silences *ss)
 	ss->all = ss->buckets = NULL;
 	ss->n = ss->cap = ss->nbuckets = 0;
 	ss->rest = NULL;
+	ss->rest_tail = &ss->rest;
 	memset(ss->nindex, 0, sizeof ss->nindex);
 }
 
@@ -360,18 +392,23 @@ covers(const struct silence *s, struct probe *p, const struct alert_out *a,
 	return 1;
 }
 
-/* The lowest id of the silences in one bucket that cover the alert. */
+/*
+ * The lowest id of the silences that cover the alert in the bucket of the
+ * first len bytes of key, or best if lower.
+ */
 static int64_t
-probe_bucket(const struct silences *ss, const char *key, struct probe *p,
-    const struct alert_out *a, int64_t now, int64_t best)
+probe_bucket(const struct silences *ss, const char *key, size_t len,
+    struct probe *p, const struct alert_out *a, int64_t now, int64_t best)
 {
 	const struct silence *s;
+	uint64_t h;
 
 	if (key == NULL)
 		return best;
-	for (s = ss->buckets[key_hash(key) & (ss->nbuckets - 1)]; s != NULL;
-	    s = s->hnext)
-		if ((best == 0 || s->id < best) && covers(s, p, a, now))
+	h = key_hash(key, len);
+	for (s = ss->buckets[h & (ss->nbuckets - 1)]; s != NULL; s = s->hnext)
+		if (s->hash == h && (best == 0 || s->id < best) &&
+		    covers(s, p, a, now))
 			best = s->id;
 	return best;
 }
@@ -388,18 +425,22 @@ silences_match(struct engine *e, const struct alert_out *a,
 	struct probe p = { e, rule, a->kind, a->entity, severity, NULL, 0 };
 	const struct entity *ent;
 	const struct silence *s;
+	const char *v;
 	int64_t now = engine_now(e), best = 0;
-	size_t i;
+	size_t i, n = strlen(rule);
 
 	if (ss->nindex[SIX_ENTITY] > 0)
-		best = probe_bucket(ss, a->entity, &p, a, now, best);
+		best = probe_bucket(ss, a->entity, strlen(a->entity), &p, a,
+		    now, best);
 	if (ss->nindex[SIX_RULE] > 0)
-		best = probe_bucket(ss, rule, &p, a, now, best);
+		best = probe_bucket(ss, rule, n, &p, a, now, best);
+	if (ss->nindex[SIX_FAMILY] > 0 && (n = family_len(rule, n)) > 0)
+		best = probe_bucket(ss, rule, n, &p, a, now, best);
 	if (ss->nindex[SIX_FIELD] > 0 && (ent = probe_entity(&p, a)) != NULL)
 		for (i = 0; i < ent->kind->nfields; i++)
-			best = probe_bucket(ss,
-			    ent->vals[ent->kind->nattrs + i].s, &p, a, now,
-			    best);
+			if ((v = ent->vals[ent->kind->nattrs + i].s) != NULL)
+				best = probe_bucket(ss, v, strlen(v), &p, a,
+				    now, best);
 	for (s = ss->rest; s != NULL && (best == 0 || s->id < best);
 	    s = s->hnext)
 		if (covers(s, &p, a, now))
