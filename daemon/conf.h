@@ -37,6 +37,8 @@ struct conf {
 	long long		 idle_timeout;	/* seconds, 0: none */
 	struct access_rule	*access;
 	size_t			 naccess;
+	char			*metrics_textfile;	/* absolute, or NULL */
+	long long		 metrics_interval;	/* seconds */
 };
 
 struct conf	*conf_load(const char *, struct errs *);

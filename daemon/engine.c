@@ -576,8 +576,8 @@ engine_alert(struct engine *e, int64_t seq, const struct alert_out *a)
 	const struct tmpl *t = a->def != NULL ? a->def->message :
 	    a->rule->message;
 	const char *name = a->def != NULL ? a->def->name : a->rule->alert;
-	const char *sev = severity_name(a->def != NULL ? a->def->severity :
-	    a->severity);
+	int severity = a->def != NULL ? a->def->severity : a->severity;
+	const char *sev = severity_name(severity);
 	const char *eid = a->ev != NULL ? a->ev->id : NULL;
 	struct alert_ref *ref;
 	char period[16];
@@ -594,8 +594,7 @@ engine_alert(struct engine *e, int64_t seq, const struct alert_out *a)
 		period_code_format(a->period, period, sizeof period);
 	/* without silences, this is the whole cost of them */
 	if (e->silences.n > 0)
-		silenced = silences_match(e, a, name, a->def != NULL ?
-		    a->def->severity : a->severity);
+		silenced = silences_match(e, a, name, severity);
 	id = e->next_alert++;
 	start = b->balerts.len;
 	alert_json(&b->balerts, e->dry ? 0 : id, name, sev, a->kind, a->entity,
@@ -609,6 +608,9 @@ engine_alert(struct engine *e, int64_t seq, const struct alert_out *a)
 	ref = &b->alerts[b->nalerts++];
 	ref->off = start;
 	ref->len = b->balerts.len - start;
+	ref->seq = seq;
+	ref->aidx = a->def != NULL ? a->def->aidx : a->rule->aidx;
+	ref->severity = severity;
 	ref->silenced = silenced;
 	if (e->store != NULL)
 		store_op_alert(&b->job.ops, id, name, sev, a->kind, a->entity,
@@ -1072,6 +1074,7 @@ engine_apply(struct engine *e, struct event *ev, struct ev_result *res,
 
 	memset(res, 0, sizeof *res);
 	res->first_alert = b->nalerts;
+	res->et = et;
 	if (e->resync && resync(e) != 0)
 		return unavailable(msg, msglen);
 	if (ev->id != NULL) {
