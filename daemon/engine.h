@@ -257,6 +257,7 @@ void		 silences_add(struct silences *, struct silence *, int64_t);
 void		 silences_end(struct silences *, int64_t, int64_t);
 int		 silences_load(struct silences *, struct store *, int64_t);
 void		 silences_clear(struct silences *);
+size_t		 silences_active(const struct silences *, int64_t);
 struct engine;
 int64_t		 silences_match(struct engine *, const struct alert_out *,
 		    const char *, int);

@@ -276,6 +276,18 @@ silences_end(struct silences *ss, int64_t id, int64_t now)
 	silences_index(ss, now);
 }
 
+/* How many silences can still cover an alert. */
+size_t
+silences_active(const struct silences *ss, int64_t now)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < ss->n; i++)
+		if (ss->all[i]->until >= now)
+			n++;
+	return n;
+}
+
 void
 silences_clear(struct silences *ss)
 {

@@ -375,3 +375,34 @@ def test_zhilictl_silences(ctx):
         check("match.colour" in err, "names the key: %r" % err)
         expect_status(ctl(ctx, *s, "silences", "--active"), 2,
                       "silences --active")
+
+
+def test_silence_metrics(ctx):
+    """zhilid_alerts_silenced_total counts the silenced alerts committed
+    (zhilid_alerts_total counts them too); zhilid_silences_active the
+    silences that can still cover one."""
+    from test_metrics import metrics, val
+    with Daemon(ctx) as d:
+        c = d.client()
+        p = Pusher(c)
+        p.household({})
+        m0 = metrics(c)
+        check(val(m0, "zhilid_silences_active") == 0, "none active")
+        a = silence(c, community="C9")
+        silence(c, community="C8", until=p.ts + 60)
+        silenced(p.household(RED, community="C9"), a, "C9")
+        loud(p.household(RED), "C1")
+        m1 = metrics(c)
+        check(val(m1, "zhilid_alerts_silenced_total") -
+              val(m0, "zhilid_alerts_silenced_total") == 1,
+              "one silenced alert counted")
+        key = {"rule": "four_color.changed", "severity": "critical"}
+        check(val(m1, "zhilid_alerts_total", **key) -
+              val(m0, "zhilid_alerts_total", **key) == 2,
+              "both alerts counted in zhilid_alerts_total")
+        # the second has expired on the event clock
+        check(val(m1, "zhilid_silences_active") == 1,
+              "one active: %r" % val(m1, "zhilid_silences_active"))
+        expect_ok(c.request(cmd("unsilence", silence=a)))
+        check(val(metrics(c), "zhilid_silences_active") == 0,
+              "none active after unsilence")
