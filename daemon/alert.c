@@ -10,6 +10,8 @@
 
 #include "zhilid.h"
 
+#define ALERT_TAIL	",\"acked\":null,\"silenced\":null}"
+
 void
 alert_json(struct buf *b, int64_t id, const char *rule, const char *severity,
     const char *kind, const char *entity, const char *period, int64_t ts,
@@ -42,6 +44,11 @@ alert_json(struct buf *b, int64_t id, const char *rule, const char *severity,
 	buf_adds(b, data);
 	buf_adds(b, ",\"event\":");
 	buf_add_json_cstr(b, event);
+	if (ack == NULL && silenced <= 0) {
+		/* every new alert but silenced ones: one copy, no strlen */
+		buf_add(b, ALERT_TAIL, sizeof ALERT_TAIL - 1);
+		return;
+	}
 	buf_adds(b, ",\"acked\":");
 	if (ack == NULL)
 		buf_adds(b, "null");

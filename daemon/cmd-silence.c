@@ -95,21 +95,5 @@ cmd_silences(struct client *c, const cJSON *req)
 void
 cmd_unsilence(struct client *c, const cJSON *req)
 {
-	int64_t id = cmd_int_arg(req, "silence");
-	struct ev_result res;
-	char msg[128];
-
-	if (id < 0) {
-		cmd_bad(c, "unsilence", "silence", id == -1 ? "missing" :
-		    "expected a silence id");
-		return;
-	}
-	if (engine_unsilence(c->srv->eng, id, (int64_t)c->uid) != 0) {
-		snprintf(msg, sizeof msg, "unsilence: unknown silence %lld",
-		    (long long)id);
-		client_error(c, E_UNKNOWN_ENTITY, msg);
-		return;
-	}
-	memset(&res, 0, sizeof res);
-	server_pend(c->srv, c, &res, PEND_ACK);
+	cmd_mark(c, req, "unsilence", "silence", engine_unsilence);
 }

@@ -90,12 +90,6 @@ cmd_bad(struct client *c, const char *cmd, const char *key, const char *what)
 	bad(c, cmd, key, what);
 }
 
-int64_t
-cmd_int_arg(const cJSON *req, const char *key)
-{
-	return int_arg(req, key);
-}
-
 /* A boolean argument: 0 or 1; -1 if absent, -2 if not a boolean. */
 int
 cmd_bool_arg(const cJSON *req, const char *key)
@@ -271,27 +265,40 @@ cmd_alerts(struct client *c, const cJSON *req)
 	buf_adds(&c->out, "]}\n");
 }
 
-/* The answer waits for the batch that records the acknowledgement. */
-static void
-cmd_ack(struct client *c, const cJSON *req)
+/*
+ * An admin's mark on one numbered record (ack: an alert; unsilence: a
+ * silence), named by its id in key: fn makes it for the peer's uid in the
+ * open batch, or answers -1 if there is no such record.  The answer waits
+ * for the batch that records the mark.
+ */
+void
+cmd_mark(struct client *c, const cJSON *req, const char *cmd,
+    const char *key, int (*fn)(struct engine *, int64_t, int64_t))
 {
-	int64_t id = int_arg(req, "alert");
+	int64_t id = int_arg(req, key);
 	struct ev_result res;
 	char msg[128];
 
 	if (id < 0) {
-		bad(c, "ack", "alert", id == -1 ? "missing" :
-		    "expected an alert id");
+		snprintf(msg, sizeof msg, "expected %s %s id",
+		    key[0] == 'a' ? "an" : "a", key);
+		bad(c, cmd, key, id == -1 ? "missing" : msg);
 		return;
 	}
-	if (engine_ack(c->srv->eng, id, (int64_t)c->uid) != 0) {
-		snprintf(msg, sizeof msg, "ack: unknown alert %lld",
+	if (fn(c->srv->eng, id, (int64_t)c->uid) != 0) {
+		snprintf(msg, sizeof msg, "%s: unknown %s %lld", cmd, key,
 		    (long long)id);
 		client_error(c, E_UNKNOWN_ENTITY, msg);
 		return;
 	}
 	memset(&res, 0, sizeof res);
 	server_pend(c->srv, c, &res, PEND_ACK);
+}
+
+static void
+cmd_ack(struct client *c, const cJSON *req)
+{
+	cmd_mark(c, req, "ack", "alert", engine_ack);
 }
 
 static void
