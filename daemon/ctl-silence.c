@@ -118,8 +118,8 @@ ctl_silences(int argc, char **argv)
 		if (strcmp(argv[i], "--all") == 0)
 			cJSON_AddTrueToObject(req, "all");
 		else
-			ctl_usage_error("silences: unknown argument '%s'; usage: "
-			    "zhilictl silences [--all]", argv[i]);
+			ctl_usage_error("silences: unknown argument '%s'; "
+			    "usage: zhilictl silences [--all]", argv[i]);
 	if (ctl_simple_request(req, &r) == -1)
 		rc = EXIT_DAEMON;
 	else if (!ctl_opt.json)

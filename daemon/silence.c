@@ -133,8 +133,8 @@ silence_parse(const cJSON *match, const struct ruleset *rs, char *msg,
 		if (!declared_field(rs, k, s->fields[n]))
 			SBAD("silence: match.%.*s%s: not rule, kind, entity, "
 			    "severity or a field that %s%s declares",
-			    CLIP(s->fields[n]), k != NULL ? "kind " : "any kind",
-			    k != NULL ? k->name : "");
+			    CLIP(s->fields[n]), k != NULL ? "kind " :
+			    "any kind", k != NULL ? k->name : "");
 	return s;
 fail:
 	silence_free(s);
