@@ -416,7 +416,11 @@ pair(struct bt *bt, const struct bt_alert *was, const struct bt_alert *now)
  * chunks exist, which bounds what is read ahead.
  */
 
-/* The stored alert of the open row of the alerts cursor, as ALERT JSON. */
+/*
+ * The stored alert of the open row of the alerts cursor, as ALERT JSON;
+ * not acknowledged and not silenced, as the candidate's: those are the
+ * operators' doing, not the rules'.
+ */
 static void
 stored_json(struct bt *bt, struct buf *b)
 {
@@ -433,7 +437,7 @@ stored_json(struct bt *bt, struct buf *b)
 	    (const char *)sqlite3_column_text(st, 8),
 	    (size_t)sqlite3_column_bytes(st, 8),
 	    data != NULL ? data : "{}",
-	    (const char *)sqlite3_column_text(st, 10));
+	    (const char *)sqlite3_column_text(st, 10), NULL, 0);
 	bt->nstored++;
 }
 

@@ -71,12 +71,18 @@ void	 ctl_flush(void);
 void	 ctl_usage_error(const char *, const char *)
 	     __attribute__((noreturn));
 const char *ctl_opt_value(int, char **, int *, const char *);
+int	 ctl_simple_request(cJSON *, cJSON **);
 
 /* ctl-map.c */
 int	 ctl_map(int, char **);
 
 /* ctl-push.c */
 int	 ctl_push(const char *, int);
+
+/* ctl-silence.c */
+int	 ctl_silence(int, char **);
+int	 ctl_silences(int, char **);
+int	 ctl_unsilence(int, char **);
 
 /* ctl-explain.c */
 int	 ctl_explain(int, char **);

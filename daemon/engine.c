@@ -82,7 +82,7 @@ fail:
 static int
 resync(struct engine *e)
 {
-	int64_t seq, alert;
+	int64_t seq, alert, silence;
 
 	if (e->reload && engine_load(e) != 0) {
 		e->resync = 1;
@@ -91,12 +91,14 @@ resync(struct engine *e)
 	e->reload = 0;
 	seq = store_max_seq(e->store);
 	alert = store_max_alert(e->store);
-	if (seq < 0 || alert < 0) {
+	silence = store_max_silence(e->store);
+	if (seq < 0 || alert < 0 || silence < 0) {
 		e->resync = 1;
 		return -1;
 	}
 	e->next_seq = seq + 1;
 	e->next_alert = alert + 1;
+	e->silences.next_id = silence + 1;
 	e->resync = 0;
 	return 0;
 }
@@ -242,6 +244,8 @@ engine_new(struct ruleset *rs, struct store *s, int clock_mode,
 	e->ids = xcalloc(e->nidbuckets, sizeof *e->ids);
 	ecache_init(&e->cache, cache_capacity);
 	e->timers.next_id = 1;
+	e->silences.next_id = 1;
+	e->silences.rest_tail = &e->silences.rest;
 	if (s != NULL) {
 		if (ecache_attach(&e->cache, s) != 0)
 			log_warnx("database: cannot list entities; every new "
@@ -366,6 +370,7 @@ engine_load(struct engine *e)
 	if (facts_load(&e->facts, e->store, e->rs) != 0 ||
 	    timers_load(&e->timers, e->store) != 0 ||
 	    store_select(e->store, TB_META, load_meta, e) != 0 ||
+	    silences_load(&e->silences, e->store, engine_now(e)) != 0 ||
 	    indexes_load(e, NULL) != 0)
 		return -1;
 	grp_check(e);
@@ -413,6 +418,7 @@ engine_free(struct engine *e)
 	bloom_free(&e->cache.known);
 	facts_clear(&e->facts);
 	timers_clear(&e->timers);
+	silences_clear(&e->silences);
 	buf_free(&e->scratch);
 	buf_free(&e->msg);
 	free(e->was);
@@ -502,16 +508,61 @@ engine_pend(struct engine *e, struct client *c, const struct ev_result *res,
 	b->npend++;
 }
 
-/* Mark alert id acknowledged in the open batch; -1 if there is no such. */
+/*
+ * Mark alert id acknowledged by uid in the open batch, at the daemon's
+ * clock (the event clock in event mode, as timers); -1 if there is no
+ * such alert.  Ids are given without gaps, so every id below the next
+ * one exists.  A second ack changes nothing (store.c keeps the first).
+ */
 int
-engine_ack(struct engine *e, int64_t id)
+engine_ack(struct engine *e, int64_t id, int64_t uid)
 {
 	if (e->resync && resync(e) != 0)
 		return -1;
 	if (id < 1 || id >= e->next_alert)
 		return -1;
 	if (e->store != NULL)
-		store_op_ack(&engine_batch(e)->job.ops, id);
+		store_op_ack(&engine_batch(e)->job.ops, id, uid, engine_now(e));
+	return 0;
+}
+
+/*
+ * Start silence s (match: its match object as JSON) for uid in the open
+ * batch; it covers the alerts raised from now on, and is answered once
+ * committed.  A failed commit reloads the silences from the store
+ * (engine_load), and this one is gone with its batch.  Returns its id,
+ * or -1 if the counters cannot be read.
+ */
+int64_t
+engine_silence(struct engine *e, struct silence *s, const char *match,
+    const char *comment, int64_t uid)
+{
+	int64_t now = engine_now(e);
+
+	if (e->resync && resync(e) != 0)
+		return -1;
+	s->id = e->silences.next_id++;
+	if (e->store != NULL)
+		store_op(&engine_batch(e)->job.ops, ST_SILENCE_PUT, "isisii",
+		    s->id, match, s->until, comment, uid, now);
+	silences_add(&e->silences, s, now);
+	return s->id;
+}
+
+/* End silence id for uid; -1 if there is no such silence. */
+int
+engine_unsilence(struct engine *e, int64_t id, int64_t uid)
+{
+	int64_t now = engine_now(e);
+
+	if (e->resync && resync(e) != 0)
+		return -1;
+	if (id < 1 || id >= e->silences.next_id)
+		return -1;
+	if (e->store != NULL)
+		store_op(&engine_batch(e)->job.ops, ST_SILENCE_END, "iii", id,
+		    now, uid);
+	silences_end(&e->silences, id, now);
 	return 0;
 }
 
@@ -541,7 +592,7 @@ engine_alert(struct engine *e, int64_t seq, const struct alert_out *a)
 	struct alert_ref *ref;
 	char period[16];
 	size_t start;
-	int64_t id;
+	int64_t id, silenced = 0;
 
 	buf_reset(msg);
 	buf_reserve(msg, 256);
@@ -551,11 +602,14 @@ engine_alert(struct engine *e, int64_t seq, const struct alert_out *a)
 		buf_addf(msg, "%s: %s %s", name, a->kind, a->entity);
 	if (a->period != 0)
 		period_code_format(a->period, period, sizeof period);
+	/* without silences, this is the whole cost of them */
+	if (e->silences.n > 0)
+		silenced = silences_match(e, a, name, severity);
 	id = e->next_alert++;
 	start = b->balerts.len;
 	alert_json(&b->balerts, e->dry ? 0 : id, name, sev, a->kind, a->entity,
 	    a->period != 0 ? period : NULL, a->ts, BUF_DATA(msg), BUF_LEN(msg),
-	    a->data, eid);
+	    a->data, eid, NULL, silenced);
 	if (b->nalerts == b->alerts_cap) {
 		b->alerts_cap = b->alerts_cap ? b->alerts_cap * 2 : 64;
 		b->alerts = xreallocarray(b->alerts, b->alerts_cap,
@@ -567,10 +621,11 @@ engine_alert(struct engine *e, int64_t seq, const struct alert_out *a)
 	ref->seq = seq;
 	ref->aidx = a->def != NULL ? a->def->aidx : a->rule->aidx;
 	ref->severity = severity;
+	ref->silenced = silenced;
 	if (e->store != NULL)
 		store_op_alert(&b->job.ops, id, name, sev, a->kind, a->entity,
 		    a->period != 0 ? period : NULL, a->ts, seq, BUF_DATA(msg),
-		    BUF_LEN(msg), a->data, eid);
+		    BUF_LEN(msg), a->data, eid, silenced);
 }
 
 /*

@@ -16,9 +16,9 @@
 
 #include "store.h"
 
-/* Write statements: those of store.h, then the fixed operations. */
-enum { SW_EVENT = ST_REGROUP + 1, SW_ENTITY, SW_HISTORY, SW_ALERT, SW_ACK,
-    SW_N };
+/* Write statements: those of store.h (the last ST_*), then the fixed ones. */
+enum { SW_EVENT = ST_SILENCE_END + 1, SW_ENTITY, SW_HISTORY, SW_ALERT,
+    SW_ACK, SW_N };
 
 #define STORE_PARAMS_MAX	12
 
@@ -56,7 +56,19 @@ struct store_cursor {
 #define SQL_SPANS	"SELECT rule, kind, entity, grp, seen, since, " \
 	"seen_mask FROM spans"
 #define SQL_ALERT_COLUMNS "id, rule, severity, kind, entity, period, ts, " \
-	"message, data, event"
+	"message, data, event, acked, acked_by, acked_ts, silenced"
+#define SQL_SILENCES	"SELECT match, id, until FROM silences " \
+	"WHERE ended IS NULL ORDER BY id"
+#define SQL_MAX_SILENCE	"SELECT coalesce(max(id), 0) FROM silences"
+
+/* A row of silences, for store_silence_json. */
+struct store_silence {
+	int64_t		 id, until, uid, created;
+	int64_t		 ended, ended_by;	/* -1: not ended */
+	const char	*match, *comment;
+};
+void	 store_silence_json(struct buf *, const struct store_silence *,
+	    int64_t);
 
 void	 store_cursor_init(struct store_cursor *, const struct buf *);
 int	 store_wop_next(struct store_cursor *, struct store_wop *);
@@ -73,6 +85,7 @@ struct store_backend {
 
 	int64_t	 (*max_seq)(struct store *);
 	int64_t	 (*max_alert)(struct store *);
+	int64_t	 (*max_silence)(struct store *);
 	int	 (*event_find)(struct store *, const char *, int64_t *);
 	int	 (*entity_count)(struct store *, int64_t *);
 	int	 (*event_id_count)(struct store *, int64_t *);
@@ -92,7 +105,8 @@ struct store_backend {
 	int	 (*select)(struct store *, enum store_table,
 		    void (*)(void *, const struct store_row *), void *);
 	int	 (*alerts_json)(struct store *, int64_t, int64_t, const char *,
-		    struct buf *, int64_t *);
+		    int, int, struct buf *, int64_t *);
+	int	 (*silences_json)(struct store *, int, int64_t, struct buf *);
 };
 
 /* The part of a store that store.c keeps; a backend's struct starts with it. */

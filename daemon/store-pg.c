@@ -103,6 +103,12 @@ static const char *const wsql[SW_N] = {
 	/* every entity of a kind, grouped by another of its fields */
 	[ST_REGROUP] = "UPDATE entities SET grp = "
 	    "state::json -> 'fields' ->> $2::text WHERE kind = $1",
+	/* silences (schema 006); an end, like an ack, keeps the first */
+	[ST_SILENCE_PUT] = "INSERT INTO silences "
+	    "(id, match, until, comment, uid, created) "
+	    "VALUES ($1, $2, $3, $4, $5, $6)",
+	[ST_SILENCE_END] = "UPDATE silences SET ended = $2, ended_by = $3 "
+	    "WHERE id = $1 AND ended IS NULL",
 	[SW_EVENT] = "INSERT INTO events (seq, eid, type, ts, body) "
 	    "VALUES ($1, $2, $3, $4, $5)",
 	[SW_ENTITY] = "INSERT INTO entities "
@@ -116,15 +122,18 @@ static const char *const wsql[SW_N] = {
 	    "(kind, entity, ts, rule, from_class, to_class, event, seq) "
 	    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
 	[SW_ALERT] = "INSERT INTO alerts (id, rule, severity, kind, entity, "
-	    "period, ts, seq, message, data, event) "
-	    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-	[SW_ACK] = "UPDATE alerts SET acked = 1 WHERE id = $1",
+	    "period, ts, seq, message, data, event, silenced) "
+	    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+	/* the first ack stays: who and when are not overwritten */
+	[SW_ACK] = "UPDATE alerts SET acked = 1, acked_by = $2, acked_ts = $3 "
+	    "WHERE id = $1 AND acked = 0",
 };
 
 enum {
 	R_EV_FIND, R_ENT_LOAD, R_HIST, R_ALERTS, R_ALERTS_RULE, R_MAX_SEQ,
 	R_MAX_ALERT, R_ENT_COUNT, R_ENT_KEYS, R_ENT_ROWS, R_ID_COUNT, R_IDS,
-	R_FACTS, R_CLOSURES, R_MARKS, R_TIMERS, R_META, R_SPANS, R_GROUP, NR
+	R_FACTS, R_CLOSURES, R_MARKS, R_TIMERS, R_META, R_SPANS, R_GROUP,
+	R_SILENCES, R_MAX_SILENCE, R_SILENCE_LIST, NR
 };
 
 static const char *const rsql[NR] = {
@@ -135,10 +144,13 @@ static const char *const rsql[NR] = {
 	    "(SELECT id, ts, rule, from_class, to_class, event FROM history "
 	    "WHERE kind = $1 AND entity = $2 ORDER BY id DESC LIMIT $3) AS h "
 	    "ORDER BY id",
+	/* $3: NULL, or only acked (1) or unacked (0); $4: with silenced ones */
+#define ALERT_FILTER "($3::int IS NULL OR acked = $3::int) AND " \
+	"($4::int <> 0 OR silenced IS NULL)"
 	[R_ALERTS] = "SELECT " SQL_ALERT_COLUMNS " FROM alerts WHERE id > $1 "
-	    "ORDER BY id LIMIT $2",
+	    "AND " ALERT_FILTER " ORDER BY id LIMIT $2",
 	[R_ALERTS_RULE] = "SELECT " SQL_ALERT_COLUMNS " FROM alerts WHERE "
-	    "rule = $3 AND id > $1 ORDER BY id LIMIT $2",
+	    "rule = $5 AND id > $1 AND " ALERT_FILTER " ORDER BY id LIMIT $2",
 	[R_MAX_SEQ] = SQL_MAX_SEQ,
 	[R_MAX_ALERT] = SQL_MAX_ALERT,
 	[R_ENT_COUNT] = SQL_ENT_COUNT,
@@ -155,10 +167,16 @@ static const char *const rsql[NR] = {
 	[R_SPANS] = SQL_SPANS,
 	[R_GROUP] = "SELECT id, state FROM entities WHERE kind = $1 AND "
 	    "grp = $2 AND removed = 0 AND id > $3 ORDER BY id LIMIT $4",
+	[R_SILENCES] = SQL_SILENCES,
+	[R_MAX_SILENCE] = SQL_MAX_SILENCE,
+	/* $1: every one; else those not ended nor past $2 */
+	[R_SILENCE_LIST] = "SELECT id, match, until, comment, uid, created, "
+	    "ended, ended_by FROM silences WHERE $1::int <> 0 OR "
+	    "(ended IS NULL AND until >= $2) ORDER BY id",
 };
 
 static const int table_map[] = { R_FACTS, R_CLOSURES, R_MARKS, R_TIMERS,
-    R_META, R_SPANS };
+    R_META, R_SPANS, R_SILENCES };
 
 /* A connection and when it may be tried again after a failure. */
 struct link {
@@ -906,6 +924,13 @@ col_int(const PGresult *r, int i)
 	    10);
 }
 
+/* An integer column, or -1 if NULL. */
+static int64_t
+col_int_null(const PGresult *r, int i)
+{
+	return PQgetisnull(r, 0, i) ? -1 : col_int(r, i);
+}
+
 static int
 one_int(void *arg, const PGresult *r)
 {
@@ -933,6 +958,12 @@ static int64_t
 pg_max_alert(struct store *st)
 {
 	return read_int((struct pg *)st, R_MAX_ALERT);
+}
+
+static int64_t
+pg_max_silence(struct store *st)
+{
+	return read_int((struct pg *)st, R_MAX_SILENCE);
 }
 
 static int
@@ -1159,27 +1190,71 @@ static int
 alert_row(void *arg, const PGresult *r)
 {
 	struct relay *y = arg;
+	struct alert_ack ack;
+
 	if (y->n++ > 0)
 		buf_addc(y->out, ',');
 	*y->last = col_int(r, 0);
+	ack.by = col_int_null(r, 11);
+	ack.ts = col_int_null(r, 12);
 	alert_json(y->out, *y->last, col(r, 1), col(r, 2), col(r, 3), col(r, 4),
 	    col(r, 5), col_int(r, 6), col(r, 7), (size_t)PQgetlength(r, 0, 7),
-	    col(r, 8), col(r, 9));
+	    col(r, 8), col(r, 9), col_int(r, 10) ? &ack : NULL,
+	    col_int_null(r, 13));
 	return 0;
 }
 
 static int
 pg_alerts_json(struct store *st, int64_t after, int64_t limit,
-    const char *rule, struct buf *out, int64_t *last)
+    const char *rule, int acked, int silenced, struct buf *out,
+    int64_t *last)
 {
 	struct relay y = { .out = out, .last = last };
-	char a[24], l[24];
-	const char *v[3] = { a, l, rule };
+	char a[24], l[24], k[24];
+	const char *v[5] = { a, l, acked >= 0 ? k : NULL, silenced ? "1" : "0",
+	    rule };
 
 	snprintf(a, sizeof a, "%lld", (long long)after);
 	snprintf(l, sizeof l, "%lld", (long long)limit);
+	snprintf(k, sizeof k, "%d", acked);
 	return read_rows((struct pg *)st, rule != NULL ? R_ALERTS_RULE :
-	    R_ALERTS, rule != NULL ? 3 : 2, v, alert_row, &y);
+	    R_ALERTS, rule != NULL ? 5 : 4, v, alert_row, &y);
+}
+
+static int
+silence_row(void *arg, const PGresult *r)
+{
+	struct relay *y = arg;
+	struct store_silence s;
+
+	if (y->n++ > 0)
+		buf_addc(y->out, ',');
+	s.id = col_int(r, 0);
+	s.match = col(r, 1);
+	s.until = col_int(r, 2);
+	s.comment = col(r, 3);
+	s.uid = col_int(r, 4);
+	s.created = col_int(r, 5);
+	s.ended = col_int_null(r, 6);
+	s.ended_by = col_int(r, 7);
+	store_silence_json(y->out, &s, *y->last);
+	return 0;
+}
+
+static int
+pg_silences_json(struct store *st, int all, int64_t now, struct buf *out)
+{
+	struct relay y = { .out = out, .last = &now };
+	char t[24];
+	const char *v[2] = { all ? "1" : "0", t };
+
+	snprintf(t, sizeof t, "%lld", (long long)now);
+	buf_addc(out, '[');
+	if (read_rows((struct pg *)st, R_SILENCE_LIST, 2, v, silence_row,
+	    &y) != 0)
+		return -1;
+	buf_addc(out, ']');
+	return 0;
 }
 
 static const struct store_backend pg_backend = {
@@ -1188,6 +1263,7 @@ static const struct store_backend pg_backend = {
 	.free = pg_free,
 	.max_seq = pg_max_seq,
 	.max_alert = pg_max_alert,
+	.max_silence = pg_max_silence,
 	.event_find = pg_event_find,
 	.entity_count = pg_entity_count,
 	.event_id_count = pg_event_id_count,
@@ -1199,4 +1275,5 @@ static const struct store_backend pg_backend = {
 	.history_json = pg_history_json,
 	.select = pg_select,
 	.alerts_json = pg_alerts_json,
+	.silences_json = pg_silences_json,
 };

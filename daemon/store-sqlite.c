@@ -56,10 +56,12 @@ enum {
 	W_BEGIN, W_COMMIT, W_ROLLBACK, W_EVENT, W_ENTITY, W_HISTORY, W_ALERT,
 	W_ACK, W_FACT, W_CLOSE, W_MARK_PUT, W_MARK_DEL, W_TIMER_PUT,
 	W_TIMER_DEL, W_META, W_SPAN_PUT, W_SPAN_DEL, W_REGROUP,
+	W_SILENCE_PUT, W_SILENCE_END,
 	/* the reader's */
 	R_EV_FIND, R_ENT_LOAD, R_HIST, R_ALERTS, R_ALERTS_RULE, R_MAX_SEQ,
 	R_MAX_ALERT, R_ENT_COUNT, R_ENT_KEYS, R_ENT_ROWS, R_ID_COUNT, R_IDS, R_FACTS,
-	R_CLOSURES, R_MARKS, R_TIMERS, R_META, R_SPANS, R_GROUP, NQ
+	R_CLOSURES, R_MARKS, R_TIMERS, R_META, R_SPANS, R_GROUP,
+	R_SILENCES, R_MAX_SILENCE, R_SILENCE_LIST, NQ
 };
 #define NW	R_EV_FIND
 
@@ -76,9 +78,11 @@ static const char *const sql_table[NQ] = {
 	    "(kind, entity, ts, rule, from_class, to_class, event, seq) "
 	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
 	[W_ALERT] = "INSERT INTO alerts (id, rule, severity, kind, entity, "
-	    "period, ts, seq, message, data, event) "
-	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-	[W_ACK] = "UPDATE alerts SET acked = 1 WHERE id = ?1",
+	    "period, ts, seq, message, data, event, silenced) "
+	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+	/* the first ack stays: who and when are not overwritten */
+	[W_ACK] = "UPDATE alerts SET acked = 1, acked_by = ?2, acked_ts = ?3 "
+	    "WHERE id = ?1 AND acked = 0",
 	[W_FACT] = "INSERT OR REPLACE INTO facts "
 	    "(rule, kind, entity, period, grp, value, parts, ts) "
 	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -101,6 +105,12 @@ static const char *const sql_table[NQ] = {
 	/* every entity of a kind, grouped by another of its fields */
 	[W_REGROUP] = "UPDATE entities SET grp = json_extract(state, "
 	    "'$.fields.\"' || ?2 || '\"') WHERE kind = ?1",
+	/* silences (schema 006); an end, like an ack, keeps the first */
+	[W_SILENCE_PUT] = "INSERT INTO silences "
+	    "(id, match, until, comment, uid, created) "
+	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+	[W_SILENCE_END] = "UPDATE silences SET ended = ?2, ended_by = ?3 "
+	    "WHERE id = ?1 AND ended IS NULL",
 	[R_EV_FIND] = "SELECT seq FROM events WHERE eid = ?1",
 	[R_ENT_LOAD] = "SELECT state, removed, created, removed_ts "
 	    "FROM entities WHERE kind = ?1 AND id = ?2",
@@ -108,10 +118,12 @@ static const char *const sql_table[NQ] = {
 	    "(SELECT id, ts, rule, from_class, to_class, event FROM history "
 	    "WHERE kind = ?1 AND entity = ?2 ORDER BY id DESC LIMIT ?3) "
 	    "ORDER BY id",
+	/* ?4: NULL, or only acked (1) or unacked (0); ?5: with silenced ones */
+#define ALERT_FILTER "(?4 IS NULL OR acked = ?4) AND (?5 OR silenced IS NULL)"
 	[R_ALERTS] = "SELECT " SQL_ALERT_COLUMNS " FROM alerts WHERE id > ?1 "
-	    "ORDER BY id LIMIT ?2",
+	    "AND " ALERT_FILTER " ORDER BY id LIMIT ?2",
 	[R_ALERTS_RULE] = "SELECT " SQL_ALERT_COLUMNS " FROM alerts WHERE "
-	    "rule = ?3 AND id > ?1 ORDER BY id LIMIT ?2",
+	    "rule = ?3 AND id > ?1 AND " ALERT_FILTER " ORDER BY id LIMIT ?2",
 	[R_MAX_SEQ] = SQL_MAX_SEQ,
 	[R_MAX_ALERT] = SQL_MAX_ALERT,
 	[R_ENT_COUNT] = SQL_ENT_COUNT,
@@ -128,14 +140,21 @@ static const char *const sql_table[NQ] = {
 	[R_SPANS] = SQL_SPANS,
 	[R_GROUP] = "SELECT id, state FROM entities WHERE kind = ?1 AND "
 	    "grp = ?2 AND removed = 0 AND id > ?3 ORDER BY id LIMIT ?4",
+	[R_SILENCES] = SQL_SILENCES,
+	[R_MAX_SILENCE] = SQL_MAX_SILENCE,
+	/* ?1: every one; else those not ended nor past ?2 */
+	[R_SILENCE_LIST] = "SELECT id, match, until, comment, uid, created, "
+	    "ended, ended_by FROM silences WHERE ?1 OR (ended IS NULL AND "
+	    "until >= ?2) ORDER BY id",
 };
 
 /* The statement and table numbers of store-impl.h, in their order. */
 static const int stmt_map[SW_N] = { W_FACT, W_CLOSE, W_MARK_PUT, W_MARK_DEL,
     W_TIMER_PUT, W_TIMER_DEL, W_META, W_SPAN_PUT, W_SPAN_DEL, W_REGROUP,
+    W_SILENCE_PUT, W_SILENCE_END,
     W_EVENT, W_ENTITY, W_HISTORY, W_ALERT, W_ACK };
 static const int table_map[] = { R_FACTS, R_CLOSURES, R_MARKS, R_TIMERS,
-    R_META, R_SPANS };
+    R_META, R_SPANS, R_SILENCES };
 
 struct sq {
 	struct store	 s;		/* first: store.c's part */
@@ -540,6 +559,12 @@ sq_max_alert(struct store *base)
 	return read_int(s, R_MAX_ALERT);
 }
 
+static int64_t
+sq_max_silence(struct store *base)
+{
+	return read_int((struct sq *)base, R_MAX_SILENCE);
+}
+
 static int
 read_error(struct sq *s, sqlite3_stmt *st)
 {
@@ -774,36 +799,82 @@ column(sqlite3_stmt *st, int i)
 	return (const char *)sqlite3_column_text(st, i);
 }
 
-/*
- * Append alerts with id > after (of rule, if not NULL), at most limit, as
- * comma-separated JSON objects; *last is the last id appended.
- */
+/* An integer column, or -1 if NULL. */
+static int64_t
+column_int(sqlite3_stmt *st, int i)
+{
+	if (sqlite3_column_type(st, i) == SQLITE_NULL)
+		return -1;
+	return sqlite3_column_int64(st, i);
+}
+
 static int
 sq_alerts_json(struct store *base, int64_t after, int64_t limit,
-    const char *rule, struct buf *out, int64_t *last)
+    const char *rule, int acked, int silenced, struct buf *out,
+    int64_t *last)
 {
 	struct sq *s = (struct sq *)base;
 	sqlite3_stmt *st = s->q[rule != NULL ? R_ALERTS_RULE : R_ALERTS];
+	struct alert_ack ack;
 	int rc, n = 0;
 
 	sqlite3_bind_int64(st, 1, after);
 	sqlite3_bind_int64(st, 2, limit);
 	if (rule != NULL)
 		bind_text(st, 3, rule);
+	if (acked >= 0)
+		sqlite3_bind_int(st, 4, acked);
+	else
+		sqlite3_bind_null(st, 4);
+	sqlite3_bind_int(st, 5, silenced);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		if (n++ > 0)
 			buf_addc(out, ',');
 		*last = sqlite3_column_int64(st, 0);
+		ack.by = column_int(st, 11);
+		ack.ts = column_int(st, 12);
 		alert_json(out, *last, column(st, 1), column(st, 2),
 		    column(st, 3), column(st, 4), column(st, 5),
 		    sqlite3_column_int64(st, 6), column(st, 7),
 		    (size_t)sqlite3_column_bytes(st, 7), column(st, 8),
-		    column(st, 9));
+		    column(st, 9), sqlite3_column_int(st, 10) ? &ack : NULL,
+		    column_int(st, 13));
 	}
 	if (rc != SQLITE_DONE)
 		return read_error(s, st);
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
+	return 0;
+}
+
+static int
+sq_silences_json(struct store *base, int all, int64_t now, struct buf *out)
+{
+	struct sq *s = (struct sq *)base;
+	sqlite3_stmt *st = s->q[R_SILENCE_LIST];
+	struct store_silence r;
+	int rc, n = 0;
+
+	sqlite3_bind_int(st, 1, all);
+	sqlite3_bind_int64(st, 2, now);
+	buf_addc(out, '[');
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (n++ > 0)
+			buf_addc(out, ',');
+		r.id = sqlite3_column_int64(st, 0);
+		r.match = column(st, 1);
+		r.until = sqlite3_column_int64(st, 2);
+		r.comment = column(st, 3);
+		r.uid = sqlite3_column_int64(st, 4);
+		r.created = sqlite3_column_int64(st, 5);
+		r.ended = column_int(st, 6);
+		r.ended_by = sqlite3_column_int64(st, 7);
+		store_silence_json(out, &r, now);
+	}
+	if (rc != SQLITE_DONE)
+		return read_error(s, st);
+	buf_addc(out, ']');
+	sqlite3_reset(st);
 	return 0;
 }
 
@@ -816,6 +887,7 @@ static const struct store_backend sqlite_backend = {
 	.free = sq_free,
 	.max_seq = sq_max_seq,
 	.max_alert = sq_max_alert,
+	.max_silence = sq_max_silence,
 	.event_find = sq_event_find,
 	.entity_count = sq_entity_count,
 	.event_id_count = sq_event_id_count,
@@ -827,4 +899,5 @@ static const struct store_backend sqlite_backend = {
 	.history_json = sq_history_json,
 	.select = sq_select,
 	.alerts_json = sq_alerts_json,
+	.silences_json = sq_silences_json,
 };

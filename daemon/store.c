@@ -344,7 +344,7 @@ void
 store_op_alert(struct buf *b, int64_t id, const char *rule,
     const char *severity, const char *kind, const char *entity,
     const char *period, int64_t ts, int64_t seq, const char *message,
-    size_t msglen, const char *data, const char *event)
+    size_t msglen, const char *data, const char *event, int64_t silenced)
 {
 	buf_addc(b, OP_ALERT);
 	put_i64(b, id);
@@ -358,13 +358,17 @@ store_op_alert(struct buf *b, int64_t id, const char *rule,
 	put_str(b, message, msglen);
 	put_cstr(b, data);
 	put_cstr(b, event);
+	put_i64(b, silenced);
 }
 
+/* by: the acknowledging peer's uid; ts: the daemon's clock. */
 void
-store_op_ack(struct buf *b, int64_t id)
+store_op_ack(struct buf *b, int64_t id, int64_t by, int64_t ts)
 {
 	buf_addc(b, OP_ACK);
 	put_i64(b, id);
+	put_i64(b, by);
+	put_i64(b, ts);
 }
 
 /*
@@ -462,8 +466,8 @@ static const struct {
 	[OP_EVENT] = { SW_EVENT, "iasbscidse" },
 	[OP_ENTITY] = { SW_ENTITY, "sasbshscidieifig" },
 	[OP_HISTORY] = { SW_HISTORY, "sasbicsdsesfsgih" },
-	[OP_ALERT] = { SW_ALERT, "iasbscsdsesfigihsisjsk" },
-	[OP_ACK] = { SW_ACK, "ia" },
+	[OP_ALERT] = { SW_ALERT, "iasbscsdsesfigihsisjskil" },
+	[OP_ACK] = { SW_ACK, "iaibic" },
 };
 
 static void
@@ -485,9 +489,11 @@ take_fixed(struct store_cursor *c, struct store_wop *w, int op)
 	/* an entity's removal ts is NULL while it is live (removed 0) */
 	if (op == OP_ENTITY && w->p[3].i == 0)
 		w->p[6].s = NULL, w->p[6].is_int = 0;
-	/* a timer's alert has no event seq */
+	/* a timer's alert has no event seq; an alert no silence matched */
 	if (op == OP_ALERT && w->p[7].i <= 0)
 		w->p[7].s = NULL, w->p[7].is_int = 0;
+	if (op == OP_ALERT && w->p[11].i <= 0)
+		w->p[11].s = NULL, w->p[11].is_int = 0;
 }
 
 /*
@@ -512,7 +518,7 @@ store_wop_next(struct store_cursor *c, struct store_wop *w)
 	}
 	w->stmt = (unsigned char)*c->p++;
 	w->n = (unsigned char)*c->p++;
-	if (w->stmt > ST_REGROUP || w->n > STORE_PARAMS_MAX) {
+	if (w->stmt >= SW_EVENT || w->n > STORE_PARAMS_MAX) {
 		log_warnx("database: corrupt job");
 		return -1;
 	}
@@ -535,6 +541,12 @@ int64_t
 store_max_alert(struct store *s)
 {
 	return s->be->max_alert(s);
+}
+
+int64_t
+store_max_silence(struct store *s)
+{
+	return s->be->max_silence(s);
 }
 
 int
@@ -605,9 +617,72 @@ store_select(struct store *s, enum store_table t,
 	return s->be->select(s, t, fn, arg);
 }
 
+/*
+ * Append alerts with id > after (of rule, if not NULL), at most limit, as
+ * comma-separated JSON objects; *last is the last id appended.  acked: -1
+ * any, 0 only unacknowledged, 1 only acknowledged ones; silenced: include
+ * the alerts that a silence matched.
+ */
 int
 store_alerts_json(struct store *s, int64_t after, int64_t limit,
-    const char *rule, struct buf *out, int64_t *last)
+    const char *rule, int acked, int silenced, struct buf *out,
+    int64_t *last)
 {
-	return s->be->alerts_json(s, after, limit, rule, out, last);
+	return s->be->alerts_json(s, after, limit, rule, acked, silenced, out,
+	    last);
+}
+
+/*
+ * Append the silences as a JSON array: with all, every one ever made,
+ * else those not ended whose until is not before now.
+ */
+int
+store_silences_json(struct store *s, int all, int64_t now, struct buf *out)
+{
+	return s->be->silences_json(s, all, now, out);
+}
+
+/* "by" and "ts" of a record: a uid and a moment. */
+static void
+by_ts_json(struct buf *out, int64_t by, int64_t ts)
+{
+	char t[40];
+
+	buf_adds(out, "{\"by\":");
+	buf_add_int(out, by);
+	clock_format(ts, t, sizeof t);
+	buf_adds(out, ",\"ts\":");
+	buf_add_json_cstr(out, t);
+	buf_addc(out, '}');
+}
+
+/*
+ * One silence row as JSON, for the backends: match is stored as the JSON
+ * object it was given as; ended is -1 while it has not ended.
+ */
+void
+store_silence_json(struct buf *out, const struct store_silence *r,
+    int64_t now)
+{
+	char t[40];
+
+	buf_adds(out, "{\"id\":");
+	buf_add_int(out, r->id);
+	buf_adds(out, ",\"match\":");
+	buf_adds(out, r->match);
+	clock_format(r->until, t, sizeof t);
+	buf_adds(out, ",\"until\":");
+	buf_add_json_cstr(out, t);
+	buf_adds(out, ",\"comment\":");
+	buf_add_json_cstr(out, r->comment);
+	buf_adds(out, ",\"created\":");
+	by_ts_json(out, r->uid, r->created);
+	buf_adds(out, ",\"ended\":");
+	if (r->ended >= 0)
+		by_ts_json(out, r->ended_by, r->ended);
+	else
+		buf_adds(out, "null");
+	buf_adds(out, ",\"active\":");
+	buf_adds(out, r->ended < 0 && r->until >= now ? "true" : "false");
+	buf_addc(out, '}');
 }

@@ -178,9 +178,17 @@ int		 bloom_crowded(const struct bloom *);
 uint64_t	 bloom_hash(uint64_t, const char *);
 
 /* alert.c */
+/*
+ * An alert's acknowledgement: the peer's uid and the daemon's clock then;
+ * -1 for either when unknown (acked before schema 006 recorded them).
+ */
+struct alert_ack {
+	int64_t		 by, ts;
+};
 void		 alert_json(struct buf *, int64_t, const char *, const char *,
 		    const char *, const char *, const char *, int64_t,
-		    const char *, size_t, const char *, const char *);
+		    const char *, size_t, const char *, const char *,
+		    const struct alert_ack *, int64_t);
 
 /* intern.c */
 const char	*intern_get(const char *);

@@ -391,6 +391,19 @@ def test_map_pages(ctx):
         check_group_page(d, "C1", open(os.path.join(
             folder, "community-C1.html"), encoding="utf-8").read(),
             "after a removal")
+        # a community whose households all left loses its page and tile,
+        # and a temporary file an interrupted run left goes too
+        for h in [h for h, v in d.live.items() if v[0] == "C2"]:
+            d.rm(h)
+        stale = os.path.join(folder, "community-C2.html.tmp.abcdef")
+        open(stale, "w").close()
+        open(os.path.join(folder, "notes.txt"), "w").close()
+        page_of(ctx, dm, "--dir", folder)
+        names = sorted(os.listdir(folder))
+        check(names == ["community-C1.html", "index.html", "notes.txt"],
+              "after C2 emptied, --dir leaves %s" % names)
+        check_overview_page(d, open(os.path.join(folder, "index.html"),
+                                    encoding="utf-8").read(), "C2 gone")
         # usage errors and daemon errors
         expect_status(ctl(ctx, *(sock(dm) + ["map", "--bogus"])), 2,
                       "unknown option")
