@@ -57,7 +57,7 @@ enum {
 	/* the writer's connection */
 	W_BEGIN, W_COMMIT, W_ROLLBACK, W_EVENT, W_ENTITY, W_HISTORY, W_ALERT,
 	W_ACK, W_FACT, W_CLOSE, W_MARK_PUT, W_MARK_DEL, W_TIMER_PUT,
-	W_TIMER_DEL, W_META, W_SPAN_PUT, W_SPAN_DEL, W_REGROUP,
+	W_TIMER_DEL, W_META, W_SPAN_PUT, W_SPAN_DEL, W_REGROUP, W_ENTITY_MOVED,
 	W_SILENCE_PUT, W_SILENCE_END,
 	/* the reader's */
 	R_EV_FIND, R_ENT_LOAD, R_HIST, R_ALERTS, R_ALERTS_RULE, R_MAX_SEQ,
@@ -73,9 +73,19 @@ static const char *const sql_table[NQ] = {
 	[W_ROLLBACK] = "ROLLBACK",
 	[W_EVENT] = "INSERT INTO events (seq, eid, type, ts, body) "
 	    "VALUES (?1, ?2, ?3, ?4, ?5)",
-	[W_ENTITY] = "INSERT OR REPLACE INTO entities "
-	    "(kind, id, state, removed, created, updated, removed_ts, grp) "
-	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+	/*
+	 * An upsert updates the row in place and leaves alone the indexes
+	 * whose columns it does not set: grp's, unless the entity moved
+	 * (INSERT OR REPLACE rewrote the row and every index entry).
+	 */
+#define ENTITY_UPSERT "INSERT INTO entities " \
+	"(kind, id, state, removed, created, updated, removed_ts, grp) " \
+	"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (kind, id) " \
+	"DO UPDATE SET state = excluded.state, removed = excluded.removed, " \
+	"created = excluded.created, updated = excluded.updated, " \
+	"removed_ts = excluded.removed_ts"
+	[W_ENTITY] = ENTITY_UPSERT,
+	[W_ENTITY_MOVED] = ENTITY_UPSERT ", grp = excluded.grp",
 	[W_HISTORY] = "INSERT INTO history "
 	    "(kind, entity, ts, rule, from_class, to_class, event, seq) "
 	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -163,7 +173,8 @@ static const int table_map[] = { R_FACTS, R_CLOSURES, R_MARKS, R_TIMERS,
     R_META, R_SPANS, R_SILENCES };
 
 /* Operation codes of a job's buffer. */
-enum { OP_EVENT = 1, OP_ENTITY, OP_HISTORY, OP_ALERT, OP_ACK, OP_STMT };
+enum { OP_EVENT = 1, OP_ENTITY, OP_HISTORY, OP_ALERT, OP_ACK, OP_STMT,
+    OP_ENTITY_MOVED };
 
 struct store {
 	sqlite3		*wdb;		/* the writer thread's */
@@ -538,10 +549,10 @@ store_op_event(struct buf *b, int64_t seq, const char *eid, const char *type,
  */
 void
 store_op_entity(struct buf *b, const char *kind, const char *id,
-    const char *grp, const char *state, size_t len, int removed,
+    const char *grp, int moved, const char *state, size_t len, int removed,
     int64_t removed_ts, int64_t created, int64_t updated)
 {
-	buf_addc(b, OP_ENTITY);
+	buf_addc(b, moved ? OP_ENTITY_MOVED : OP_ENTITY);
 	put_cstr(b, kind);
 	put_cstr(b, id);
 	put_cstr(b, grp);
@@ -683,9 +694,10 @@ exec_ops(struct store *s, const struct buf *ops)
 	struct cursor c = { BUF_DATA(ops), BUF_DATA(ops) + BUF_LEN(ops) };
 	sqlite3_stmt *st;
 	int64_t v;
+	int op;
 
 	while (c.p < c.end) {
-		switch (*c.p++) {
+		switch ((op = *c.p++)) {
 		case OP_EVENT:
 			st = s->q[W_EVENT];
 			sqlite3_bind_int64(st, 1, get_i64(&c));
@@ -695,7 +707,8 @@ exec_ops(struct store *s, const struct buf *ops)
 			bind_next(st, 5, &c);
 			break;
 		case OP_ENTITY:
-			st = s->q[W_ENTITY];
+		case OP_ENTITY_MOVED:
+			st = s->q[op == OP_ENTITY ? W_ENTITY : W_ENTITY_MOVED];
 			bind_next(st, 1, &c);
 			bind_next(st, 2, &c);
 			bind_next(st, 8, &c);
