@@ -298,10 +298,13 @@ grp_note(struct engine *e, const char *kind, const char *field)
 }
 
 /*
- * The grp column (schema 005) holds each entity's first field.  Where the
- * rules name another first field than the one recorded (a new database, a
- * reordered kind), queue the update that fills it again for the kind, for
- * the next batch: entities written after it carry the new field anyway.
+ * The grp column (schema 005) holds the first field of the entities of
+ * the kinds that a classify rule maps (kind.grouped), NULL for the others,
+ * whose writes then cost the index nothing.  Where the rules name another
+ * first field than the one recorded (a new database, a reordered kind, a
+ * kind newly mapped or no longer), queue the update that fills it again
+ * for the kind, for the next batch: entities written after it carry the
+ * new value anyway.
  */
 static void
 grp_check(struct engine *e)
@@ -313,22 +316,24 @@ grp_check(struct engine *e)
 		return;
 	for (i = 0; i < e->rs->nkinds; i++) {
 		const struct kind *k = e->rs->kinds[i];
+		/* "": the kind is on no map, and its grp stays NULL */
+		const char *field = k->grouped && k->nfields > 0 ?
+		    k->fields[0] : "";
 
-		if (k->nfields == 0)
-			continue;
 		for (j = 0; j < e->ngrp; j++)
 			if (strcmp(e->grp_kinds[j], k->name) == 0)
 				break;
-		if (j < e->ngrp && strcmp(e->grp_fields[j], k->fields[0]) == 0)
+		if (j < e->ngrp ? strcmp(e->grp_fields[j], field) == 0 :
+		    *field == '\0')
 			continue;
 		snprintf(key, sizeof key, GROUP_META "%s", k->name);
-		store_op(&e->regroup, ST_REGROUP, "ss", k->name, k->fields[0]);
-		store_op(&e->regroup, ST_META, "ss", key, k->fields[0]);
-		if (j < e->ngrp)	/* not news in a new database */
+		store_op(&e->regroup, ST_REGROUP, "ss", k->name, field);
+		store_op(&e->regroup, ST_META, "ss", key, field);
+		if (j < e->ngrp && *field != '\0' && *e->grp_fields[j] != '\0')
 			log_info("database: %s entities are grouped by %s "
-			    "from now on, not %s", k->name, k->fields[0],
+			    "from now on, not %s", k->name, field,
 			    e->grp_fields[j]);
-		grp_note(e, k->name, k->fields[0]);
+		grp_note(e, k->name, field);
 	}
 }
 

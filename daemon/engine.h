@@ -36,8 +36,10 @@ struct entity {
 	int64_t		 created;
 	uint64_t	 pin;		/* last batch that wrote it */
 	size_t		 size;		/* of its allocation */
-	int		 dirty;
-	int		 removed;	/* closed: get shows it, rules don't */
+	uint8_t		 dirty;
+	uint8_t		 removed;	/* closed: get shows it, rules don't */
+	uint8_t		 moved;		/* its first field changed since the
+					   store last had it (grp, schema 5) */
 	int64_t		 removed_ts;	/* the removal's ts, if removed */
 };
 #define ECACHE_CLASSES	32	/* spare lists of 64-byte size classes */

@@ -18,7 +18,7 @@
 
 /* Write statements: those of store.h (the last ST_*), then the fixed ones. */
 enum { SW_EVENT = ST_SILENCE_END + 1, SW_ENTITY, SW_HISTORY, SW_ALERT,
-    SW_ACK, SW_N };
+    SW_ACK, SW_ENTITY_MOVED, SW_N };
 
 #define STORE_PARAMS_MAX	12
 

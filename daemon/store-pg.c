@@ -111,13 +111,15 @@ static const char *const wsql[SW_N] = {
 	    "WHERE id = $1 AND ended IS NULL",
 	[SW_EVENT] = "INSERT INTO events (seq, eid, type, ts, body) "
 	    "VALUES ($1, $2, $3, $4, $5)",
-	[SW_ENTITY] = "INSERT INTO entities "
-	    "(kind, id, state, removed, created, updated, removed_ts, grp) "
-	    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
-	    "ON CONFLICT (kind, id) DO UPDATE SET state = EXCLUDED.state, "
-	    "removed = EXCLUDED.removed, created = EXCLUDED.created, "
-	    "updated = EXCLUDED.updated, removed_ts = EXCLUDED.removed_ts, "
-	    "grp = EXCLUDED.grp",
+	/* grp set only when the entity moved: its index stays put else */
+#define ENTITY_UPSERT "INSERT INTO entities " \
+	"(kind, id, state, removed, created, updated, removed_ts, grp) " \
+	"VALUES ($1, $2, $3, $4, $5, $6, $7, $8) " \
+	"ON CONFLICT (kind, id) DO UPDATE SET state = EXCLUDED.state, " \
+	"removed = EXCLUDED.removed, created = EXCLUDED.created, " \
+	"updated = EXCLUDED.updated, removed_ts = EXCLUDED.removed_ts"
+	[SW_ENTITY] = ENTITY_UPSERT,
+	[SW_ENTITY_MOVED] = ENTITY_UPSERT ", grp = EXCLUDED.grp",
 	[SW_HISTORY] = "INSERT INTO history "
 	    "(kind, entity, ts, rule, from_class, to_class, event, seq) "
 	    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",

@@ -56,7 +56,7 @@ enum {
 	W_BEGIN, W_COMMIT, W_ROLLBACK, W_EVENT, W_ENTITY, W_HISTORY, W_ALERT,
 	W_ACK, W_FACT, W_CLOSE, W_MARK_PUT, W_MARK_DEL, W_TIMER_PUT,
 	W_TIMER_DEL, W_META, W_SPAN_PUT, W_SPAN_DEL, W_REGROUP,
-	W_SILENCE_PUT, W_SILENCE_END,
+	W_SILENCE_PUT, W_SILENCE_END, W_ENTITY_MOVED,
 	/* the reader's */
 	R_EV_FIND, R_ENT_LOAD, R_HIST, R_ALERTS, R_ALERTS_RULE, R_MAX_SEQ,
 	R_MAX_ALERT, R_ENT_COUNT, R_ENT_KEYS, R_ENT_ROWS, R_ID_COUNT, R_IDS, R_FACTS,
@@ -71,9 +71,19 @@ static const char *const sql_table[NQ] = {
 	[W_ROLLBACK] = "ROLLBACK",
 	[W_EVENT] = "INSERT INTO events (seq, eid, type, ts, body) "
 	    "VALUES (?1, ?2, ?3, ?4, ?5)",
-	[W_ENTITY] = "INSERT OR REPLACE INTO entities "
-	    "(kind, id, state, removed, created, updated, removed_ts, grp) "
-	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+	/*
+	 * An upsert updates the row in place and leaves alone the indexes
+	 * whose columns it does not set: grp's, unless the entity moved
+	 * (INSERT OR REPLACE rewrote the row and every index entry).
+	 */
+#define ENTITY_UPSERT "INSERT INTO entities " \
+	"(kind, id, state, removed, created, updated, removed_ts, grp) " \
+	"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (kind, id) " \
+	"DO UPDATE SET state = excluded.state, removed = excluded.removed, " \
+	"created = excluded.created, updated = excluded.updated, " \
+	"removed_ts = excluded.removed_ts"
+	[W_ENTITY] = ENTITY_UPSERT,
+	[W_ENTITY_MOVED] = ENTITY_UPSERT ", grp = excluded.grp",
 	[W_HISTORY] = "INSERT INTO history "
 	    "(kind, entity, ts, rule, from_class, to_class, event, seq) "
 	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -152,7 +162,7 @@ static const char *const sql_table[NQ] = {
 static const int stmt_map[SW_N] = { W_FACT, W_CLOSE, W_MARK_PUT, W_MARK_DEL,
     W_TIMER_PUT, W_TIMER_DEL, W_META, W_SPAN_PUT, W_SPAN_DEL, W_REGROUP,
     W_SILENCE_PUT, W_SILENCE_END,
-    W_EVENT, W_ENTITY, W_HISTORY, W_ALERT, W_ACK };
+    W_EVENT, W_ENTITY, W_HISTORY, W_ALERT, W_ACK, W_ENTITY_MOVED };
 static const int table_map[] = { R_FACTS, R_CLOSURES, R_MARKS, R_TIMERS,
     R_META, R_SPANS, R_SILENCES };
 

@@ -23,7 +23,8 @@
 #include "store-impl.h"
 
 /* Operation codes of a job's buffer. */
-enum { OP_EVENT = 1, OP_ENTITY, OP_HISTORY, OP_ALERT, OP_ACK, OP_STMT };
+enum { OP_EVENT = 1, OP_ENTITY, OP_HISTORY, OP_ALERT, OP_ACK, OP_STMT,
+    OP_ENTITY_MOVED };
 
 static void	*writer_main(void *);
 
@@ -310,10 +311,10 @@ store_op_event(struct buf *b, int64_t seq, const char *eid, const char *type,
  */
 void
 store_op_entity(struct buf *b, const char *kind, const char *id,
-    const char *grp, const char *state, size_t len, int removed,
+    const char *grp, int moved, const char *state, size_t len, int removed,
     int64_t removed_ts, int64_t created, int64_t updated)
 {
-	buf_addc(b, OP_ENTITY);
+	buf_addc(b, moved ? OP_ENTITY_MOVED : OP_ENTITY);
 	put_cstr(b, kind);
 	put_cstr(b, id);
 	put_cstr(b, grp);
@@ -468,6 +469,7 @@ static const struct {
 	[OP_HISTORY] = { SW_HISTORY, "sasbicsdsesfsgih" },
 	[OP_ALERT] = { SW_ALERT, "iasbscsdsesfigihsisjskil" },
 	[OP_ACK] = { SW_ACK, "iaibic" },
+	[OP_ENTITY_MOVED] = { SW_ENTITY_MOVED, "sasbshscidieifig" },
 };
 
 static void
@@ -487,7 +489,7 @@ take_fixed(struct store_cursor *c, struct store_wop *w, int op)
 		w->n = i > w->n ? i : w->n;
 	}
 	/* an entity's removal ts is NULL while it is live (removed 0) */
-	if (op == OP_ENTITY && w->p[3].i == 0)
+	if ((op == OP_ENTITY || op == OP_ENTITY_MOVED) && w->p[3].i == 0)
 		w->p[6].s = NULL, w->p[6].is_int = 0;
 	/* a timer's alert has no event seq; an alert no silence matched */
 	if (op == OP_ALERT && w->p[7].i <= 0)
@@ -508,7 +510,7 @@ store_wop_next(struct store_cursor *c, struct store_wop *w)
 	if (c->p >= c->end)
 		return 0;
 	op = (unsigned char)*c->p++;
-	if (op >= OP_EVENT && op <= OP_ACK) {
+	if ((op >= OP_EVENT && op <= OP_ACK) || op == OP_ENTITY_MOVED) {
 		take_fixed(c, w, op);
 		return 1;
 	}

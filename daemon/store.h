@@ -47,7 +47,7 @@ int		 store_idle(struct store *);
 void	 store_op_event(struct buf *, int64_t, const char *, const char *,
 	    int64_t, const char *, size_t);
 void	 store_op_entity(struct buf *, const char *, const char *,
-	    const char *, const char *, size_t, int, int64_t, int64_t,
+	    const char *, int, const char *, size_t, int, int64_t, int64_t,
 	    int64_t);
 void	 store_op_history(struct buf *, const char *, const char *, int64_t,
 	    const char *, const char *, const char *, const char *, int64_t);

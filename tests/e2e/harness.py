@@ -550,6 +550,13 @@ def sqlite_only(fn):
     return fn
 
 
+def store_neutral(fn):
+    """Mark a test of what no store changes (zhilictl's pages drawn from
+    answers another test checks on both stores): run.py runs it in the
+    SQLite pass only."""
+    return sqlite_only(fn)
+
+
 class Daemon:
     """One zhilid process on a temporary config in ctx.tmp."""
 
