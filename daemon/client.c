@@ -274,6 +274,11 @@ handle_line(struct client *c, char *line, size_t len)
 		    "(role push)");
 		return;
 	}
+	if (server_standby(srv) != NULL) {
+		ordered(c);
+		client_error(c, E_UNAVAILABLE, server_standby(srv));
+		return;
+	}
 	e = engine_apply(srv->eng, &req->ev, &res, msg, sizeof msg);
 	if (e != E_OK) {
 		ordered(c);

@@ -103,10 +103,18 @@ cmd_bool_arg(const cJSON *req, const char *key)
 	return cJSON_IsTrue(v);
 }
 
+/* A standby answers ping and stats; both say which it is. */
+static const char *
+role_name(const struct server *srv)
+{
+	return server_standby(srv) != NULL ? "standby" : "active";
+}
+
 static void
 cmd_ping(struct client *c, const cJSON *req)
 {
-	buf_adds(&c->out, "{\"ok\":true,\"version\":\"" ZHILID_VERSION "\"}\n");
+	buf_addf(&c->out, "{\"ok\":true,\"version\":\"" ZHILID_VERSION "\","
+	    "\"role\":\"%s\"}\n", role_name(c->srv));
 }
 
 static void
@@ -126,7 +134,7 @@ cmd_stats(struct client *c, const cJSON *req)
 	    "\"commit_failures\":%llu,\"reloads\":%llu,"
 	    "\"subscribers_dropped\":%llu,\"seq\":%lld,"
 	    "\"entities_cached\":%zu,\"facts\":%zu,\"timers\":%zu,"
-	    "\"timers_fired\":%llu}}\n",
+	    "\"timers_fired\":%llu,\"role\":\"%s\"}}\n",
 	    ZHILID_VERSION, (long long)(clock_wall() - srv->started),
 	    (unsigned long long)e->generation, srv->rs->nrules, srv->nclients,
 	    (unsigned long long)srv->n_lines,
@@ -141,7 +149,7 @@ cmd_stats(struct client *c, const cJSON *req)
 	    (unsigned long long)srv->n_dropped,
 	    (long long)(e->next_seq - 1), e->cache.count,
 	    facts_count(&e->facts), e->timers.n,
-	    (unsigned long long)e->n_timers_fired);
+	    (unsigned long long)e->n_timers_fired, role_name(srv));
 }
 
 /*
@@ -464,6 +472,11 @@ cmd_dispatch(struct client *c, const struct request *req)
 		snprintf(msg, sizeof msg, "%s: this peer lacks role %s",
 		    cmd->name, role_names[role]);
 		client_error(c, E_FORBIDDEN, msg);
+		return;
+	}
+	if (server_standby(c->srv) != NULL && cmd->fn != cmd_ping &&
+	    cmd->fn != cmd_stats) {
+		client_error(c, E_UNAVAILABLE, server_standby(c->srv));
 		return;
 	}
 	cmd->fn(c, req->root);

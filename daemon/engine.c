@@ -45,7 +45,7 @@ known_id(void *arg, const char *id)
  * (Re)build the filter of event ids: those in the database and those of
  * batches in flight.  Without one (a read error), every id is looked up.
  */
-static void
+static int
 known_ids_build(struct engine *e)
 {
 	struct bloom old = e->known_ids;
@@ -66,12 +66,13 @@ known_ids_build(struct engine *e)
 		for (n = e->ids[i]; n != NULL; n = n->hnext)
 			bloom_add(&e->known_ids, n->hash);
 	bloom_free(&old);
-	return;
+	return 0;
 fail:
 	/* keep the old filter (it only ever grows): still true, less sharp */
 	log_warnx("database: cannot list event ids; the id filter was not "
 	    "rebuilt");
 	e->known_ids = old;
+	return -1;
 }
 
 /*
@@ -84,6 +85,10 @@ resync(struct engine *e)
 {
 	int64_t seq, alert, silence;
 
+	if (e->standby) {
+		e->resync = 1;
+		return -1;
+	}
 	if (e->reload && engine_load(e) != 0) {
 		e->resync = 1;
 		return -1;
@@ -382,6 +387,56 @@ engine_load(struct engine *e)
 	return 0;
 }
 
+/*
+ * Another daemon holds the database's lock (or this one lost it): answer
+ * what is in flight (refused by the writer: its term is over), then drop
+ * every state, which that daemon may change from now on.  Nothing is
+ * read nor applied until engine_takeover.
+ */
+void
+engine_standby(struct engine *e)
+{
+	e->standby = 1;
+	engine_sync(e);
+	ids_clear(e);
+	ecache_clear(&e->cache);
+	/* filters that say "may be there" to everything until rebuilt */
+	bloom_free(&e->cache.known);
+	memset(&e->cache.known, 0, sizeof e->cache.known);
+	bloom_free(&e->known_ids);
+	memset(&e->known_ids, 0, sizeof e->known_ids);
+	facts_clear(&e->facts);
+	timers_clear(&e->timers);
+	silences_clear(&e->silences);
+	buf_reset(&e->regroup);
+	e->epoch++;
+	e->resync = e->reload = 1;
+}
+
+/*
+ * This daemon took the database's lock: read everything as at a start, in
+ * a new epoch.  -1 if the database cannot be read now (still a standby;
+ * the caller tries again).
+ */
+int
+engine_takeover(struct engine *e)
+{
+	e->standby = 0;
+	e->epoch++;
+	ids_clear(e);
+	ecache_clear(&e->cache);
+	e->resync = e->reload = 1;
+	/* the clock is meta's, if the database has one yet */
+	e->clock = e->saved_clock = e->committed_clock = 0;
+	if (ecache_attach(&e->cache, e->store) != 0 ||
+	    known_ids_build(e) != 0 || resync(e) != 0) {
+		e->standby = 1;
+		return -1;
+	}
+	e->clock = e->committed_clock;
+	return 0;
+}
+
 static void
 batch_free(struct batch *b)
 {
@@ -454,6 +509,8 @@ engine_set_rules(struct engine *e, struct ruleset *rs)
 	e->rs = rs;
 	e->generation++;
 	ecache_clear(&e->cache);
+	if (e->standby)
+		return;		/* the new rules load the state at takeover */
 	/* facts keep parts by name: read them again under the new rules */
 	if (e->store != NULL && facts_load(&e->facts, e->store, rs) != 0)
 		log_warnx("database: cannot read facts after the reload");
@@ -1288,7 +1345,7 @@ engine_recover(struct engine *e)
 	ids_clear(e);
 	ecache_clear(&e->cache);
 	resync(e);	/* if it fails, events are refused until it works */
-	if (engine_load(e) != 0)
+	if (e->standby || engine_load(e) != 0)
 		e->resync = e->reload = 1;
 	e->clock = e->committed_clock;
 	if (cur != NULL) {

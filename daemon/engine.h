@@ -363,6 +363,8 @@ struct engine {
 	uint64_t	 n_events, n_duplicates, n_alerts, n_batches;
 	uint64_t	 n_timers_fired;
 	uint64_t	 n_commit_failures;
+	/* a standby keeps no state: it has none until it takes over */
+	int		 standby;
 };
 struct change {
 	struct engine	*eng;
@@ -398,6 +400,9 @@ void		 tmpl_render(const struct tmpl *, const struct alert_out *,
 void		 tmpl_evfield(struct buf *, const struct event *, const char *);
 struct engine	*engine_new(struct ruleset *, struct store *, int, size_t);
 int		 engine_load(struct engine *);
+/* active/standby (store.h's store_role) */
+void		 engine_standby(struct engine *);
+int		 engine_takeover(struct engine *);
 void		 engine_free(struct engine *);
 void		 engine_on_done(struct engine *, engine_done_fn *, void *);
 void		 engine_set_rules(struct engine *, struct ruleset *);

@@ -304,12 +304,15 @@ writer_wake(void *arg)
 	ev_async_send(srv->loop, &srv->async);
 }
 
+static void	role_check(struct server *);
+
 static void
 async_cb(struct ev_loop *loop, ev_async *w, int revents)
 {
 	struct server *srv = container_of(w, struct server, async);
 
 	engine_reap(srv->eng, 0);
+	role_check(srv);
 	server_sweep(srv);
 }
 
@@ -342,7 +345,7 @@ fire_due(struct server *srv)
 {
 	int64_t now = clock_wall(), due;
 
-	if (srv->conf->clock != CLOCK_WALL || srv->stopping)
+	if (srv->conf->clock != CLOCK_WALL || srv->stopping || srv->term == 0)
 		return;
 	if (engine_fire(srv->eng, now, FIRE_MAX) == FIRE_MAX) {
 		ev_timer_stop(srv->loop, &srv->due);
@@ -373,9 +376,77 @@ commit_cb(struct ev_loop *loop, ev_prepare *w, int revents)
 static void
 status(struct server *srv)
 {
-	notify_send("STATUS=generation %llu, %u clients, %llu events",
+	if (srv->term == 0) {
+		notify_send("STATUS=standby: another zhilid holds the "
+		    "database's lock; generation %llu, %u clients",
+		    (unsigned long long)srv->eng->generation, srv->nclients);
+		return;
+	}
+	notify_send("STATUS=active, generation %llu, %u clients, %llu events",
 	    (unsigned long long)srv->eng->generation, srv->nclients,
 	    (unsigned long long)srv->eng->n_events);
+}
+
+/*
+ * Why a request other than ping and stats is refused, or NULL if this
+ * daemon serves.
+ */
+const char *
+server_standby(const struct server *srv)
+{
+	if (srv->term != 0)
+		return NULL;
+	return "this zhilid is a standby: another zhilid holds the "
+	    "database's lock and serves; nothing was applied, send it there, "
+	    "or here again once this one is active";
+}
+
+/*
+ * Active/standby (store.h): follow the store's role.  A lost lock drops
+ * the state at once; a lock taken (a new term) loads it as at a start,
+ * and the daemon serves once that is done: jobs of the new term commit
+ * only then.  If the database cannot be read yet, the role timer tries
+ * again in a second.
+ */
+static void
+role_check(struct server *srv)
+{
+	uint64_t term;
+	int role;
+
+	if (srv->store == NULL || srv->stopping)
+		return;
+	role = store_role(srv->store, &term);
+	if (role == STORE_ACTIVE && term == srv->term)
+		return;
+	if (srv->term != 0) {
+		log_warnx("standby: this zhilid no longer holds the database's "
+		    "lock; its state is dropped, and events are answered "
+		    "unavailable");
+		srv->term = 0;
+		store_serve(srv->store, 0);
+		engine_standby(srv->eng);
+		status(srv);
+	}
+	if (role != STORE_ACTIVE)
+		return;
+	if (engine_takeover(srv->eng) != 0) {
+		log_warnx("database: cannot read the state to take over; "
+		    "trying again in a second");
+		return;
+	}
+	srv->term = term;
+	store_serve(srv->store, term);
+	engine_sync(srv->eng);	/* what the load queued without an event */
+	log_info("active: this zhilid holds the database's lock and serves, "
+	    "from seq %lld", (long long)(srv->eng->next_seq - 1));
+	status(srv);
+}
+
+static void
+role_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	role_check(container_of(w, struct server, role));
 }
 
 /*
@@ -543,6 +614,14 @@ server_init(struct server *srv, struct ev_loop *loop, struct conf *conf,
 	engine_on_done(eng, batch_done, srv);
 	if (store != NULL) {
 		store_start(store, writer_wake, srv);
+		/* main loaded the state if the store was active then */
+		if (store_role(store, &srv->term) != STORE_ACTIVE ||
+		    eng->standby)
+			srv->term = 0;
+		store_serve(store, srv->term);
+		ev_timer_init(&srv->role, role_cb, 1., 1.);
+		ev_timer_start(loop, &srv->role);
+		role_check(srv);
 		/*
 		 * What the start queued without an event (the group column
 		 * filled again, records of count's groups) is committed
@@ -585,6 +664,7 @@ server_free(struct server *srv)
 	ev_timer_stop(srv->loop, &srv->watchdog);
 	ev_timer_stop(srv->loop, &srv->drain);
 	ev_timer_stop(srv->loop, &srv->due);
+	ev_timer_stop(srv->loop, &srv->role);
 	metrics_stop(srv);
 	metrics_free(&srv->metrics);
 	if (srv->lfd != -1)

@@ -55,6 +55,9 @@ struct server {
 	uint64_t	 n_lines, n_errors, n_reloads, n_dropped;
 	struct buf	 diff;		/* of the last reload: JSON keys */
 	struct metrics	 metrics;
+	/* active/standby: the store's term served; 0 a standby */
+	uint64_t	 term;
+	ev_timer	 role;
 };
 
 /* server.c */
@@ -67,6 +70,7 @@ int	 server_reload(struct server *, struct buf *);
 void	 server_pend(struct server *, struct client *,
 	    const struct ev_result *, int);
 void	 server_sweep(struct server *);
+const char	*server_standby(const struct server *);
 
 /* client.c */
 void	 client_new(struct server *, int, uid_t, gid_t);

@@ -82,6 +82,8 @@ struct store_backend {
 	void	 (*start)(struct store *);	/* before the writer starts */
 	void	 (*stop)(struct store *);	/* after the writer stopped */
 	void	 (*free)(struct store *);	/* connections and the struct */
+	/* optional: the writer thread, about once a second while idle */
+	void	 (*tick)(struct store *);
 
 	int64_t	 (*max_seq)(struct store *);
 	int64_t	 (*max_alert)(struct store *);
@@ -126,6 +128,9 @@ struct store {
 	uint64_t	 bad_epoch;	/* refuse jobs of this epoch or older */
 	uint64_t	 n_commits;	/* transactions committed (atomic) */
 	uint64_t	 n_syncs;	/* WAL syncs (atomic) */
+	int		 role;		/* STORE_* (atomic; the writer sets it) */
+	uint64_t	 term;		/* lock takings so far (atomic) */
+	uint64_t	 serving;	/* the term the loop serves (its own) */
 	void		 (*wake)(void *);
 	void		*wake_arg;
 };
@@ -133,6 +138,7 @@ struct store {
 void	 store_init(struct store *, const struct store_backend *);
 void	 store_fini(struct store *);
 void	 store_hand_back(struct store *, struct wjob *, struct wjob *);
+void	 store_set_role(struct store *, int);
 
 struct store	*store_sqlite_open(const char *, int, char **);
 struct store	*store_pg_open(const char *, int, char **);

@@ -66,6 +66,15 @@ struct migration {
  * that those behind it are answered (unavailable) while the server is away.
  */
 #define DOUBT_WAIT	5000	/* ms */
+/*
+ * Active/standby.  A standby asks for the lock every CLAIM_EVERY; an
+ * active that lost its session waits LOST_YIELD before it asks again, so
+ * that a standby in good health takes over rather than the one whose
+ * session (or network) just failed.
+ */
+#define CLAIM_EVERY	1000	/* ms */
+#define LOST_YIELD	2000	/* ms */
+#define REAP_WAIT	5000	/* ms for an old session of ours to end */
 
 /* The writer's statements, in the order of store-impl.h's ST_* and SW_*. */
 static const char *const wsql[SW_N] = {
@@ -190,6 +199,7 @@ struct link {
 	int64_t		 retry_at;	/* ms, monotonic */
 	int		 backoff;	/* ms; 0: the next try is at once */
 	int		 down;		/* lost, and said so in the log */
+	uint64_t	 gen;		/* connections made so far */
 	int		 poll;		/* connecting: PQconnectPoll's last word */
 	int64_t		 give_up;	/* connecting: ms, monotonic */
 };
@@ -202,6 +212,13 @@ struct pg {
 	struct link	 r;		/* the loop thread's */
 	uint64_t	 ntokens;	/* the writer's */
 	int		 synced;	/* its commits wait for the server's WAL */
+	/* active/standby, the writer's */
+	int		 held;		/* the lock, taken in connection held_gen */
+	uint64_t	 held_gen;
+	int64_t		 claim_at;	/* ms, monotonic: the next try for it */
+	int		 refused;	/* a try failed, and the log said so */
+	int		 old_pid;	/* the writer's last backend, and ... */
+	int64_t		 old_start;	/* ... when it started (us, epoch) */
 };
 
 /* What tells whether a group whose COMMIT went unanswered committed. */
@@ -391,30 +408,69 @@ prepare(struct link *l, char **cause)
 }
 
 /*
- * The writer's session: the schema's lock first.  One daemon commits into
- * a schema at a time, the holder of a session-level advisory lock on it,
- * taken again each time the writer connects; a session lost is a lock
- * lost, so a writer that lost its session cannot commit until it holds
- * the lock again in a new one.
+ * End the writer's previous session if the server still has it: after a
+ * network cut the server keeps a dead client's session (and its lock, and
+ * maybe a COMMIT not yet read) until TCP tells it, which may take hours.
+ * A session is named by its backend's pid and start, which no other has;
+ * ending one of our own role's needs no privilege.  Waiting for it to end
+ * makes a look-up of a commit in doubt final, and frees the lock at once.
+ */
+static void
+reap_old(struct pg *p, PGconn *c)
+{
+	char pid[24], start[24], wait[24];
+	const char *v[3] = { pid, start, wait };
+	PGresult *r;
+	char e[512];
+
+	if (p->old_pid == 0)
+		return;
+	snprintf(pid, sizeof pid, "%d", p->old_pid);
+	snprintf(start, sizeof start, "%lld", (long long)p->old_start);
+	snprintf(wait, sizeof wait, "%d", REAP_WAIT);
+	r = PQexecParams(c, "SELECT pg_terminate_backend(pid, $3)::int FROM "
+	    "pg_stat_activity WHERE pid = $1 AND (extract(epoch FROM "
+	    "backend_start) * 1000000)::bigint = $2", 3, NULL, v, NULL, NULL,
+	    0);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK)
+		log_warnx("database: cannot end this zhilid's previous session "
+		    "(backend %d): %s", p->old_pid, pgerr(c, r, e, sizeof e));
+	else if (PQntuples(r) == 1)
+		log_notice("database: ended this zhilid's previous session "
+		    "(backend %d), which the server still kept%s", p->old_pid,
+		    strcmp(PQgetvalue(r, 0, 0), "1") == 0 ? "" :
+		    " (it did not end in time)");
+	PQclear(r);
+	p->old_pid = 0;
+}
+
+/*
+ * The writer's session.  The server is told to notice a dead peer within
+ * about 15 s (TCP only; unless the connection string says otherwise), so
+ * that the lock of an active whose host died goes within that; the
+ * previous session, if the server kept it, is ended; this one's identity
+ * is kept for the next.  The lock itself is claim's.
  */
 static int
 writer_setup(struct pg *p, PGconn *c, char **cause)
 {
-	char *sql;
-	int64_t held;
+	PGresult *r;
 
-	sql = xasprintf("SELECT pg_try_advisory_lock(%d, hashtext("
-	    "current_database() || '.' || current_schema()))::int",
-	    ACTIVE_LOCK);
-	held = exec_int(c, sql, -1);
-	free(sql);
-	if (held != 1) {
-		if (cause != NULL)
-			*cause = xstrdup(held == 0 ? "another zhilid is active "
-			    "on this schema (it holds the schema's advisory "
-			    "lock)" : "cannot take the schema's advisory lock");
+	if (exec_ok(c, "SELECT set_config(n, v, false) FROM (VALUES "
+	    "('tcp_keepalives_idle', '5'), ('tcp_keepalives_interval', '2'), "
+	    "('tcp_keepalives_count', '5'), ('tcp_user_timeout', '15000')) "
+	    "AS t(n, v) WHERE current_setting(n) = '0'", cause,
+	    "keepalives") != 0)
 		return -1;
+	reap_old(p, c);
+	r = PQexec(c, "SELECT pg_backend_pid(), (extract(epoch FROM "
+	    "backend_start) * 1000000)::bigint FROM pg_stat_activity WHERE "
+	    "pid = pg_backend_pid()");
+	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1) {
+		p->old_pid = (int)strtol(PQgetvalue(r, 0, 0), NULL, 10);
+		p->old_start = strtoll(PQgetvalue(r, 0, 1), NULL, 10);
 	}
+	PQclear(r);
 	/* durability normal: commits do not wait for the server's disk */
 	if (p->durability != DURABILITY_FULL && exec_ok(c,
 	    "SET synchronous_commit = off", cause, "synchronous_commit") != 0)
@@ -443,6 +499,7 @@ link_open(struct pg *p, struct link *l, char **cause)
 		goto fail;
 	if (prepare(l, cause) != 0)
 		goto fail;
+	l->gen++;
 	return 0;
 fail:
 	PQfinish(l->c);
@@ -538,6 +595,101 @@ link_get(struct pg *p, struct link *l)
 	return l->c;
 }
 
+/*
+ * Active/standby (zhilid(8) "Active and standby").  One daemon commits
+ * into a schema at a time, the holder of a session-level advisory lock on
+ * it, taken in the writer's session: the lock lives in the session that
+ * commits, so a session lost is a lock lost, and a writer never commits
+ * but in the very connection (held_gen) in which it took the lock; libpq
+ * never makes a connection again by itself.
+ */
+static int
+holds(struct pg *p)
+{
+	return p->held && p->w.c != NULL && p->w.gen == p->held_gen &&
+	    PQstatus(p->w.c) == CONNECTION_OK;
+}
+
+/* The lock is gone with its session: a standby from now on. */
+static void
+demote(struct pg *p, const char *why)
+{
+	if (!p->held)
+		return;
+	p->held = 0;
+	p->claim_at = now_ms() + LOST_YIELD;
+	log_warnx("database: %s; the schema's lock went with the session: "
+	    "this zhilid stops committing and is a standby from now on", why);
+	store_set_role(&p->s, STORE_STANDBY);
+}
+
+/*
+ * Ask for the lock, in the writer's session (made again if need be): 1
+ * taken, 0 another holds it, -1 no answer.
+ */
+static int
+claim(struct pg *p)
+{
+	char *sql;
+	int64_t got;
+
+	if (link_get(p, &p->w) == NULL)
+		return -1;
+	sql = xasprintf("SELECT pg_try_advisory_lock(%d, hashtext("
+	    "current_database() || '.' || current_schema()))::int",
+	    ACTIVE_LOCK);
+	got = exec_int(p->w.c, sql, -1);
+	free(sql);
+	if (got != 1) {
+		if (got < 0)
+			link_lost(&p->w);
+		else if (!p->refused)
+			log_notice("database: another zhilid is active on this "
+			    "schema (it holds the schema's advisory lock): this "
+			    "one is a standby, and asks again every second");
+		p->refused = 1;
+		return got < 0 ? -1 : 0;
+	}
+	p->held = 1;
+	p->held_gen = p->w.gen;
+	p->refused = 0;
+	store_set_role(&p->s, STORE_ACTIVE);
+	log_notice("database: this zhilid holds the schema's lock: active "
+	    "(backend %d)", PQbackendPID(p->w.c));
+	return 1;
+}
+
+/*
+ * The writer thread, once a second while idle: an active checks its
+ * session with a round trip (a pg_terminate_backend shows there, before
+ * any commit; the loop does not wait on it meanwhile), a standby asks for
+ * the lock.
+ */
+static void
+pg_tick(struct store *st)
+{
+	struct pg *p = (struct pg *)st;
+	PGresult *r;
+	int alive;
+
+	if (p->held) {
+		__atomic_store_n(&st->stalled, 1, __ATOMIC_RELAXED);
+		r = holds(p) ? PQexec(p->w.c, "") : NULL;
+		alive = PQresultStatus(r) == PGRES_EMPTY_QUERY;
+		PQclear(r);
+		__atomic_store_n(&st->stalled, 0, __ATOMIC_RELAXED);
+		if (!alive || !holds(p)) {
+			link_lost(&p->w);
+			demote(p, "the writer's session is lost");
+		}
+		return;
+	}
+	if (now_ms() < p->claim_at)
+		return;
+	claim(p);
+	p->claim_at = now_ms() + CLAIM_EVERY;
+}
+
 struct store *
 store_pg_open(const char *conninfo, int durability, char **cause)
 {
@@ -564,6 +716,10 @@ store_pg_open(const char *conninfo, int durability, char **cause)
 	p->w.c = NULL;
 	if (link_open(p, &p->w, &why) != 0 || link_open(p, &p->r, &why) != 0)
 		goto fail;
+	if (claim(p) < 0) {
+		why = xstrdup("cannot ask for the schema's advisory lock");
+		goto fail;
+	}
 	return &p->s;
 fail:
 	*cause = xasprintf("PostgreSQL: %s", why);
@@ -813,47 +969,53 @@ resolve(struct pg *p, const struct doubt *d)
 	return rc ? 0 : -1;
 }
 
+/*
+ * Commit a group, in the session that holds the lock only, checked first:
+ * a session the server ended (pg_terminate_backend, a restart) shows as
+ * input to read, and the writer stops there, a standby.  Any loss of the
+ * session during the group ends the same way, once the group's outcome
+ * is known.
+ */
 static int
 pg_commit(struct store *st, struct wjob *first, struct wjob *end)
 {
 	struct pg *p = (struct pg *)st;
 	struct doubt d;
-	PGconn *c;
 	int rc;
 
-	if (p->w.c == NULL || PQstatus(p->w.c) != CONNECTION_OK) {
-		/* connecting may take connect_timeout: the loop goes on */
-		__atomic_store_n(&st->stalled, 1, __ATOMIC_RELAXED);
-		c = link_get(p, &p->w);
-		__atomic_store_n(&st->stalled, 0, __ATOMIC_RELAXED);
-		if (c == NULL)
-			return -1;
+	if (p->held && (!PQconsumeInput(p->w.c) || !holds(p)))
+		link_lost(&p->w);
+	if (!holds(p)) {
+		demote(p, "the writer's session is lost");
+		return -1;
 	}
 	memset(&d, 0, sizeof d);
 	if (!PQenterPipelineMode(p->w.c)) {
 		link_lost(&p->w);
-		return -1;
-	}
-	switch (send_group(p, first, end, &d)) {
+		rc = -1;
+	} else switch (send_group(p, first, end, &d)) {
 	case SENT_OK:
 		if (!PQexitPipelineMode(p->w.c))
 			link_lost(&p->w);
-		if (p->synced)
-			__atomic_add_fetch(&st->n_syncs, 1, __ATOMIC_RELAXED);
-		return 0;
+		rc = 0;
+		break;
 	case SENT_IN_DOUBT:
-		if ((rc = resolve(p, &d)) != 0)
-			return rc;
-		if (p->synced)
-			__atomic_add_fetch(&st->n_syncs, 1, __ATOMIC_RELAXED);
-		return 0;
+		rc = resolve(p, &d);
+		break;
 	case SENT_LOST:
 		link_lost(&p->w);
-		return -1;
+		rc = -1;
+		break;
 	default:
 		roll_back(p);
-		return -1;
+		rc = -1;
+		break;
 	}
+	if (rc == 0 && p->synced)
+		__atomic_add_fetch(&st->n_syncs, 1, __ATOMIC_RELAXED);
+	if (!holds(p))
+		demote(p, "the writer's session was lost during a commit");
+	return rc;
 }
 
 /* The reads, on the loop thread. */
@@ -1262,6 +1424,7 @@ pg_silences_json(struct store *st, int all, int64_t now, struct buf *out)
 static const struct store_backend pg_backend = {
 	.name = "postgresql",
 	.commit = pg_commit,
+	.tick = pg_tick,
 	.free = pg_free,
 	.max_seq = pg_max_seq,
 	.max_alert = pg_max_alert,

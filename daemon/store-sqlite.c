@@ -291,6 +291,8 @@ store_sqlite_open(const char *path, int durability, char **cause)
 	 */
 	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 	store_init(&s->s, &sqlite_backend);
+	/* a file has one writer by its own lock: always active, term 1 */
+	store_set_role(&s->s, STORE_ACTIVE);
 	s->path = xstrdup(path);
 	s->synq_tail = &s->synq;
 	s->sync_wal = durability == DURABILITY_FULL;

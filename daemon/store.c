@@ -63,6 +63,38 @@ store_init(struct store *s, const struct store_backend *be)
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->cv, NULL);
 	pthread_cond_init(&s->donecv, NULL);
+	s->role = STORE_STANDBY;	/* until the backend has the lock */
+}
+
+/*
+ * The writer took the database's lock (a new term) or lost it; the loop
+ * hears of it through wake, and store_role.
+ */
+void
+store_set_role(struct store *s, int role)
+{
+	if (role == STORE_ACTIVE)
+		__atomic_add_fetch(&s->term, 1, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&s->role, role, __ATOMIC_SEQ_CST);
+	if (s->wake != NULL)
+		s->wake(s->wake_arg);
+}
+
+int
+store_role(struct store *s, uint64_t *term)
+{
+	int role = __atomic_load_n(&s->role, __ATOMIC_SEQ_CST);
+
+	if (term != NULL)
+		*term = __atomic_load_n(&s->term, __ATOMIC_SEQ_CST);
+	return role;
+}
+
+/* The loop has the state of term loaded (0: none, a standby's). */
+void
+store_serve(struct store *s, uint64_t term)
+{
+	s->serving = term;
 }
 
 void
@@ -128,6 +160,7 @@ store_submit(struct store *s, struct wjob *j)
 {
 	j->next = NULL;
 	j->rc = 0;
+	j->term = s->serving;
 	j->submitted = store_mono_ns();
 	pthread_mutex_lock(&s->mu);
 	*s->queue_tail = j;
@@ -218,6 +251,42 @@ store_hand_back(struct store *s, struct wjob *first, struct wjob *end)
 }
 
 /*
+ * Wait for work, with s->mu held; with a backend's tick, call it about
+ * once a second meanwhile (PostgreSQL's: poll for the lock, or check the
+ * session that holds it).
+ */
+static void
+writer_wait(struct store *s, struct timespec *next)
+{
+	struct timespec now;
+
+	if (s->be->tick == NULL) {
+		pthread_cond_wait(&s->cv, &s->mu);
+		return;
+	}
+	if (pthread_cond_timedwait(&s->cv, &s->mu, next) != ETIMEDOUT)
+		return;
+	clock_gettime(CLOCK_REALTIME, &now);
+	if (now.tv_sec < next->tv_sec || (now.tv_sec == next->tv_sec &&
+	    now.tv_nsec < next->tv_nsec))
+		return;
+	pthread_mutex_unlock(&s->mu);
+	s->be->tick(s);
+	pthread_mutex_lock(&s->mu);
+	clock_gettime(CLOCK_REALTIME, next);
+	next->tv_sec++;
+}
+
+/* Whether the writer may commit jobs of this term: it holds the lock. */
+static int
+store_may_commit(struct store *s, uint64_t term)
+{
+	uint64_t held;
+
+	return store_role(s, &held) == STORE_ACTIVE && term == held;
+}
+
+/*
  * The writer: commit the queued jobs of one epoch at once, in order.  The
  * jobs that queued while the writer was busy share a commit; on failure
  * all of them fail, which the engine handles as for one.
@@ -227,19 +296,22 @@ writer_main(void *arg)
 {
 	struct store *s = arg;
 	struct wjob *first, *end, *j;
+	struct timespec next;
 	int rc;
 
+	clock_gettime(CLOCK_REALTIME, &next);
+	next.tv_sec++;
 	for (;;) {
 		pthread_mutex_lock(&s->mu);
 		while (s->queue == NULL && !s->stop)
-			pthread_cond_wait(&s->cv, &s->mu);
+			writer_wait(s, &next);
 		if ((first = s->queue) == NULL) {
 			pthread_mutex_unlock(&s->mu);
 			break;
 		}
-		/* take every queued job of the first one's epoch */
-		for (end = first; end != NULL && end->epoch == first->epoch;
-		    end = end->next)
+		/* take every queued job of the first one's epoch and term */
+		for (end = first; end != NULL && end->epoch == first->epoch &&
+		    end->term == first->term; end = end->next)
 			;
 		if ((s->queue = end) == NULL)
 			s->queue_tail = &s->queue;
@@ -247,7 +319,10 @@ writer_main(void *arg)
 
 		if (first->epoch <= s->bad_epoch)
 			rc = -1;	/* built on a job that failed */
-		else if ((rc = s->be->commit(s, first, end)) != 0)
+		else if (!store_may_commit(s, first->term)) {
+			rc = -1;	/* built on another term's state */
+			s->bad_epoch = first->epoch;
+		} else if ((rc = s->be->commit(s, first, end)) != 0)
 			s->bad_epoch = first->epoch;
 		else
 			__atomic_add_fetch(&s->n_commits, 1, __ATOMIC_RELAXED);

@@ -23,6 +23,7 @@ struct wjob {
 	struct buf	 ops;		/* store_op_* records */
 	uint64_t	 epoch;		/* jobs of a failed epoch are refused */
 	int		 rc;		/* set by the writer: 0 committed */
+	uint64_t	 term;		/* the tenure it was built in */
 	uint64_t	 submitted, done;	/* CLOCK_MONOTONIC ns (metrics) */
 };
 /*
@@ -42,6 +43,18 @@ struct wjob	*store_done(struct store *, int);
 unsigned	 store_inflight(struct store *);
 void		 store_counts(struct store *, uint64_t *, uint64_t *);
 int		 store_idle(struct store *);
+
+/*
+ * Active/standby (store-pg.c): one daemon a database commits, the holder
+ * of its lock.  store_role says whether this one holds it and since which
+ * taking (its term, counted from 1); the loop loads the database's state
+ * and then serves that term: jobs submitted after carry it, and the
+ * writer refuses a job of any other term than the one it holds the lock
+ * for.  SQLite's store is active, term 1, from the start.
+ */
+enum { STORE_STANDBY, STORE_ACTIVE };
+int		 store_role(struct store *, uint64_t *);
+void		 store_serve(struct store *, uint64_t);
 
 /* write operations, appended to a job */
 void	 store_op_event(struct buf *, int64_t, const char *, const char *,

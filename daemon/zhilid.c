@@ -136,7 +136,10 @@ main(int argc, char **argv)
 		return 1;
 	}
 	eng = engine_new(rs, store, conf->clock, (size_t)conf->entity_cache);
-	if (engine_load(eng) != 0) {
+	/* a standby has no state of its own: it loads at takeover */
+	if (store_role(store, NULL) != STORE_ACTIVE)
+		engine_standby(eng);
+	else if (engine_load(eng) != 0) {
 		log_warnx("%s: cannot read the rules' state (facts, timers)",
 		    conf->database);
 		engine_free(eng);
@@ -158,8 +161,8 @@ main(int argc, char **argv)
 	    "%zu files, clock %s", ZHILID_VERSION, conf->socket,
 	    conf->database, rs->nrules, rs->nfiles,
 	    conf->clock == CLOCK_EVENT ? "event" : "wall");
-	notify_send("READY=1\nSTATUS=generation 1, ready\nMAINPID=%ld",
-	    (long)getpid());
+	notify_send("READY=1\nSTATUS=%s, generation 1, ready\nMAINPID=%ld",
+	    srv.term != 0 ? "active" : "standby", (long)getpid());
 
 	ev_run(loop, 0);
 
