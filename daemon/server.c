@@ -376,15 +376,10 @@ commit_cb(struct ev_loop *loop, ev_prepare *w, int revents)
 static void
 status(struct server *srv)
 {
-	if (srv->term == 0) {
-		notify_send("STATUS=standby: another zhilid holds the "
-		    "database's lock; generation %llu, %u clients",
-		    (unsigned long long)srv->eng->generation, srv->nclients);
-		return;
-	}
-	notify_send("STATUS=active, generation %llu, %u clients, %llu events",
+	notify_send("STATUS=generation %llu, %u clients, %llu events; %s",
 	    (unsigned long long)srv->eng->generation, srv->nclients,
-	    (unsigned long long)srv->eng->n_events);
+	    (unsigned long long)srv->eng->n_events, srv->term != 0 ? "active" :
+	    "standby (another zhilid holds the database's lock)");
 }
 
 /*
@@ -396,9 +391,9 @@ server_standby(const struct server *srv)
 {
 	if (srv->term != 0)
 		return NULL;
-	return "this zhilid is a standby: another zhilid holds the "
-	    "database's lock and serves; nothing was applied, send it there, "
-	    "or here again once this one is active";
+	return "this zhilid is a standby: it does not hold the database's "
+	    "lock (another zhilid does, and serves); nothing was applied: "
+	    "send it to the active one, or here again once this one is";
 }
 
 /*

@@ -161,8 +161,9 @@ main(int argc, char **argv)
 	    "%zu files, clock %s", ZHILID_VERSION, conf->socket,
 	    conf->database, rs->nrules, rs->nfiles,
 	    conf->clock == CLOCK_EVENT ? "event" : "wall");
-	notify_send("READY=1\nSTATUS=%s, generation 1, ready\nMAINPID=%ld",
-	    srv.term != 0 ? "active" : "standby", (long)getpid());
+	notify_send("READY=1\nSTATUS=generation 1, ready; %s\nMAINPID=%ld",
+	    srv.term != 0 ? "active" : "standby (another zhilid holds the "
+	    "database's lock)", (long)getpid());
 
 	ev_run(loop, 0);
 

@@ -1003,3 +1003,25 @@ class Seq:
         self.n += 1
         self.ts += 60
         return "%s-%d" % (self.prefix, self.n), self.ts
+
+
+# ---------------------------------------------------------------------------
+# Active and standby (PostgreSQL): the role ping and stats give
+
+def role(d):
+    """"active" or "standby", as ping and stats (which must agree) say."""
+    c = d.client()
+    r = expect_ok(c.request(PING), "ping")
+    s = expect_ok(c.request(STATS), "stats")["stats"]
+    c.close()
+    check(r.get("role") == s.get("role") and r.get("role") in
+          ("active", "standby"), "ping says %r, stats %r" % (r, s))
+    return r["role"]
+
+
+def wait_role(d, want, timeout):
+    deadline = time.monotonic() + timeout
+    while role(d) != want:
+        check(time.monotonic() < deadline, "%s is not %s after %.0f s: %s"
+              % (d.name, want, timeout, d.stderr_text()[-1500:]))
+        time.sleep(0.05)

@@ -5,8 +5,10 @@ unavailable meanwhile, then served again by themselves; nothing
 acknowledged is lost, nothing is there twice, nothing answered unavailable
 is there); a connection lost during COMMIT, once after the server
 committed and once before, resolved by looking the batch up after
-reconnecting: the first is acknowledged, the second unavailable; one
-writer a schema (its advisory lock); a start without a server or schema.
+reconnecting: the first is acknowledged, the second unavailable (and the
+daemon, its session lost, takes the lock again before it serves); one
+writer a schema (its advisory lock; a second daemon is a standby); a start
+without a server or schema.
 The protocol, rule-set, duplicate, restart and kill -9 tests run against
 PostgreSQL too (run.py --store postgresql); this file is its faults."""
 
@@ -16,8 +18,8 @@ import threading
 import time
 
 from harness import (PING, T0, Daemon, TestFailure, check, cmd,
-                     expect_error, expect_event_ok, expect_ok, run_zhilid,
-                     upsert)
+                     expect_error, expect_event_ok, expect_ok, role,
+                     run_zhilid, upsert, wait_role)
 import pgcluster
 
 TIMEOUT = 240
@@ -182,6 +184,7 @@ def doubt_setup(ctx, cluster, schema):
 
 def doubt_end(cluster, d, c, said):
     """The daemon goes on, and its log says it looked the batch up."""
+    wait_role(d, "active", 10)
     expect_event_ok(c.request(upsert("H2", {"age": 90}, id="after",
                                      ts=T0 + 120)))
     c.close()
@@ -231,6 +234,8 @@ def test_commit_in_doubt_committed(ctx):
                  "SELECT pg_reload_conf()")
     r = expect_event_ok(c.recv(60), "the batch in doubt")
     check(len(r["alerts"]) == 1, "its alert: %s" % r)
+    # its session lost, the daemon took the lock again (a standby meanwhile)
+    wait_role(d, "active", 10)
     check(rows(cluster, "s_doubt1", "SELECT seq FROM events WHERE eid = "
                "'%s'" % eid) == [[str(r["seq"])]], "%s once, seq %d"
           % (eid, r["seq"]))
@@ -262,6 +267,7 @@ def test_commit_in_doubt_not_committed(ctx):
     check(rows(cluster, "s_doubt2", "SELECT seq FROM events WHERE eid = "
                "'doubt-2'") == [], "doubt-2 must not be in the database")
     cluster.psql("DROP TRIGGER slow ON events", schema="s_doubt2")
+    wait_role(d, "active", 10)
     r = expect_event_ok(c.request(ev), "resend")
     check(not r.get("duplicate") and len(r["alerts"]) == 1,
           "the resend is applied: %s" % r)
@@ -288,38 +294,33 @@ def test_unreachable_or_missing_schema_refused(ctx):
 
 
 def test_one_writer_per_schema(ctx):
-    """A second daemon on the same schema refuses to start while the first
-    holds the schema's advisory lock, and starts once the first is killed
-    (its session, and so the lock, gone with it), with every event the
-    first acknowledged."""
+    """A second daemon on the same schema is a standby while the first
+    holds the schema's advisory lock (events unavailable, nothing written),
+    and serves once the first is killed (its session, and so the lock,
+    gone with it), with every event the first acknowledged.  The failover
+    under load is test_failover.py's."""
     cluster = pgcluster.Cluster().start()
     a = pg_daemon(ctx, cluster, "s_one", name="a").start()
     c = a.client()
     acked = [expect_event_ok(c.request(upsert("H%d" % i, {"age": 70 + i},
                                               id="o-%d" % i, ts=T0 + i)))
              for i in range(20)]
-    b = pg_daemon(ctx, cluster, "s_one", name="b")
-    rc, out = run_zhilid(ctx, ["-c", b.conf_path], timeout=30)
-    check(rc == 1 and "another zhilid is active on this schema" in out,
-          "a second writer: %s %s" % (rc, out[-800:]))
+    b = pg_daemon(ctx, cluster, "s_one", name="b").start()
+    check(role(b) == "standby", "b is %s" % role(b))
+    cb = b.client()
+    expect_error(cb.request(upsert("H99", {"age": 70}, id="o-99", ts=T0)),
+                 "unavailable", "an event on the standby")
+    check("another zhilid is active on this schema" in b.stderr_text(),
+          "b's log: %s" % b.stderr_text()[-800:])
     a.kill9()
-    deadline = time.monotonic() + 20
-    while True:             # the server ends a's session when it sees it go
-        b.start(wait=False)
-        try:
-            b.wait_ready()
-            break
-        except TestFailure:
-            check(time.monotonic() < deadline, "b never started: %s"
-                  % b.stderr_text()[-800:])
-            b.kill9()
-            time.sleep(0.2)
-    c = b.client()
+    wait_role(b, "active", 10)
     for i, r in enumerate(acked):
-        r2 = expect_ok(c.request(upsert("H%d" % i, {"age": 70 + i},
-                                        id="o-%d" % i, ts=T0 + i)))
+        r2 = expect_ok(cb.request(upsert("H%d" % i, {"age": 70 + i},
+                                         id="o-%d" % i, ts=T0 + i)))
         check(r2.get("duplicate") and r2["seq"] == r["seq"],
               "o-%d after the takeover: %s" % (i, r2))
+    check(rows(cluster, "s_one", "SELECT count(*) FROM events WHERE eid = "
+               "'o-99'") == [["0"]], "the standby wrote o-99")
     b.stop()
     cluster.destroy()
 

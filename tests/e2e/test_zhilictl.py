@@ -322,7 +322,8 @@ def test_ping_stats(ctx):
         check(out == version + "\n", "ping prints the version: %r" % out)
         rc, out, err = expect_status(ctl(ctx, *sock(d), "--json", "ping"), 0,
                                      "ping --json")
-        check(json.loads(out) == {"ok": True, "version": version},
+        check(json.loads(out) == {"ok": True, "version": version,
+                                  "role": "active"},
               "ping --json: %r" % out)
 
         expect_status(ctl(ctx, *sock(d), "push", input=H1_ORANGE), 0, "push")
