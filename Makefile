@@ -163,6 +163,9 @@ install: all
 	install -m 755 build/zhilictl $(DESTDIR)$(BINDIR)/zhilictl
 	install -m 644 rules/*.yaml $(DESTDIR)$(DATADIR)/rules/
 	install -m 644 schema/*.sql schema/*.json $(DESTDIR)$(DATADIR)/schema/
+	# the province's views over district schemas (zhilid(8))
+	install -d $(DESTDIR)$(DATADIR)/postgres
+	install -m 644 contrib/postgres/province.sql $(DESTDIR)$(DATADIR)/postgres/
 	sed -e 's|/usr/local/sbin|$(SBINDIR)|g' contrib/zhilid.service \
 		> $(DESTDIR)$(UNITDIR)/zhilid.service
 	install -m 644 contrib/zhilid.socket $(DESTDIR)$(UNITDIR)/zhilid.socket
