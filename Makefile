@@ -13,6 +13,8 @@
 #                   bench-cadence judges 100,000 leaders at a month end
 #                   bench-explain times explain and dry_run of households
 #                   bench-pg: the same load into SQLite and PostgreSQL
+#                   bench-failover: kill -9 of the active PostgreSQL
+#                   daemon to the standby serving, 20 runs
 #   make install    PREFIX=/usr/local DESTDIR=
 #   make deb        a Debian 12 package, build/deb/zhilid_VERSION_ARCH.deb,
 #                   checked by lintian
@@ -133,6 +135,10 @@ bench-pg: all
 	@$(MAKE) -s -C tests/bench all
 	@sh tests/bench/pg.sh
 
+# Failover: kill -9 of the active to the standby's first acknowledgement.
+bench-failover: all
+	@python3 tests/bench/failover.py
+
 bench-deadlines: all
 	@$(MAKE) -s -C tests/bench all
 	@sh tests/bench/deadlines.sh
@@ -206,6 +212,7 @@ deb:
 
 .SECONDARY:
 .PHONY: all asan units run deps check bench bench-close bench-deadlines bench-pg \
+	bench-failover \
 	bench-cadence bench-review bench-explain bench-backtest \
 	bench-instr bench-map screenshots install clean deb
 
