@@ -9,8 +9,9 @@
 #   3. zhilid (durability full) takes the events over BENCH_CONNS
 #      connections (4), BENCH_WINDOW lines in flight each (1000), first
 #      with SQLite, then with a schema of that cluster;
-#   4. events/s, p50/p99 acknowledgement latency and commits of each, and
-#      PostgreSQL's events/s as a share of SQLite's.
+#   4. events/s, p50/p99 acknowledgement latency, commits and CPU seconds
+#      (the daemon's; with PostgreSQL, its writer's backend's too) of each,
+#      and PostgreSQL's events/s as a share of SQLite's.
 # The cluster and the scratch folder are removed at the end (BENCH_KEEP=1
 # keeps the folder).
 set -eu
@@ -31,6 +32,12 @@ pgdir=$($pgc start "$base" fsync=on synchronous_commit=on \
     full_page_writes=on shared_buffers=256MB max_wal_size=4GB)
 trap '$pgc destroy "$pgdir"; bench_cleanup' EXIT
 
+# cpu_s PID: user and system CPU seconds of a process so far
+cpu_s() {
+	awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' \
+	    "/proc/$1/stat"
+}
+
 # run_store NAME: push the events into a fresh daemon on BENCH_DATABASE
 run_store() {
 	rm -f "$tmp/zhilid.db" "$tmp/zhilid.db-wal" "$tmp/zhilid.db-shm"
@@ -39,6 +46,14 @@ run_store() {
 	bench_load
 	"$root/build/zhilictl" --socket "$tmp/zhilid.sock" --json stats \
 	    >"$tmp/stats.json"
+	# CPU seconds of the daemon and (PostgreSQL) its writer's backend:
+	# steadier than events/s on a machine others share
+	printf '%s_zhilid_cpu_s %s\n' "$1" "$(cpu_s "$pid")"
+	if [ -n "$BENCH_DATABASE" ]; then
+		bpid=$(psql -X -h "$pgdir" -U zhilid -d zhilid -Atc "SELECT \
+		    pid FROM pg_locks WHERE locktype = 'advisory' AND granted")
+		printf '%s_backend_cpu_s %s\n' "$1" "$(cpu_s "$bpid")"
+	fi
 	bench_stop
 	eps=$(kv "$tmp/load.out" events_per_sec)
 	printf '%s_events_per_sec %s\n' "$1" "$eps"
