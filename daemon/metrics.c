@@ -330,6 +330,10 @@ metrics_text(struct server *srv, struct buf *b, int flavor)
 	    "committed or in flight.", (long long)(e->next_seq - 1));
 	gauge(b, flavor, "zhilid_start_time_seconds", "When the daemon "
 	    "started, Unix time.", (long long)srv->started);
+	/* active/standby (PostgreSQL): the sum over a pair should be 1 */
+	gauge(b, flavor, "zhilid_active", "1 if this daemon holds its "
+	    "database's lock and serves (always with SQLite), 0 if it is a "
+	    "standby.", server_standby(srv) == NULL);
 	/* silences (silence.c) */
 	counter(b, flavor, "zhilid_alerts_silenced", "Alerts committed that "
 	    "a silence covered (counted in zhilid_alerts_total too).",

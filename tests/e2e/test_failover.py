@@ -11,6 +11,8 @@ and is a standby; the other serves.  A pusher on each socket sends events
 with ids and resends an event that was not acknowledged, same id, to
 whichever daemon answers."""
 
+import os
+import re
 import threading
 import time
 
@@ -23,8 +25,27 @@ TAKEOVER = 5.0      # s: kill -9 of the active to the standby serving
 
 
 def pg_daemon(ctx, cluster, schema, name):
+    """A daemon on schema, writing its metrics.textfile every second."""
     return Daemon(ctx, name=name, conf_extra='database: "%s"\n'
-                  % cluster.conninfo(schema).replace('"', '\\"'))
+                  'metrics: {textfile: %s.prom, interval: 1}\n'
+                  % (cluster.conninfo(schema).replace('"', '\\"'), name))
+
+
+def active_gauge(d, want, timeout=5):
+    """zhilid_active in d's textfile comes to want."""
+    path = os.path.join(d.ctx.tmp, d.name + ".prom")
+    deadline = time.monotonic() + timeout
+    while True:
+        got = None
+        if os.path.exists(path):
+            with open(path) as f:
+                m = re.search(r"(?m)^zhilid_active (\d+)$", f.read())
+            got = m and int(m.group(1))
+        if got == want:
+            return
+        check(time.monotonic() < deadline, "%s: zhilid_active %r, want %d"
+              % (d.name, got, want))
+        time.sleep(0.1)
 
 
 class Pusher(threading.Thread):
@@ -148,6 +169,8 @@ def test_failover_kill9_under_load(ctx):
     b = pg_daemon(ctx, cluster, "s_fo", "b").start()
     check(role(a) == "active" and role(b) == "standby",
           "roles: a %s, b %s" % (role(a), role(b)))
+    active_gauge(a, 1)
+    active_gauge(b, 0)
     c = b.client()
     expect_error(c.request(upsert("X", {"age": 1}, id="x", ts=T0)),
                  "unavailable", "an event on the standby")
@@ -169,6 +192,7 @@ def test_failover_kill9_under_load(ctx):
     wait_acks(ps, 300, 30, "b after the takeover", name="b")
     check(any(l.startswith("STATUS=") and "; active" in l
               for l in b.drain_notify()), "b's STATUS: %s" % b.notify_lines())
+    active_gauge(b, 1)
     a.start()
     check(role(a) == "standby" and role(b) == "active",
           "after the restart: a %s, b %s" % (role(a), role(b)))
