@@ -6,7 +6,9 @@ acknowledged is lost, nothing is there twice, nothing answered unavailable
 is there); a connection lost during COMMIT, once after the server
 committed and once before, resolved by looking the batch up after
 reconnecting: the first is acknowledged, the second unavailable (and the
-daemon, its session lost, takes the lock again before it serves); one
+daemon, its session lost, takes the lock again before it serves); a
+COMMIT cut off on the daemon's side only, whose session the server keeps
+(the daemon ends it on reconnecting, then looks the batch up); one
 writer a schema (its advisory lock; a second daemon is a standby); a start
 without a server or schema.
 The protocol, rule-set, duplicate, restart and kill -9 tests run against
@@ -385,6 +387,88 @@ class Proxy:
 
     def close(self):
         self.ls.close()
+
+
+class HalfProxy(Proxy):
+    """A Proxy that can cut its connections on the daemon's side only: the
+    server keeps each session, as after a network cut it does not see."""
+
+    def cut_daemon_side(self):
+        with self.lock:
+            self.cutting = True
+            conns, self.conns = self.conns, []
+        for s in conns[0::2]:      # accept() appends the daemon's first
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        self.kept = conns[1::2]     # the server's ends: never closed
+        with self.lock:
+            self.cutting = False
+
+    def pump(self, x, y):
+        try:
+            while True:
+                data = x.recv(65536)
+                if not data:
+                    break
+                y.sendall(data)
+        except OSError:
+            pass
+        # a cut leaves the server's end open and unread
+        if x.family == socket.AF_INET:
+            try:
+                x.close()
+            except OSError:
+                pass
+
+
+def test_cut_session_is_ended_on_reconnect(ctx):
+    """A COMMIT waits in the server (a synchronous standby that never
+    answers) when the network is cut on the daemon's side only: the
+    server keeps the session, its lock and its transaction, committed
+    locally but not yet visible.  Reconnecting, the daemon ends that
+    session of its own (pg_terminate_backend of its pid and start), so
+    that the look-up sees the commit (acknowledged, not guessed
+    unavailable) and the lock is free: the daemon is active again."""
+    cluster = pgcluster.Cluster().start()
+    cluster.conninfo("s_cut")
+    proxy = HalfProxy(cluster)
+    proxy.cutting = False
+    d = Daemon(ctx, conf_extra='database: "host=127.0.0.1 port=%d '
+               'dbname=zhilid user=zhilid options=\'-c search_path=s_cut'
+               '\'"\n' % proxy.port).start()
+    c = d.client(timeout=60)
+    expect_event_ok(c.request(upsert("H0", {"age": 30}, id="before",
+                                     ts=T0)))
+    cluster.psql("ALTER SYSTEM SET synchronous_standby_names = 'nobody'; "
+                 "SELECT pg_reload_conf()")
+    for attempt in range(10):
+        ev = upsert("H1", {"key_person": attempt % 2 == 0},
+                    id="cut-%d" % attempt, ts=T0 + 60 + attempt)
+        c.send(ev)
+        pid = backend_waiting(cluster, "SyncRep", 2)
+        if pid is not None:
+            break
+        expect_event_ok(c.recv(10), "before the reload took")
+    check(pid is not None, "no backend waits on SyncRep")
+    proxy.cut_daemon_side()
+    r = expect_event_ok(c.recv(60), "the batch whose COMMIT was cut off")
+    check(rows(cluster, "s_cut", "SELECT seq FROM events WHERE eid = '%s'"
+               % ev["id"]) == [[str(r["seq"])]], "%s once, seq %d"
+          % (ev["id"], r["seq"]))
+    check("ended this zhilid's previous session (backend %s)" % pid in
+          d.stderr_text(), "the daemon did not end its old session: %s"
+          % d.stderr_text()[-1500:])
+    cluster.psql("ALTER SYSTEM RESET synchronous_standby_names; "
+                 "SELECT pg_reload_conf()")
+    wait_role(d, "active", 10)
+    expect_event_ok(c.request(upsert("H2", {"age": 90}, id="after",
+                                     ts=T0 + 120)))
+    c.close()
+    d.stop()
+    proxy.close()
+    cluster.destroy()
 
 
 def test_silent_server_does_not_stall_the_loop(ctx):
