@@ -8,9 +8,10 @@
  *
  * The writer thread has one connection and commits each group of jobs in
  * one transaction, sent in pipeline mode: BEGIN, every operation as a
- * prepared statement, COMMIT, without waiting for each answer, so that a
- * group costs one round trip (one more per CHUNK statements, to keep the
- * answers from filling the socket).  A job comes back only after its
+ * prepared statement (the rows of events, entities, history and alerts
+ * up to ROWS_MAX to a statement), COMMIT, without waiting for each answer,
+ * so that a group costs one round trip (one more per CHUNK operations, to
+ * keep the answers from filling the socket).  A job comes back only after its
  * COMMIT returned: the server's synchronous_commit decides what that
  * means (with a synchronous standby, on both machines); `durability:
  * normal` turns it off for the writer's session.  The loop thread reads
@@ -29,6 +30,10 @@
  * they come back as STORE_DOUBT, and their clients are disconnected
  * without an answer (they resend, with ids).  Nothing is guessed: nothing
  * acknowledged is lost and nothing is applied twice.
+ *
+ * Active/standby.  Only the holder of the schema's advisory lock commits
+ * (see holds); a writer that loses its session is a standby from then on,
+ * and the loop (server.c) follows the store's role and term.
  */
 #include <poll.h>
 #include <pthread.h>
