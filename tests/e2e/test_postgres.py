@@ -210,6 +210,22 @@ def backend_waiting(cluster, what, timeout=20):
         time.sleep(0.05)
 
 
+def commit_waiting(cluster, c, prefix, ts):
+    """After synchronous_standby_names = 'nobody': send events until one
+    waits on SyncRep (the writer's backend takes the setting at its next
+    command: an event acknowledged before that is sent again).  Its event
+    and the backend's pid."""
+    for attempt in range(10):
+        ev = upsert("H1", {"key_person": attempt % 2 == 0},
+                    id="%s-%d" % (prefix, attempt), ts=ts + attempt)
+        c.send(ev)
+        pid = backend_waiting(cluster, "SyncRep", 2)
+        if pid is not None:
+            return ev, pid
+        expect_event_ok(c.recv(10), "before the reload took")
+    check(False, "no backend waits on SyncRep")
+
+
 def test_commit_in_doubt_committed(ctx):
     """The server commits, then the connection goes before COMMIT's answer
     (a synchronous standby that never answers, then pg_terminate_backend):
@@ -219,18 +235,8 @@ def test_commit_in_doubt_committed(ctx):
     d, c = doubt_setup(ctx, cluster, "s_doubt1")
     cluster.psql("ALTER SYSTEM SET synchronous_standby_names = 'nobody'; "
                  "SELECT pg_reload_conf()")
-    # the writer's backend takes the setting at its next command after
-    # the reload: an event acknowledged before that is sent again
-    for attempt in range(10):
-        eid = "doubt-1-%d" % attempt
-        ev = upsert("H1", {"key_person": attempt % 2 == 0}, id=eid,
-                    ts=T0 + 60 + attempt)
-        c.send(ev)
-        pid = backend_waiting(cluster, "SyncRep", 2)
-        if pid is not None:
-            break
-        expect_event_ok(c.recv(10), "before the reload took")
-    check(pid is not None, "no backend waits on SyncRep")
+    ev, pid = commit_waiting(cluster, c, "doubt-1", T0 + 60)
+    eid = ev["id"]
     cluster.psql("SELECT pg_terminate_backend(%s)" % pid)
     cluster.psql("ALTER SYSTEM RESET synchronous_standby_names; "
                  "SELECT pg_reload_conf()")
@@ -359,8 +365,9 @@ class Proxy:
                 threading.Thread(target=self.pump, args=(x, y),
                                  daemon=True).start()
 
-    @staticmethod
-    def pump(x, y):
+    half = False        # HalfProxy's: an end closed leaves the server's
+
+    def pump(self, x, y):
         try:
             while True:
                 data = x.recv(65536)
@@ -370,6 +377,8 @@ class Proxy:
         except OSError:
             pass
         for s in (x, y):
+            if self.half and s.family != socket.AF_INET:
+                continue
             try:
                 s.shutdown(socket.SHUT_RDWR)
             except OSError:
@@ -393,9 +402,10 @@ class HalfProxy(Proxy):
     """A Proxy that can cut its connections on the daemon's side only: the
     server keeps each session, as after a network cut it does not see."""
 
+    half = True
+
     def cut_daemon_side(self):
         with self.lock:
-            self.cutting = True
             conns, self.conns = self.conns, []
         for s in conns[0::2]:      # accept() appends the daemon's first
             try:
@@ -403,24 +413,6 @@ class HalfProxy(Proxy):
             except OSError:
                 pass
         self.kept = conns[1::2]     # the server's ends: never closed
-        with self.lock:
-            self.cutting = False
-
-    def pump(self, x, y):
-        try:
-            while True:
-                data = x.recv(65536)
-                if not data:
-                    break
-                y.sendall(data)
-        except OSError:
-            pass
-        # a cut leaves the server's end open and unread
-        if x.family == socket.AF_INET:
-            try:
-                x.close()
-            except OSError:
-                pass
 
 
 def test_cut_session_is_ended_on_reconnect(ctx):
@@ -434,7 +426,6 @@ def test_cut_session_is_ended_on_reconnect(ctx):
     cluster = pgcluster.Cluster().start()
     cluster.conninfo("s_cut")
     proxy = HalfProxy(cluster)
-    proxy.cutting = False
     d = Daemon(ctx, conf_extra='database: "host=127.0.0.1 port=%d '
                'dbname=zhilid user=zhilid options=\'-c search_path=s_cut'
                '\'"\n' % proxy.port).start()
@@ -443,15 +434,7 @@ def test_cut_session_is_ended_on_reconnect(ctx):
                                      ts=T0)))
     cluster.psql("ALTER SYSTEM SET synchronous_standby_names = 'nobody'; "
                  "SELECT pg_reload_conf()")
-    for attempt in range(10):
-        ev = upsert("H1", {"key_person": attempt % 2 == 0},
-                    id="cut-%d" % attempt, ts=T0 + 60 + attempt)
-        c.send(ev)
-        pid = backend_waiting(cluster, "SyncRep", 2)
-        if pid is not None:
-            break
-        expect_event_ok(c.recv(10), "before the reload took")
-    check(pid is not None, "no backend waits on SyncRep")
+    ev, pid = commit_waiting(cluster, c, "cut", T0 + 60)
     proxy.cut_daemon_side()
     r = expect_event_ok(c.recv(60), "the batch whose COMMIT was cut off")
     check(rows(cluster, "s_cut", "SELECT seq FROM events WHERE eid = '%s'"
