@@ -26,8 +26,10 @@ MANDIR	?= $(PREFIX)/share/man
 
 CC	?= cc
 PKGS	 = yaml-0.1 sqlite3 libcjson
+# libsystemd: the journal output's sd_journal_sendv
+PKGS	+= libsystemd
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lyaml -lsqlite3 -lcjson)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lyaml -lsqlite3 -lcjson -lsystemd)
 # libev ships no .pc file on Debian.
 LIBS	 = $(PKG_LIBS) -lev -lm -lpthread
 
