@@ -59,11 +59,13 @@ enum {
 	W_ACK, W_FACT, W_CLOSE, W_MARK_PUT, W_MARK_DEL, W_TIMER_PUT,
 	W_TIMER_DEL, W_META, W_SPAN_PUT, W_SPAN_DEL, W_REGROUP,
 	W_SILENCE_PUT, W_SILENCE_END,
+	W_OUTPUT_POS, W_OUTPUT_CLEAR,
 	/* the reader's */
 	R_EV_FIND, R_ENT_LOAD, R_HIST, R_ALERTS, R_ALERTS_RULE, R_MAX_SEQ,
 	R_MAX_ALERT, R_ENT_COUNT, R_ENT_KEYS, R_ENT_ROWS, R_ID_COUNT, R_IDS, R_FACTS,
 	R_CLOSURES, R_MARKS, R_TIMERS, R_META, R_SPANS, R_GROUP,
-	R_SILENCES, R_MAX_SILENCE, R_SILENCE_LIST, NQ
+	R_SILENCES, R_MAX_SILENCE, R_SILENCE_LIST,
+	R_OUTPUTS, R_UNSILENCED, NQ
 };
 #define NW	R_EV_FIND
 
@@ -113,6 +115,10 @@ static const char *const sql_table[NQ] = {
 	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
 	[W_SILENCE_END] = "UPDATE silences SET ended = ?2, ended_by = ?3 "
 	    "WHERE id = ?1 AND ended IS NULL",
+	/* outputs (schema 008) */
+	[W_OUTPUT_POS] = "INSERT OR REPLACE INTO output_positions "
+	    "(key, last_id) VALUES (?1, ?2)",
+	[W_OUTPUT_CLEAR] = "DELETE FROM output_positions",
 	[R_EV_FIND] = "SELECT seq FROM events WHERE eid = ?1",
 	[R_ENT_LOAD] = "SELECT state, removed, created, removed_ts "
 	    "FROM entities WHERE kind = ?1 AND id = ?2",
@@ -153,14 +159,17 @@ static const char *const sql_table[NQ] = {
 	[R_SILENCE_LIST] = "SELECT id, match, until, comment, uid, created, "
 	    "ended, ended_by FROM silences WHERE ?1 OR (ended IS NULL AND "
 	    "until >= ?2) ORDER BY id",
+	[R_OUTPUTS] = "SELECT key, last_id FROM output_positions",
+	[R_UNSILENCED] = "SELECT count(*) FROM alerts WHERE id > ?1 AND "
+	    "id <= ?2 AND silenced IS NULL",
 };
 
 /* The public statement and table numbers, in the order of store.h. */
 static const int stmt_map[] = { W_FACT, W_CLOSE, W_MARK_PUT, W_MARK_DEL,
     W_TIMER_PUT, W_TIMER_DEL, W_META, W_SPAN_PUT, W_SPAN_DEL, W_REGROUP,
-    W_SILENCE_PUT, W_SILENCE_END };
+    W_SILENCE_PUT, W_SILENCE_END, W_OUTPUT_POS, W_OUTPUT_CLEAR };
 static const int table_map[] = { R_FACTS, R_CLOSURES, R_MARKS, R_TIMERS,
-    R_META, R_SPANS, R_SILENCES };
+    R_META, R_SPANS, R_SILENCES, R_OUTPUTS };
 
 /* Operation codes of a job's buffer. */
 enum { OP_EVENT = 1, OP_ENTITY, OP_HISTORY, OP_ALERT, OP_ACK, OP_STMT };
@@ -1291,4 +1300,13 @@ store_silences_json(struct store *s, int all, int64_t now, struct buf *out)
 	buf_addc(out, ']');
 	sqlite3_reset(st);
 	return 0;
+}
+
+/* The unsilenced alerts with after < id <= upto, or -1 on error. */
+int64_t
+store_unsilenced_count(struct store *s, int64_t after, int64_t upto)
+{
+	sqlite3_bind_int64(s->q[R_UNSILENCED], 1, after);
+	sqlite3_bind_int64(s->q[R_UNSILENCED], 2, upto);
+	return read_int(s, R_UNSILENCED);
 }

@@ -61,7 +61,10 @@ enum store_stmt {
 	ST_REGROUP,	/* kind field: set grp of every entity of kind */
 	/* silences (silence.c) */
 	ST_SILENCE_PUT,	/* id match until comment uid created */
-	ST_SILENCE_END	/* id ended ended_by */
+	ST_SILENCE_END,	/* id ended ended_by */
+	/* outputs (output.c) */
+	ST_OUTPUT_POS,	/* key last_id */
+	ST_OUTPUT_CLEAR	/* (none): forget every output's position */
 };
 void	 store_op(struct buf *, enum store_stmt, const char *, ...);
 uint64_t store_op_count(void);
@@ -87,7 +90,7 @@ int	 store_entity_load(struct store *, const char *, const char *,
 int	 store_history_json(struct store *, const char *, const char *, int,
 	    struct buf *);
 enum store_table { TB_FACTS, TB_CLOSURES, TB_MARKS, TB_TIMERS, TB_META,
-    TB_SPANS, TB_SILENCES };
+    TB_SPANS, TB_SILENCES, TB_OUTPUTS };
 #define STORE_ROW_MAX	12
 struct store_row {
 	const char	*s[STORE_ROW_MAX];	/* text columns, else NULL */
@@ -98,6 +101,7 @@ int	 store_select(struct store *, enum store_table,
 int	 store_alerts_json(struct store *, int64_t, int64_t, const char *,
 	    int, int, struct buf *, int64_t *);
 int	 store_silences_json(struct store *, int, int64_t, struct buf *);
+int64_t	 store_unsilenced_count(struct store *, int64_t, int64_t);
 
 /* checkpoint.c, for store.c */
 struct sqlite3;
