@@ -251,8 +251,10 @@ batch_done(void *arg, struct batch *b, int ok)
 		engine_alerts_json(b, &p->res, o);
 		buf_adds(o, "]}\n");
 	}
-	if (ok)
+	if (ok) {
 		publish(srv, b);
+		outputs_committed(&srv->outputs, b);
+	}
 	for (i = 0; i < b->npend; i++)
 		if (b->pend[i].c != NULL)
 			client_kick(b->pend[i].c);
@@ -419,6 +421,7 @@ signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
 
 	if (w->signum == SIGHUP) {
 		log_info("SIGHUP: reloading rules");
+		outputs_reopen(&srv->outputs);
 		server_reload(srv, &b);
 		buf_free(&b);
 		return;
@@ -519,6 +522,8 @@ server_init(struct server *srv, struct ev_loop *loop, struct conf *conf,
 		 * before the first client is read.
 		 */
 		engine_sync(eng);
+		if (outputs_start(srv) != 0)
+			return -1;
 	}
 	ev_signal_init(&srv->sigterm, signal_cb, SIGTERM);
 	ev_signal_init(&srv->sigint, signal_cb, SIGINT);
@@ -542,6 +547,7 @@ server_free(struct server *srv)
 {
 	struct client *c, *next;
 
+	outputs_stop(srv);
 	for (c = srv->clients.next; c != &srv->clients; c = next) {
 		next = c->next;
 		client_free(c);

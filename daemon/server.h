@@ -8,6 +8,7 @@
 #include "conf.h"
 #include "engine.h"
 #include "metrics.h"
+#include "output.h"
 
 struct client {
 	ev_io		 r, w;
@@ -55,6 +56,7 @@ struct server {
 	uint64_t	 n_lines, n_errors, n_reloads, n_dropped;
 	struct buf	 diff;		/* of the last reload: JSON keys */
 	struct metrics	 metrics;
+	struct outputs	 outputs;	/* output.c */
 };
 
 /* server.c */
