@@ -298,39 +298,18 @@ def test_full_disk_under_the_file(ctx):
         subprocess.run(["umount", "-l", disk])
 
 
-JOURNAL_SH = r"""
-# a private journald: run in a mount namespace of its own
-set -e
-j=$1; shift
-mount -t tmpfs tmpfs /run
-mkdir -p /run/systemd/journal /run/log
-mount --bind "$j/log" /run/log
-if [ -d /var/log/journal ]; then mount --bind "$j/log" /var/log/journal; fi
-printf '[Journal]\nStorage=volatile\nRateLimitBurst=0\n' > "$j/journald.conf"
-mount --bind "$j/journald.conf" /etc/systemd/journald.conf
-# (not the daemon's NOTIFY_SOCKET: journald would say READY=1 for it)
-env -u NOTIFY_SOCKET /lib/systemd/systemd-journald </dev/null >/dev/null 2>&1 &
-echo $! > "$j/pid"
-i=0
-while [ ! -S /run/systemd/journal/socket ] && [ $i -lt 100 ]; do
-	sleep 0.05; i=$((i+1))
-done
-exec "$@"
-"""
-
-
 class Wrapped:
     """A ctx whose zhilid runs beside a journald of its own."""
 
     def __init__(self, ctx, jdir):
         self.__dict__.update(ctx.__dict__)
         self.zhilid = os.path.join(jdir, "zhilid")
-        with open(os.path.join(jdir, "journal.sh"), "w") as f:
-            f.write(JOURNAL_SH)
+        script = os.path.join(ctx.root, "tests", "bench",
+                              "private-journald.sh")
         with open(self.zhilid, "w") as f:
             f.write("#!/bin/sh\nexec unshare --mount --propagation private "
-                    "/bin/sh '%s/journal.sh' '%s' '%s' \"$@\"\n"
-                    % (jdir, jdir, ctx.zhilid))
+                    "/bin/sh '%s' '%s' '%s' \"$@\"\n"
+                    % (script, jdir, ctx.zhilid))
         os.chmod(self.zhilid, 0o755)
 
 
