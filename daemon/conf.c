@@ -336,6 +336,25 @@ parse_roles(const struct ynode *n, const char *file, unsigned *roles,
 	return rc;
 }
 
+/*
+ * An entry of a list of maps (access, outputs): -1 if it is not a map,
+ * else 0, and *rc -1 if it has keys not in keys; both reported.
+ */
+static int
+list_entry(const struct ynode *e, const char *file, const char *what,
+    const char *const *keys, size_t nkeys, int *rc, struct errs *errs)
+{
+	if (e->type != YN_MAP) {
+		errs_add(errs, file, e->line, e->col, "%s: entry must be a "
+		    "map, got %s", what, ynode_type_name(e));
+		*rc = -1;
+		return -1;
+	}
+	if (ynode_check_keys(e, file, keys, nkeys, what, errs) != 0)
+		*rc = -1;
+	return 0;
+}
+
 static int
 parse_access(struct conf *c, const struct ynode *n, const char *file,
     struct errs *errs)
@@ -357,14 +376,8 @@ parse_access(struct conf *c, const struct ynode *n, const char *file,
 		long long id;
 		int nwho = 0;
 
-		if (e->type != YN_MAP) {
-			errs_add(errs, file, e->line, e->col, "access: entry "
-			    "must be a map, got %s", ynode_type_name(e));
-			rc = -1;
+		if (list_entry(e, file, "access", keys, 5, &rc, errs) != 0)
 			continue;
-		}
-		if (ynode_check_keys(e, file, keys, 5, "access", errs) != 0)
-			rc = -1;
 		for (k = 0; k < 4; k++)
 			if ((v = ynode_get(e, keys[k])) != NULL) {
 				nwho++;
@@ -575,14 +588,8 @@ parse_outputs(struct conf *c, const struct ynode *n, const char *file,
 	}
 	for (i = 0; i < n->n; i++) {
 		e = n->items[i];
-		if (e->type != YN_MAP) {
-			errs_add(errs, file, e->line, e->col, "outputs: entry "
-			    "must be a map, got %s", ynode_type_name(e));
-			rc = -1;
+		if (list_entry(e, file, "outputs", keys, 4, &rc, errs) != 0)
 			continue;
-		}
-		if (ynode_check_keys(e, file, keys, 4, "outputs", errs) != 0)
-			rc = -1;
 		for (ntargets = 0, k = 0; k < 3; k++)
 			ntargets += ynode_get(e, keys[k]) != NULL;
 		if (ntargets != 1) {
