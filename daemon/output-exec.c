@@ -102,25 +102,13 @@ fail:
 static int
 exec_write(struct output *o)
 {
-	size_t left = o->base + o->out.len - o->sent;
-	ssize_t n;
+	int rc;
 
-	while (left > 0) {
-		n = write(o->fd, o->out.p + (o->sent - o->base), left);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1 && errno == EAGAIN)
-			return 1;
-		if (n == -1) {
-			output_error(o, "%s: %s", o->conf->argv[0],
-			    errno == EPIPE ? "closed its stdin" :
-			    strerror(errno));
-			return -1;
-		}
-		o->sent += (size_t)n;
-		left -= (size_t)n;
-	}
-	return 0;
+	if ((rc = output_write_fd(o)) >= 0)
+		return rc;
+	output_error(o, "%s: %s", o->conf->argv[0], errno == EPIPE ?
+	    "closed its stdin" : strerror(errno));
+	return -1;
 }
 
 static uint64_t

@@ -42,30 +42,19 @@ line_start(const struct output *o, uint64_t off)
 static int
 file_write(struct output *o)
 {
-	size_t left = o->base + o->out.len - o->sent;
 	uint64_t keep;
 	off_t end;
-	ssize_t n;
 
-	while (left > 0) {
-		n = write(o->fd, o->out.p + (o->sent - o->base), left);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1) {
-			output_error(o, "%s: %s", o->conf->path,
-			    strerror(errno));
-			keep = line_start(o, o->sent);
-			if (keep < o->sent && (end = lseek(o->fd, 0,
-			    SEEK_END)) != -1)
-				(void)ftruncate(o->fd, end -
-				    (off_t)(o->sent - keep));
-			o->sent = keep;
-			return -1;
-		}
-		o->sent += (size_t)n;
-		left -= (size_t)n;
-	}
-	return 0;
+	if (output_write_fd(o) == 0)
+		return 0;
+	output_error(o, "%s: %s", o->conf->path, strerror(errno));
+	keep = line_start(o, o->sent);
+	if (keep < o->sent && ((end = lseek(o->fd, 0, SEEK_END)) == -1 ||
+	    ftruncate(o->fd, end - (off_t)(o->sent - keep)) == -1))
+		log_warn("output %s: cannot cut half a line off %s", o->name,
+		    o->conf->path);
+	o->sent = keep;
+	return -1;
 }
 
 static int

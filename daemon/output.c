@@ -74,6 +74,28 @@ output_format_json(struct buf *b, const struct alert_row *a)
 	buf_addc(b, '\n');
 }
 
+/*
+ * Write o->out from o->sent to o->fd: 0 when all is written, 1 if the fd
+ * would block, -1 on an error (errno says which).
+ */
+int
+output_write_fd(struct output *o)
+{
+	size_t left = o->base + o->out.len - o->sent;
+	ssize_t n;
+
+	while (left > 0) {
+		n = write(o->fd, o->out.p + (o->sent - o->base), left);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1)
+			return errno == EAGAIN ? 1 : -1;
+		o->sent += (size_t)n;
+		left -= (size_t)n;
+	}
+	return 0;
+}
+
 int64_t
 output_lag(const struct output *o)
 {

@@ -119,5 +119,6 @@ int64_t	 output_lag(const struct output *);
 double	 output_now(void);
 void	 output_error(struct output *, const char *, ...) PRINTFLIKE(2, 3);
 void	 output_format_json(struct buf *, const struct alert_row *);
+int	 output_write_fd(struct output *);
 
 #endif
