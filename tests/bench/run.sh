@@ -95,6 +95,13 @@ if [ -n "${BENCH_OUTPUTS:-}" ]; then
 	lagged=$((($(date +%s%N) - t0) / 1000000))
 fi
 hwm=$(bench_mem VmHWM)
+# CPU seconds (user and system) of the daemon, and of the private journald
+cpu() { awk '{ printf "%.2f", ($14 + $15) / 100 }' "/proc/$1/stat"; }
+cpu_zhilid=$(cpu "$pid")
+cpu_journald=
+if [ -n "$wrap" ] && [ -f "$tmp/journal/pid" ]; then
+	cpu_journald=$(cpu "$(cat "$tmp/journal/pid")")
+fi
 "$root/build/zhilictl" --socket "$tmp/zhilid.sock" --json stats >"$tmp/stats.json"
 wrote=$(awk '$1 == "wchar:" { printf "%.0f", $2 / 1048576 }' "/proc/$pid/io")
 bench_stop
@@ -112,6 +119,10 @@ for k in commits syncs; do
 	    "$(awk -v n="$n" -v c="$(counter $k)" 'BEGIN { printf "%.0f", c ? n / c : 0 }')"
 done
 printf 'zhilid_written_mib %s\n' "$wrote"
+printf 'zhilid_cpu_s %s\n' "$cpu_zhilid"
+if [ -n "$cpu_journald" ]; then
+	printf 'journald_cpu_s %s\n' "$cpu_journald"
+fi
 if [ -n "$lagged" ]; then
 	printf 'outputs %s: every alert delivered %s ms after the load\n' \
 	    "$BENCH_OUTPUTS" "$lagged"
