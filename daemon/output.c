@@ -311,7 +311,7 @@ output_main(void *arg)
 	struct pollfd pfd[1 + SINK_FDS];
 	uint64_t v;
 	double now;
-	int n;
+	int n, busy;
 
 	/*
 	 * Where the cores are short, the events come first: an output
@@ -336,17 +336,18 @@ output_main(void *arg)
 			step(o);
 		settle(o, 0);
 		lag_log(o, now);
+		memset(pfd, 0, sizeof pfd);
 		pfd[0].fd = o->wakefd;
 		pfd[0].events = POLLIN;
 		n = 1;
 		if (o->ready && o->sink->fds != NULL)
 			n += o->sink->fds(o, pfd + 1);
+		/* sleeping first: a commit after this check wakes the poll */
 		__atomic_store_n(&o->sleeping, 1, __ATOMIC_SEQ_CST);
-		if ((o->ready && o->sent == o->base + o->out.len &&
+		busy = (o->ready && o->sent == o->base + o->out.len &&
 		    __atomic_load_n(&o->outs->committed, __ATOMIC_SEQ_CST) >
-		    o->cursor) || __atomic_load_n(&o->stop, __ATOMIC_SEQ_CST))
-			pfd[0].revents = 0;	/* more to do: no sleep */
-		else if (poll(pfd, (nfds_t)n, poll_timeout(o, now)) == -1 &&
+		    o->cursor) || __atomic_load_n(&o->stop, __ATOMIC_SEQ_CST);
+		if (!busy && poll(pfd, (nfds_t)n, poll_timeout(o, now)) == -1 &&
 		    errno != EINTR)
 			fatal("output %s: poll", o->name);
 		__atomic_store_n(&o->sleeping, 0, __ATOMIC_SEQ_CST);
