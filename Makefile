@@ -12,6 +12,8 @@
 #                   10M-event logs (not part of bench)
 #                   bench-cadence judges 100,000 leaders at a month end
 #                   bench-explain times explain and dry_run of households
+#                   bench-outputs compares run.sh with and without a
+#                   file and a journal output (not part of bench)
 #   make install    PREFIX=/usr/local DESTDIR=
 #   make deb        a Debian 12 package, build/deb/zhilid_VERSION_ARCH.deb,
 #                   checked by lintian
@@ -100,6 +102,11 @@ bench: all
 	@sh tests/bench/run.sh
 	@sh tests/bench/close.sh
 	@sh tests/bench/deadlines.sh
+
+# run.sh with and without a file and a journal output, interleaved.
+bench-outputs: all
+	@$(MAKE) -s -C tests/bench all
+	@sh tests/bench/outputs.sh
 
 # A period close of 100,000 secretaries; 1,000,000 pending deadlines.
 bench-close: all
@@ -190,7 +197,7 @@ deb:
 .SECONDARY:
 .PHONY: all asan units run deps check bench bench-close bench-deadlines \
 	bench-cadence bench-review bench-explain bench-backtest \
-	bench-instr bench-map screenshots install clean deb
+	bench-instr bench-map screenshots install clean deb bench-outputs
 
 # libFuzzer targets (clang): make fuzz, and fuzz-check (run by make check).
 -include tests/fuzz/fuzz.mk
