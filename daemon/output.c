@@ -26,7 +26,6 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/eventfd.h>
-#include <sys/resource.h>
 
 #include <sqlite3.h>
 
@@ -38,7 +37,6 @@
 #define PUBLISH_EVERY	0.2	/* seconds between positions, at most */
 #define LAG_LOG_EVERY	60.0	/* seconds between lag lines */
 #define ERR_LOG_EVERY	60.0	/* ... and between repeats of an error */
-#define OUTPUT_NICE	10	/* below the loop and the writer */
 
 static const char *const select_sql = "SELECT id, rule, severity, kind, "
     "entity, period, ts, message, data, event FROM alerts WHERE id > ?1 "
@@ -313,15 +311,6 @@ output_main(void *arg)
 	double now;
 	int n, busy;
 
-	/*
-	 * Where the cores are short, the events come first: an output
-	 * falls behind and catches up when the push eases.  (Linux gives
-	 * each thread its own nice value.)
-	 */
-	if (setpriority(PRIO_PROCESS, (id_t)gettid(), getpriority(PRIO_PROCESS,
-	    0) + OUTPUT_NICE) == -1)
-		log_debug("output %s: setpriority: %s", o->name,
-		    strerror(errno));
 	o->caught_up = o->last_publish = output_now();
 	while (!__atomic_load_n(&o->stop, __ATOMIC_ACQUIRE)) {
 		now = output_now();
