@@ -5,8 +5,9 @@
 -- output has taken the alerts: after a kill -9 an output repeats at most
 -- the alerts after last_id and loses none.  At start the rows of outputs
 -- no longer configured are removed, so that an output added again starts
--- from the alerts raised from then on.
-CREATE TABLE output_positions (
+-- from the alerts raised from then on.  (IF NOT EXISTS: a test that takes
+-- a database back to an older schema by hand leaves the table.)
+CREATE TABLE IF NOT EXISTS output_positions (
 	key	TEXT PRIMARY KEY,
 	last_id	INTEGER NOT NULL
 ) WITHOUT ROWID;
