@@ -74,14 +74,24 @@ fail:
 	e->known_ids = old;
 }
 
-/* Counters from the database: the next seq and alert id. */
+/*
+ * Counters from the database: the next seq and alert id; and, if the
+ * store could not be read when a failed commit was recovered from (a
+ * database server out of reach), the primitives' state first.
+ */
 static int
 resync(struct engine *e)
 {
-	int64_t seq = store_max_seq(e->store);
-	int64_t alert = store_max_alert(e->store);
-	int64_t silence = store_max_silence(e->store);
+	int64_t seq, alert, silence;
 
+	if (e->reload && engine_load(e) != 0) {
+		e->resync = 1;
+		return -1;
+	}
+	e->reload = 0;
+	seq = store_max_seq(e->store);
+	alert = store_max_alert(e->store);
+	silence = store_max_silence(e->store);
 	if (seq < 0 || alert < 0 || silence < 0) {
 		e->resync = 1;
 		return -1;
@@ -288,10 +298,13 @@ grp_note(struct engine *e, const char *kind, const char *field)
 }
 
 /*
- * The grp column (schema 005) holds each entity's first field.  Where the
- * rules name another first field than the one recorded (a new database, a
- * reordered kind), queue the update that fills it again for the kind, for
- * the next batch: entities written after it carry the new field anyway.
+ * The grp column (schema 005) holds the first field of the entities of
+ * the kinds that a classify rule maps (kind.grouped), NULL for the others,
+ * whose writes then cost the index nothing.  Where the rules name another
+ * first field than the one recorded (a new database, a reordered kind, a
+ * kind newly mapped or no longer), queue the update that fills it again
+ * for the kind, for the next batch: entities written after it carry the
+ * new value anyway.
  */
 static void
 grp_check(struct engine *e)
@@ -303,22 +316,24 @@ grp_check(struct engine *e)
 		return;
 	for (i = 0; i < e->rs->nkinds; i++) {
 		const struct kind *k = e->rs->kinds[i];
+		/* "": the kind is on no map, and its grp stays NULL */
+		const char *field = k->grouped && k->nfields > 0 ?
+		    k->fields[0] : "";
 
-		if (k->nfields == 0)
-			continue;
 		for (j = 0; j < e->ngrp; j++)
 			if (strcmp(e->grp_kinds[j], k->name) == 0)
 				break;
-		if (j < e->ngrp && strcmp(e->grp_fields[j], k->fields[0]) == 0)
+		if (j < e->ngrp ? strcmp(e->grp_fields[j], field) == 0 :
+		    *field == '\0')
 			continue;
 		snprintf(key, sizeof key, GROUP_META "%s", k->name);
-		store_op(&e->regroup, ST_REGROUP, "ss", k->name, k->fields[0]);
-		store_op(&e->regroup, ST_META, "ss", key, k->fields[0]);
-		if (j < e->ngrp)	/* not news in a new database */
+		store_op(&e->regroup, ST_REGROUP, "ss", k->name, field);
+		store_op(&e->regroup, ST_META, "ss", key, field);
+		if (j < e->ngrp && *field != '\0' && *e->grp_fields[j] != '\0')
 			log_info("database: %s entities are grouped by %s "
-			    "from now on, not %s", k->name, k->fields[0],
+			    "from now on, not %s", k->name, field,
 			    e->grp_fields[j]);
-		grp_note(e, k->name, k->fields[0]);
+		grp_note(e, k->name, field);
 	}
 }
 
@@ -1277,7 +1292,7 @@ engine_recover(struct engine *e)
 	ecache_clear(&e->cache);
 	resync(e);	/* if it fails, events are refused until it works */
 	if (engine_load(e) != 0)
-		e->resync = 1;
+		e->resync = e->reload = 1;
 	e->clock = e->committed_clock;
 	if (cur != NULL) {
 		cur->next = NULL;
@@ -1320,14 +1335,17 @@ engine_reap(struct engine *e, int wait)
 			e->n_alerts += b->nalerts;
 			e->n_batches++;
 		} else if (b->job.epoch == e->epoch) {
-			log_warnx("database: a batch of %llu events could not "
-			    "be committed; its events and those after it are "
-			    "answered unavailable", (unsigned long long)
-			    b->nevents);
+			log_warnx("database: a batch of %llu events %s; those "
+			    "after it are answered unavailable",
+			    (unsigned long long)b->nevents,
+			    b->job.rc == STORE_DOUBT ? "may or may not have "
+			    "been committed" : "could not be committed, nor "
+			    "they");
 			engine_recover(e);
 		}
 		if (e->done != NULL)
-			e->done(e->done_arg, b, ok);
+			e->done(e->done_arg, b, ok ? 1 : b->job.rc == STORE_DOUBT ?
+			    -1 : 0);
 		if (ok)
 			ecache_trim(&e->cache, e->committed);
 		batch_recycle(e, b);

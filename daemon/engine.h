@@ -36,8 +36,10 @@ struct entity {
 	int64_t		 created;
 	uint64_t	 pin;		/* last batch that wrote it */
 	size_t		 size;		/* of its allocation */
-	int		 dirty;
-	int		 removed;	/* closed: get shows it, rules don't */
+	uint8_t		 dirty;
+	uint8_t		 removed;	/* closed: get shows it, rules don't */
+	uint8_t		 moved;		/* its first field changed since the
+					   store last had it (grp, schema 5) */
 	int64_t		 removed_ts;	/* the removal's ts, if removed */
 };
 #define ECACHE_CLASSES	32	/* spare lists of 64-byte size classes */
@@ -312,6 +314,7 @@ struct batch {
 	int64_t		 clock;		/* event clock after the batch */
 	int64_t		 last_alert;	/* id of its last alert (outputs) */
 };
+/* ok: 1 committed, 0 not, -1 unknown (STORE_DOUBT) */
 typedef void engine_done_fn(void *, struct batch *, int);
 struct engine {
 	struct ruleset	*rs;
@@ -330,6 +333,7 @@ struct engine {
 	uint64_t	 committed;	/* number of the last committed batch */
 	uint64_t	 epoch;
 	int		 resync;	/* counters must be read again */
+	int		 reload;	/* and, first, what engine_load reads */
 	struct idnode	**ids;		/* ids of events not yet committed */
 	struct bloom	 known_ids;	/* ids in the database */
 	size_t		 nidbuckets, nids;

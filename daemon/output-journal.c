@@ -39,7 +39,7 @@ cfield(struct buf *b, const char *name, const char *v)
 }
 
 static void
-journal_format(struct buf *b, const struct alert_row *a)
+journal_format(struct buf *b, const struct store_alert *a)
 {
 	char n[24], ts[40];
 

@@ -1,6 +1,6 @@
 /*
  * Alert outputs (zhilid.conf outputs:).  Each output has a thread of its
- * own and a read-only SQLite connection, and reads the committed,
+ * own and a connection of its own to the store, and reads the committed,
  * unsilenced alerts from the alerts table by id, a chunk at a time, as
  * its sink takes them.  Nothing is queued in memory for an output: the
  * table is the queue, so a slow or stuck output falls behind (its lag
@@ -27,8 +27,6 @@
 #include <unistd.h>
 #include <sys/eventfd.h>
 
-#include <sqlite3.h>
-
 #include "server.h"
 #include "output.h"
 #include "store.h"
@@ -37,10 +35,6 @@
 #define PUBLISH_EVERY	0.2	/* seconds between positions, at most */
 #define LAG_LOG_EVERY	60.0	/* seconds between lag lines */
 #define ERR_LOG_EVERY	60.0	/* ... and between repeats of an error */
-
-static const char *const select_sql = "SELECT id, rule, severity, kind, "
-    "entity, period, ts, message, data, event FROM alerts WHERE id > ?1 "
-    "AND id <= ?2 AND silenced IS NULL ORDER BY id LIMIT ?3";
 
 double
 output_now(void)
@@ -64,7 +58,7 @@ output_error(struct output *o, const char *fmt, ...)
 
 /* The ALERT of the socket, as raised (acked null), and a newline. */
 void
-output_format_json(struct buf *b, const struct alert_row *a)
+output_format_json(struct buf *b, const struct store_alert *a)
 {
 	alert_json(b, a->id, a->rule, a->severity, a->kind, a->entity,
 	    a->period, a->ts, a->message, a->msglen, a->data, a->event, NULL,
@@ -130,52 +124,40 @@ push_line(struct output *o, int64_t id, uint64_t end)
 	o->nlines++;
 }
 
+static void
+add_record(void *arg, const struct store_alert *a)
+{
+	struct output *o = arg;
+
+	o->sink->format(&o->out, a);
+	push_line(o, a->id, o->base + o->out.len);
+	o->cursor = a->id;
+	o->fetched++;
+}
+
 /*
  * Read the next chunk of committed, unsilenced alerts into o->out (which
- * is all written): 1 if some, 0 if none is left, -1 on error.  The
- * statement is reset at once: no read transaction outlives the chunk, so
- * the checkpoints are never held back by an output.
+ * is all written): 1 if some, 0 if none is left, -1 on error.
  */
 static int
 fetch(struct output *o)
 {
-	struct alert_row a;
-	sqlite3_stmt *st = o->st;
 	int64_t upto = __atomic_load_n(&o->outs->committed, __ATOMIC_ACQUIRE);
-	int rc, n = 0;
 
 	if (upto <= o->cursor)
 		return 0;
 	o->base += o->out.len;
 	buf_reset(&o->out);
-	sqlite3_bind_int64(st, 1, o->cursor);
-	sqlite3_bind_int64(st, 2, upto);
-	sqlite3_bind_int(st, 3, CHUNK);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		a.id = sqlite3_column_int64(st, 0);
-		a.rule = (const char *)sqlite3_column_text(st, 1);
-		a.severity = (const char *)sqlite3_column_text(st, 2);
-		a.kind = (const char *)sqlite3_column_text(st, 3);
-		a.entity = (const char *)sqlite3_column_text(st, 4);
-		a.period = (const char *)sqlite3_column_text(st, 5);
-		a.ts = sqlite3_column_int64(st, 6);
-		a.message = (const char *)sqlite3_column_text(st, 7);
-		a.msglen = (size_t)sqlite3_column_bytes(st, 7);
-		a.data = (const char *)sqlite3_column_text(st, 8);
-		a.event = (const char *)sqlite3_column_text(st, 9);
-		o->sink->format(&o->out, &a);
-		push_line(o, a.id, o->base + o->out.len);
-		o->cursor = a.id;
-		n++;
-	}
-	if (rc != SQLITE_DONE)
-		output_error(o, "reading the alerts: %s", sqlite3_errmsg(o->db));
-	sqlite3_reset(st);
-	if (rc != SQLITE_DONE)
+	o->fetched = 0;
+	if (store_reader_alerts(o->reader, o->cursor, upto, CHUNK, add_record,
+	    o) != 0) {
+		output_error(o, "reading the alerts: %s",
+		    store_reader_error(o->reader));
 		return -1;
-	if (n < CHUNK)
+	}
+	if (o->fetched < CHUNK)
 		o->cursor = upto;	/* the rest up to it was silenced */
-	return n > 0;
+	return o->fetched > 0;
 }
 
 /*
@@ -445,21 +427,6 @@ load_position(void *arg, const struct store_row *row)
 			s->pos[i] = row->i[1];
 }
 
-static int
-open_reader(struct output *o, char **cause)
-{
-	if (sqlite3_open_v2(o->outs->database, &o->db, SQLITE_OPEN_READONLY |
-	    SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v3(o->db, select_sql, -1,
-	    SQLITE_PREPARE_PERSISTENT, &o->st, NULL) != SQLITE_OK) {
-		*cause = xasprintf("%s", o->db != NULL ? sqlite3_errmsg(o->db) :
-		    "cannot open");
-		return -1;
-	}
-	sqlite3_busy_timeout(o->db, 5000);
-	return 0;
-}
-
 /*
  * Set an output up at its stored position (a new one at the last alert:
  * it gets the alerts raised from now on) and start its thread, whose
@@ -481,9 +448,10 @@ output_start(struct server *srv, struct output *o, int64_t pos)
 	o->cursor = o->pos = o->published = o->stored = pos;
 	o->backlog = store_unsilenced_count(srv->store, pos,
 	    outs->committed);
-	if (o->backlog < 0 || open_reader(o, &cause) != 0) {
-		log_warnx("output %s: %s: %s", o->name, outs->database,
-		    cause != NULL ? cause : "cannot count its alerts");
+	if (o->backlog < 0 ||
+	    (o->reader = store_reader_open(srv->store, &cause)) == NULL) {
+		log_warnx("output %s: %s", o->name, cause != NULL ? cause :
+		    "cannot count its alerts");
 		free(cause);
 		return -1;
 	}
@@ -523,7 +491,6 @@ outputs_start(struct server *srv)
 
 	outs->loop = srv->loop;
 	outs->sync = conf->durability == DURABILITY_FULL;
-	outs->database = conf->database;
 	ev_async_init(&outs->async, async_cb);
 	outs->async.data = srv;
 	ev_async_start(srv->loop, &outs->async);
@@ -592,9 +559,7 @@ outputs_stop(struct server *srv)
 	}
 	for (i = 0; i < outs->n; i++) {
 		o = &outs->v[i];
-		sqlite3_finalize(o->st);
-		if (o->db != NULL)
-			sqlite3_close(o->db);
+		store_reader_close(o->reader);
 		if (o->wakefd != -1 && o->started)
 			close(o->wakefd);
 		buf_free(&o->out);

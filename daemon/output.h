@@ -13,19 +13,10 @@
 
 #include "zhilid.h"
 #include "conf.h"
+#include "store.h"
 
-struct sqlite3;
-struct sqlite3_stmt;
 struct output;
 struct batch;
-
-/* One alert as read from the store, for a sink to write its record. */
-struct alert_row {
-	int64_t		 id, ts;
-	const char	*rule, *severity, *kind, *entity, *period;
-	const char	*message, *data, *event;
-	size_t		 msglen;
-};
 
 #define SINK_FDS	3	/* descriptors a sink polls at most */
 
@@ -37,7 +28,7 @@ struct sink {
 	const char	*type;
 	double		 backoff_max;	/* seconds between tries, at most */
 	/* append one alert's record to b */
-	void		 (*format)(struct buf *, const struct alert_row *);
+	void		 (*format)(struct buf *, const struct store_alert *);
 	/* 0: ready to write; -1: not now (o->err says why) */
 	int		 (*open)(struct output *);
 	/* write from o->sent: 0 wrote, 1 would block, -1 failed */
@@ -67,8 +58,7 @@ struct output {
 	const char	*name;
 	pthread_t	 thread;
 	int		 started;
-	struct sqlite3	*db;		/* the thread's, read only */
-	struct sqlite3_stmt *st;
+	struct store_reader *reader;	/* the thread's connection */
 	int		 wakefd;	/* an eventfd: commits, stop, reopen */
 	/* shared (atomics) */
 	int64_t		 backlog;	/* committed, unsilenced, undelivered */
@@ -83,6 +73,7 @@ struct output {
 	uint64_t	 base;		/* stream offset of out's start */
 	uint64_t	 sent;		/* stream offset written to */
 	struct out_line	*lines;		/* written or not, undelivered */
+	int		 fetched;	/* by the last read */
 	size_t		 head, nlines, cap;
 	int		 ready;		/* the sink is open */
 	double		 retry_at, backoff;
@@ -106,7 +97,6 @@ struct outputs {
 	ev_async	 async;		/* an output has a new position */
 	struct ev_loop	*loop;
 	int		 sync;		/* durability full */
-	const char	*database;
 };
 
 struct server;
@@ -118,7 +108,7 @@ void	 outputs_reopen(struct outputs *);
 int64_t	 output_lag(const struct output *);
 double	 output_now(void);
 void	 output_error(struct output *, const char *, ...) PRINTFLIKE(2, 3);
-void	 output_format_json(struct buf *, const struct alert_row *);
+void	 output_format_json(struct buf *, const struct store_alert *);
 int	 output_write_fd(struct output *);
 
 #endif

@@ -1,12 +1,13 @@
 /*
- * store.c: SQLite storage of events, entities, history and alerts.
+ * store.h: the storage of events, entities, history, alerts and what the
+ * rules keep, behind one interface whatever the backend (store.c chooses
+ * SQLite, store-sqlite.c, or PostgreSQL, store-pg.c, by the database
+ * value).
  *
- * The loop thread reads through one connection; a writer thread owns
- * another and commits jobs, each a batch of write operations serialised
- * into a buffer, in order, the jobs that queued together in one
- * transaction; with durability full a syncer thread syncs the WAL before
- * the jobs come back; checkpoint.c copies the WAL into the database on a
- * third connection.
+ * The loop thread reads; a writer thread commits jobs, each a batch of
+ * write operations serialised into a buffer, in order, the jobs that
+ * queued together in one transaction, and hands a job back only once its
+ * commit is durable (as the backend and durability define it).
  */
 #ifndef STORE_H
 #define STORE_H
@@ -24,8 +25,14 @@ struct wjob {
 	int		 rc;		/* set by the writer: 0 committed */
 	uint64_t	 submitted, done;	/* CLOCK_MONOTONIC ns (metrics) */
 };
+/*
+ * A job's rc when the connection to the database went during its COMMIT
+ * and the server did not come back in time to say whether it committed.
+ */
+#define STORE_DOUBT	1
 uint64_t	 store_mono_ns(void);
 
+int		 store_is_url(const char *);
 struct store	*store_open(const char *, int, char **);
 void		 store_close(struct store *);
 void		 store_start(struct store *, void (*)(void *), void *);
@@ -40,7 +47,7 @@ int		 store_idle(struct store *);
 void	 store_op_event(struct buf *, int64_t, const char *, const char *,
 	    int64_t, const char *, size_t);
 void	 store_op_entity(struct buf *, const char *, const char *,
-	    const char *, const char *, size_t, int, int64_t, int64_t,
+	    const char *, int, const char *, size_t, int, int64_t, int64_t,
 	    int64_t);
 void	 store_op_history(struct buf *, const char *, const char *, int64_t,
 	    const char *, const char *, const char *, const char *, int64_t);
@@ -103,10 +110,21 @@ int	 store_alerts_json(struct store *, int64_t, int64_t, const char *,
 int	 store_silences_json(struct store *, int, int64_t, struct buf *);
 int64_t	 store_unsilenced_count(struct store *, int64_t, int64_t);
 
-/* checkpoint.c, for store.c */
-struct sqlite3;
-struct ckpt;
-struct ckpt	*ckpt_start(struct sqlite3 *, struct sqlite3 *);
-void		 ckpt_stop(struct ckpt *);
+/*
+ * A connection of its own, for a thread that reads the committed alerts
+ * (an output): each call is a short read transaction of its own.
+ */
+struct store_reader;
+struct store_alert {
+	int64_t		 id, ts;
+	const char	*rule, *severity, *kind, *entity, *period;
+	const char	*message, *data, *event;
+	size_t		 msglen;
+};
+struct store_reader *store_reader_open(struct store *, char **);
+int	 store_reader_alerts(struct store_reader *, int64_t, int64_t, int,
+	    void (*)(void *, const struct store_alert *), void *);
+const char *store_reader_error(struct store_reader *);
+void	 store_reader_close(struct store_reader *);
 
 #endif

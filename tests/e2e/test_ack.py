@@ -6,13 +6,15 @@ stays; an unknown alert is unknown_entity; alerts takes "acked"."""
 
 import json
 import os
-import sqlite3
 
 from harness import (Daemon, T0, check, check_alert, cmd, expect_error,
                      expect_event_ok, expect_ok, parse_ts, short, upsert)
 from test_zhilictl import ctl, expect_status
 
 RED = {"key_person": True}
+
+# run against SQLite and, in a second pass, PostgreSQL (run.py --store)
+BOTH_STORES = True
 
 
 def by_id(alerts):
@@ -125,14 +127,11 @@ def test_ack_of_old_rows(ctx):
                                          ts=T0 + i)))
     c.close()
     d.stop()
-    db = sqlite3.connect(d.db_path)
-    db.execute("DROP TABLE silences")
+    d.sql("DROP TABLE silences")
     for col in ("acked_by", "acked_ts", "silenced"):
-        db.execute("ALTER TABLE alerts DROP COLUMN %s" % col)
-    db.execute("DELETE FROM schema_version WHERE version >= 6")
-    db.execute("UPDATE alerts SET acked = 1 WHERE id = 1")
-    db.commit()
-    db.close()
+        d.sql("ALTER TABLE alerts DROP COLUMN %s" % col)
+    d.sql("DELETE FROM schema_version WHERE version >= 6")
+    d.sql("UPDATE alerts SET acked = 1 WHERE id = 1")
     d.start()
     c = d.client()
     a = listed(c)

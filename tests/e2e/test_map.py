@@ -12,12 +12,13 @@ import re
 import subprocess
 
 from harness import (check, cmd, expect_error, expect_ok, four_color, get,
-                     remove, short, upsert, Seq)
+                     remove, short, upsert, Seq, sqlite_only, store_neutral)
 from rulesets import daemon, send
 from mappage import Page, render, rgb, near, pixel, find_origin
 from test_zhilictl import ctl, expect_status, sock
 
 TIMEOUT = 300
+BOTH_STORES = True      # the map command; the pages once (store_neutral)
 
 CLASSES = ("red", "blue", "orange", "yellow", "none")
 COLORS = {"red": "#d7191c", "blue": "#2c7bb6", "orange": "#f28e2b",
@@ -187,8 +188,13 @@ def test_map_command(ctx):
         check_members(d, "C1", items, "after kill -9")
         d.c = c
         d.up("H12", ORANGE, "C2", "G4")
-        _, items, _ = map_all(c, group="C2")
-        check_members(d, "C2", items, "after a push after kill -9")
+        # a household read back from the store moves: both pages follow;
+        # an upsert that keeps its community leaves it where it is
+        d.up("H02", {}, "C2", "G4")
+        d.up("H03", {"age": 71}, "C1", "G1")
+        for cm in ("C1", "C2"):
+            _, items, _ = map_all(c, group=cm)
+            check_members(d, cm, items, "after a push after kill -9")
         c.close()
         dm.stop()
 
@@ -235,6 +241,7 @@ def test_map_bad_input(ctx):
         dm.stop()
 
 
+@sqlite_only
 def test_map_regroup(ctx):
     """The store's group column: filled again after an upgrade from schema
     4 (simulated: emptied, its meta key gone) and after a reload whose
@@ -244,6 +251,16 @@ def test_map_regroup(ctx):
         d = populate(c)
         c.close()
         dm.stop()
+        # only a kind that a classify rule maps keeps its group: the
+        # grids and communities that the counts create do not
+        rows = subprocess.run(["sqlite3", dm.db_path, "SELECT kind, "
+                               "count(grp), count(*) FROM entities GROUP BY "
+                               "kind ORDER BY kind"], check=True,
+                              stdout=subprocess.PIPE).stdout.decode()
+        got = {l.split("|")[0]: l.split("|")[1:] for l in rows.split()}
+        check(got.get("household", [None])[0] == got["household"][1] and
+              got["grid"][0] == "0" and got["community"][0] == "0",
+              "grp kept for households only: %s" % got)
         subprocess.run(["sqlite3", dm.db_path,
                         "UPDATE entities SET grp = NULL; DELETE FROM meta "
                         "WHERE key LIKE 'group.%'"], check=True)
@@ -356,6 +373,7 @@ def check_group_page(d, community, text, what):
     return page
 
 
+@store_neutral
 def test_map_pages(ctx):
     with daemon(ctx) as dm:
         c = dm.client()
@@ -416,6 +434,7 @@ def test_map_pages(ctx):
         dm.stop()
 
 
+@store_neutral
 def test_map_browser(ctx):
     """Headless Chromium draws a community's page: the pixel at the centre
     of each household's square has its class's colour; and the overview
@@ -461,6 +480,7 @@ def test_map_browser(ctx):
           "class's colour: pixels seen %s" % seen)
 
 
+@store_neutral
 def test_map_large_community(ctx):
     """5,000 households in one community under the default
     max_output_bytes: the daemon answers in several pages, zhilictl joins

@@ -11,8 +11,12 @@ import shutil
 import sqlite3
 
 from harness import (T0, Daemon, Seq, all_alerts, check, check_color_alert,
+                     sqlite_only,
                      event, expect_error, expect_event_ok, get,
                      get_entity, iso, parse_ts, remove, short, upsert)
+
+# run against SQLite and, in a second pass, PostgreSQL (run.py --store)
+BOTH_STORES = True
 
 RED = {"key_person": True, "age": 85, "lives_alone": True}
 
@@ -211,6 +215,7 @@ def test_removed_not_ranked_nor_updated(ctx):
               % short(r, 800))
 
 
+@sqlite_only
 def test_old_database_migrates(ctx):
     """A database of schema 2, where a removed entity's row had no ts and
     its attributes were wiped, migrates: the removal's ts comes from the
