@@ -22,6 +22,7 @@ from test_limits import is_asan, rss_kib
 from test_metrics import metrics, val
 
 TIMEOUT = 240
+BOTH_STORES = True      # run.py --store postgresql runs them too
 
 RED = {"key_person": True}          # critical
 NONE = {"key_person": False}       # back to none: info (upsert merges)
