@@ -240,9 +240,9 @@ exec_close(struct output *o, int stopping)
 		if (o->errfd != -1)
 			read_stderr(o);
 		reap(o);
+		if (output_now() - o->spawned >= 60)
+			o->backoff = 1;
 	}
-	if (output_now() - o->spawned >= 60)
-		o->backoff = 1;
 	close_fd(&o->errfd);
 	close_fd(&o->pidfd);
 	buf_reset(&o->errline);

@@ -240,8 +240,12 @@ step(struct output *o)
 				o->retry_at = 0;
 				return;
 			}
+			if (output_now() < o->fetch_at)
+				return;
 			if ((rc = fetch(o)) < 0) {
-				fail(o);
+				/* the sink is fine: keep it, read again later */
+				log_error(o, output_now());
+				o->fetch_at = output_now() + 1;
 				return;
 			}
 			if (rc == 0)
@@ -316,8 +320,9 @@ output_main(void *arg)
 		/* sleeping first: a commit after this check wakes the poll */
 		__atomic_store_n(&o->sleeping, 1, __ATOMIC_SEQ_CST);
 		busy = (o->ready && o->sent == o->base + o->out.len &&
-		    __atomic_load_n(&o->outs->committed, __ATOMIC_SEQ_CST) >
-		    o->cursor) || __atomic_load_n(&o->stop, __ATOMIC_SEQ_CST);
+		    now >= o->fetch_at && __atomic_load_n(&o->outs->committed,
+		    __ATOMIC_SEQ_CST) > o->cursor) ||
+		    __atomic_load_n(&o->stop, __ATOMIC_SEQ_CST);
 		if (!busy && poll(pfd, (nfds_t)n, poll_timeout(o, now)) == -1 &&
 		    errno != EINTR)
 			fatal("output %s: poll", o->name);

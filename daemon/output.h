@@ -77,6 +77,7 @@ struct output {
 	size_t		 head, nlines, cap;
 	int		 ready;		/* the sink is open */
 	double		 retry_at, backoff;
+	double		 fetch_at;	/* after a failed read */
 	double		 caught_up;	/* last moment nothing was left */
 	double		 last_publish, last_lag_log, last_err_log;
 	char		 err[256];	/* why the last try failed */

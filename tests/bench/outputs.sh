@@ -20,7 +20,7 @@ while [ "$r" -le "$rounds" ]; do
 			/^e2e_events_per_sec/ { eps = $2 }
 			/^zhilid_cpu_s/ { cpu = $2 }
 			/^journald_cpu_s/ { jcpu = $2 }
-			/every alert delivered/ { lag = $(NF - 3) }
+			/every alert delivered/ { lag = $(NF - 4) }
 			END { printf "%s %d %s %s %s %s\n", o, r, eps, cpu,
 			    jcpu == "" ? "-" : jcpu, lag == "" ? "-" : lag }' |
 		    tee -a "$out" | awk '{ printf "outputs %-12s round %d: %s events/s, zhilid %s s CPU, journald %s s CPU, delivered %s ms after the load\n", $1, $2, $3, $4, $5, $6 }'

@@ -211,6 +211,28 @@ def test_exec_stalled_program(ctx):
                   "%d KiB of alerts" % (grown, held))
 
 
+def test_exec_program_missing(ctx):
+    """A program that cannot run: logged, tried again with backoff, the
+    events answered all the same, the lag shown; the file output beside
+    it is not held up."""
+    out = os.path.join(ctx.tmp, "alerts.json")
+    missing = os.path.join(ctx.tmp, "no-such-program")
+    with Daemon(ctx, conf_extra=conf([
+            {"exec": [missing], "name": "gone"},
+            {"file": out, "name": "file"}])) as d:
+        c = d.client()
+        want = push(c, flips(20))
+        check(wait_lines(out, 20) == want, "the file output")
+        check(lag(c, "gone") == 20 and lag(c, "file") == 0, "the lags")
+        time.sleep(3.5)
+        d.stop()
+        log = d.stderr_text()
+        line = "output gone: cannot run %s: No such file or directory" % \
+            missing
+        check(line in log, "logged: %s" % log[-1500:])
+        check(log.count(line) == 1, "the same error logged once a minute")
+
+
 def runs_of(path):
     """The ids a program wrote, split by its "start" lines."""
     runs = []
