@@ -71,6 +71,9 @@ void	 ctl_usage_error(const char *, const char *)
 	     __attribute__((noreturn));
 const char *ctl_opt_value(int, char **, int *, const char *);
 
+/* ctl-export.c */
+int	 ctl_export(int, char **);
+
 /* ctl-map.c */
 int	 ctl_map(int, char **);
 

@@ -58,6 +58,8 @@ enum {
 	W_BEGIN, W_COMMIT, W_ROLLBACK, W_EVENT, W_ENTITY, W_HISTORY, W_ALERT,
 	W_ACK, W_FACT, W_CLOSE, W_MARK_PUT, W_MARK_DEL, W_TIMER_PUT,
 	W_TIMER_DEL, W_META, W_SPAN_PUT, W_SPAN_DEL, W_REGROUP,
+	/* retention, on the writer's connection */
+	W_PRUNE_SEL, W_PRUNE_DEL, W_PRUNED,
 	/* the reader's */
 	R_EV_FIND, R_ENT_LOAD, R_HIST, R_ALERTS, R_ALERTS_RULE, R_MAX_SEQ,
 	R_MAX_ALERT, R_ENT_COUNT, R_ENT_KEYS, R_ENT_ROWS, R_ID_COUNT, R_IDS, R_FACTS,
@@ -103,6 +105,14 @@ static const char *const sql_table[NQ] = {
 	/* every entity of a kind, grouped by another of its fields */
 	[W_REGROUP] = "UPDATE entities SET grp = json_extract(state, "
 	    "'$.fields.\"' || ?2 || '\"') WHERE kind = ?1",
+	/* the oldest events by ts, through the index of schema 007 */
+	[W_PRUNE_SEL] = "SELECT seq FROM events WHERE ts < ?1 ORDER BY ts "
+	    "LIMIT ?2",
+	[W_PRUNE_DEL] = "DELETE FROM events WHERE seq = ?1",
+	/* the last seq ever deleted: the next start counts on from it */
+	[W_PRUNED] = "INSERT INTO meta (key, value) VALUES ('events.pruned', "
+	    "?1) ON CONFLICT (key) DO UPDATE SET value = max(value, "
+	    "excluded.value)",
 	[R_EV_FIND] = "SELECT seq FROM events WHERE eid = ?1",
 	[R_ENT_LOAD] = "SELECT state, removed, created, removed_ts "
 	    "FROM entities WHERE kind = ?1 AND id = ?2",
@@ -116,7 +126,9 @@ static const char *const sql_table[NQ] = {
 	    "ORDER BY id LIMIT ?2",
 	[R_ALERTS_RULE] = "SELECT " ALERT_COLUMNS " FROM alerts WHERE "
 	    "rule = ?3 AND id > ?1 ORDER BY id LIMIT ?2",
-	[R_MAX_SEQ] = "SELECT coalesce(max(seq), 0) FROM events",
+	[R_MAX_SEQ] = "SELECT max(coalesce((SELECT max(seq) FROM events), 0), "
+	    "coalesce((SELECT value FROM meta WHERE key = 'events.pruned'), "
+	    "0))",
 	[R_MAX_ALERT] = "SELECT coalesce(max(id), 0) FROM alerts",
 	[R_ENT_COUNT] = "SELECT count(*) FROM entities",
 	[R_ENT_KEYS] = "SELECT kind, id FROM entities",
@@ -173,6 +185,12 @@ struct store {
 	uint64_t	 bad_epoch;	/* refuse jobs of this epoch or older */
 	void		 (*wake)(void *);
 	void		*wake_arg;
+	/* retention: the writer deletes events with ts < cutoff */
+	int64_t		 prune_cutoff;	/* asked for, under mu */
+	int64_t		 pruned_to;	/* none left below it (writer's) */
+	struct timespec	 prune_retry;	/* after a failure, not before */
+	uint64_t	 n_pruned;	/* events deleted (atomic) */
+	uint64_t	 prune_max_us;	/* the longest transaction (atomic) */
 };
 
 static int
@@ -772,20 +790,135 @@ fail:
 	return -1;
 }
 
+/*
+ * Retention.  The writer deletes the events older than the cutoff that the
+ * loop thread hands it, PRUNE_ROWS at a time, each batch in a transaction
+ * of its own between two group commits: the writer owns the connection,
+ * so the deletion never waits for the write lock nor makes a commit wait
+ * longer than one such batch.  Alerts and history keep their seq.
+ */
+#define PRUNE_ROWS	1000
+#define PRUNE_RETRY	60		/* seconds after a failure */
+
+static int64_t
+elapsed_us(const struct timespec *t0)
+{
+	struct timespec t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (int64_t)(t1.tv_sec - t0->tv_sec) * 1000000 +
+	    (t1.tv_nsec - t0->tv_nsec) / 1000;
+}
+
+/* Is there deletion to do?  With s->mu held. */
+static int
+prune_due(struct store *s)
+{
+	struct timespec now;
+
+	if (s->prune_cutoff <= s->pruned_to)
+		return 0;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return now.tv_sec >= s->prune_retry.tv_sec;
+}
+
+/* Delete one batch of old events; done for this cutoff when it was short. */
+static void
+prune_step(struct store *s)
+{
+	int64_t seqs[PRUNE_ROWS], cutoff, us, max = 0;
+	sqlite3_stmt *st = s->q[W_PRUNE_SEL];
+	struct timespec t0;
+	int n = 0, i, rc;
+
+	pthread_mutex_lock(&s->mu);
+	cutoff = s->prune_cutoff;
+	pthread_mutex_unlock(&s->mu);
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (run(s, s->q[W_BEGIN]) != 0)
+		goto fail;
+	sqlite3_bind_int64(st, 1, cutoff);
+	sqlite3_bind_int(st, 2, PRUNE_ROWS);
+	while (n < PRUNE_ROWS && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		seqs[n] = sqlite3_column_int64(st, 0);
+		if (seqs[n] > max)
+			max = seqs[n];
+		n++;
+	}
+	sqlite3_reset(st);
+	for (i = 0; i < n; i++) {
+		sqlite3_bind_int64(s->q[W_PRUNE_DEL], 1, seqs[i]);
+		if (run(s, s->q[W_PRUNE_DEL]) != 0)
+			goto fail;
+	}
+	if (n > 0) {
+		sqlite3_bind_int64(s->q[W_PRUNED], 1, max);
+		if (run(s, s->q[W_PRUNED]) != 0)
+			goto fail;
+	}
+	if (run(s, s->q[W_COMMIT]) != 0)
+		goto fail;
+	us = elapsed_us(&t0);
+	__atomic_add_fetch(&s->n_pruned, (uint64_t)n, __ATOMIC_RELAXED);
+	if ((uint64_t)us > __atomic_load_n(&s->prune_max_us, __ATOMIC_RELAXED))
+		__atomic_store_n(&s->prune_max_us, (uint64_t)us,
+		    __ATOMIC_RELAXED);
+	if (n < PRUNE_ROWS)
+		s->pruned_to = cutoff;
+	return;
+fail:
+	log_warnx("database: retention: cannot delete old events: %s; "
+	    "trying again in %d s", sqlite3_errmsg(s->wdb), PRUNE_RETRY);
+	if (!sqlite3_get_autocommit(s->wdb))
+		run(s, s->q[W_ROLLBACK]);
+	pthread_mutex_lock(&s->mu);
+	clock_gettime(CLOCK_MONOTONIC, &s->prune_retry);
+	s->prune_retry.tv_sec += PRUNE_RETRY;
+	pthread_mutex_unlock(&s->mu);
+}
+
+/*
+ * Ask the writer to delete the events with ts < cutoff (a cutoff that does
+ * not move forward changes nothing).  From the loop thread.
+ */
+void
+store_prune(struct store *s, int64_t cutoff)
+{
+	if (cutoff <= __atomic_load_n(&s->prune_cutoff, __ATOMIC_RELAXED))
+		return;
+	pthread_mutex_lock(&s->mu);
+	__atomic_store_n(&s->prune_cutoff, cutoff, __ATOMIC_RELAXED);
+	pthread_cond_signal(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+}
+
+/* Events deleted by retention so far, and the longest deletion (µs). */
+void
+store_prune_counts(struct store *s, uint64_t *n, uint64_t *max_us)
+{
+	*n = __atomic_load_n(&s->n_pruned, __ATOMIC_RELAXED);
+	*max_us = __atomic_load_n(&s->prune_max_us, __ATOMIC_RELAXED);
+}
+
 static void *
 writer_main(void *arg)
 {
 	struct store *s = arg;
 	struct wjob *first, *end, *j;
-	int rc;
+	int rc, prune;
 
 	for (;;) {
 		pthread_mutex_lock(&s->mu);
-		while (s->queue == NULL && !s->stop)
+		while (s->queue == NULL && !s->stop && !prune_due(s))
 			pthread_cond_wait(&s->cv, &s->mu);
 		if ((first = s->queue) == NULL) {
+			prune = !s->stop;
 			pthread_mutex_unlock(&s->mu);
-			break;
+			if (!prune)
+				break;
+			prune_step(s);
+			continue;
 		}
 		/* take every queued job of the first one's epoch */
 		for (end = first; end != NULL && end->epoch == first->epoch;
@@ -817,6 +950,12 @@ writer_main(void *arg)
 		pthread_mutex_unlock(&s->mu);
 		if (!s->sync_wal && s->wake != NULL)
 			s->wake(s->wake_arg);
+		/* one batch of deletion between two group commits */
+		pthread_mutex_lock(&s->mu);
+		prune = !s->stop && prune_due(s);
+		pthread_mutex_unlock(&s->mu);
+		if (prune)
+			prune_step(s);
 	}
 	return NULL;
 }

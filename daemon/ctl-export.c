@@ -1,0 +1,211 @@
+/*
+ * zhilictl export [--db PATH] [--from TS] [--to TS] [--alerts]: the stored
+ * event log, or the alerts, as NDJSON on stdout, for archives.
+ *
+ * It reads the database itself, read-only, so that it runs beside a
+ * daemon under load without taking anything from it: one SELECT is one
+ * read transaction, a snapshot of the log as of its start (WAL mode lets
+ * the daemon commit meanwhile), and rows are streamed one at a time, so
+ * that memory stays bounded whatever the length of the log.
+ *
+ * An event line is the event as the daemon stored it (the line the client
+ * sent), so that `zhilictl export | zhilictl push` into an empty daemon
+ * applies the same events in the same order.  Where the client left ts
+ * out (the wall clock stamped it), the ts the daemon applied is put in
+ * first, so that a replay does not take the time of the replay.  An alert
+ * line is the ALERT object of the `alerts` command.
+ */
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "zhilid.h"
+#include "conf.h"
+#include "ctl.h"
+
+#define DEFAULT_CONF	"zhilid.conf"
+#define DEFAULT_DB	"run/zhilid.db"
+#define DEFAULT_ZONE	"Asia/Shanghai"
+
+static const char usage[] =
+    "export [--db PATH] [--from TS] [--to TS] [--alerts]";
+
+/* json_type(...) IS NULL: the client sent no ts. */
+static const char events_sql[] =
+    "SELECT ts, body, json_type(body, '$.ts') IS NULL FROM events "
+    "WHERE ts BETWEEN ?1 AND ?2 ORDER BY seq";
+static const char alerts_sql[] =
+    "SELECT id, rule, severity, kind, entity, period, ts, message, data, "
+    "event FROM alerts WHERE ts BETWEEN ?1 AND ?2 ORDER BY id";
+
+static int
+parse_ts(const char *opt, const char *s, int64_t *out)
+{
+	char		*end;
+	long long	 v;
+
+	if (clock_parse(s, out) == 0)
+		return 0;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (*s >= '0' && *s <= '9' && *end == '\0' && errno == 0 &&
+	    v <= TS_MAX) {
+		*out = v;
+		return 0;
+	}
+	ctl_usage_error("export: %s", opt);
+}
+
+/*
+ * The database: --db, else the config's `database` (-c CONF, else
+ * ./zhilid.conf if there is one), else run/zhilid.db; the time zone of
+ * alert times is the config's.  NULL if the config does not load.
+ */
+static char *
+export_db(const char *db)
+{
+	const char	*path = ctl_opt.conf;
+	struct errs	 errs = { 0 };
+	struct conf	*c;
+	char		*out = NULL;
+	size_t		 i;
+
+	if (path == NULL && access(DEFAULT_CONF, F_OK) == 0)
+		path = DEFAULT_CONF;
+	if (path == NULL) {
+		clock_set_zone(DEFAULT_ZONE);
+		return xstrdup(db != NULL ? db : DEFAULT_DB);
+	}
+	if ((c = conf_load(path, &errs)) == NULL || errs.n > 0) {
+		for (i = 0; i < errs.n; i++)
+			fprintf(stderr, "%s\n", errs.v[i]);
+		if (errs.n == 0)
+			ctl_warnx("export: %s: cannot read the config", path);
+	} else {
+		out = xstrdup(db != NULL ? db : c->database);
+		clock_set_zone(c->timezone);
+	}
+	conf_free(c);
+	errs_free(&errs);
+	return out;
+}
+
+static void
+put_event(sqlite3_stmt *st)
+{
+	const char	*body = (const char *)sqlite3_column_text(st, 1);
+	size_t		 len = (size_t)sqlite3_column_bytes(st, 1);
+
+	if (sqlite3_column_int(st, 2) && len > 0 && body[0] == '{') {
+		printf("{\"ts\":%lld%s", (long long)sqlite3_column_int64(st, 0),
+		    len > 2 ? "," : "");
+		body++;
+		len--;
+	}
+	fwrite(body, 1, len, stdout);
+	putchar('\n');
+}
+
+static void
+put_alert(sqlite3_stmt *st, struct buf *b)
+{
+	buf_reset(b);
+	alert_json(b, sqlite3_column_int64(st, 0),
+	    (const char *)sqlite3_column_text(st, 1),
+	    (const char *)sqlite3_column_text(st, 2),
+	    (const char *)sqlite3_column_text(st, 3),
+	    (const char *)sqlite3_column_text(st, 4),
+	    (const char *)sqlite3_column_text(st, 5),
+	    sqlite3_column_int64(st, 6),
+	    (const char *)sqlite3_column_text(st, 7),
+	    (size_t)sqlite3_column_bytes(st, 7),
+	    (const char *)sqlite3_column_text(st, 8),
+	    (const char *)sqlite3_column_text(st, 9));
+	buf_addc(b, '\n');
+	fwrite(BUF_DATA(b), 1, BUF_LEN(b), stdout);
+}
+
+/* Stream the rows; 0, or -1 with the error reported. */
+static int
+export_rows(const char *path, int alerts, int64_t from, int64_t to)
+{
+	sqlite3		*db = NULL;
+	sqlite3_stmt	*st = NULL;
+	struct buf	 b = { 0 };
+	unsigned long	 n = 0;
+	int		 rc;
+
+	if (access(path, R_OK) != 0) {
+		ctl_warnx("export: %s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) !=
+	    SQLITE_OK)
+		goto fail;
+	sqlite3_busy_timeout(db, 10000);
+	if (sqlite3_prepare_v2(db, alerts ? alerts_sql : events_sql, -1, &st,
+	    NULL) != SQLITE_OK)
+		goto fail;
+	sqlite3_bind_int64(st, 1, from);
+	sqlite3_bind_int64(st, 2, to);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (alerts)
+			put_alert(st, &b);
+		else
+			put_event(st);
+		if (++n % 4096 == 0)
+			ctl_flush();	/* a reader that went away stops us */
+	}
+	if (rc != SQLITE_DONE)
+		goto fail;
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	buf_free(&b);
+	ctl_flush();
+	return 0;
+fail:
+	ctl_warnx("export: %s: %s%s", path, db != NULL ? sqlite3_errmsg(db) :
+	    "cannot open", db != NULL && strstr(sqlite3_errmsg(db),
+	    "no such table") != NULL ? " (not a zhilid database?)" : "");
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	buf_free(&b);
+	return -1;
+}
+
+int
+ctl_export(int argc, char **argv)
+{
+	const char	*v, *db = NULL;
+	char		*path;
+	int64_t		 from = 0, to = TS_MAX;
+	int		 i, alerts = 0, rc;
+
+	for (i = 1; i < argc; i++) {
+		if ((v = ctl_opt_value(argc, argv, &i, "--db")) != NULL)
+			db = v;
+		else if ((v = ctl_opt_value(argc, argv, &i, "--from")) != NULL)
+			parse_ts("bad --from time (RFC 3339 or Unix seconds)",
+			    v, &from);
+		else if ((v = ctl_opt_value(argc, argv, &i, "--to")) != NULL)
+			parse_ts("bad --to time (RFC 3339 or Unix seconds)", v,
+			    &to);
+		else if (strcmp(argv[i], "--alerts") == 0)
+			alerts = 1;
+		else
+			ctl_usage_error("usage: zhilictl %s", usage);
+	}
+	if (from > to)
+		ctl_usage_error("export: --from is after --to%s", "");
+	if ((path = export_db(db)) == NULL)
+		return EXIT_USAGE;
+	rc = export_rows(path, alerts, from, to) == 0 ? EXIT_SUCCESS :
+	    EXIT_USAGE;
+	free(path);
+	return rc;
+}
