@@ -822,22 +822,25 @@ prune_due(struct store *s)
 	return now.tv_sec >= s->prune_retry.tv_sec;
 }
 
-/* Delete one batch of old events; done for this cutoff when it was short. */
+/*
+ * Delete one batch of old events; done for this cutoff when it was short.
+ * The writer alone inserts and deletes events, so the batch found before
+ * the transaction is still there in it; finding none costs no transaction,
+ * which lets every group commit look for late events (an old ts arriving
+ * now) below the same cutoff.
+ */
 static void
 prune_step(struct store *s)
 {
 	int64_t seqs[PRUNE_ROWS], cutoff, us, max = 0;
 	sqlite3_stmt *st = s->q[W_PRUNE_SEL];
 	struct timespec t0;
-	int n = 0, i, rc;
+	int n = 0, i, rc = SQLITE_DONE;
 
 	pthread_mutex_lock(&s->mu);
 	cutoff = s->prune_cutoff;
 	pthread_mutex_unlock(&s->mu);
 
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	if (run(s, s->q[W_BEGIN]) != 0)
-		goto fail;
 	sqlite3_bind_int64(st, 1, cutoff);
 	sqlite3_bind_int(st, 2, PRUNE_ROWS);
 	while (n < PRUNE_ROWS && (rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -847,17 +850,22 @@ prune_step(struct store *s)
 		n++;
 	}
 	sqlite3_reset(st);
+	if (n == 0 && rc != SQLITE_DONE)
+		goto fail;
+	if (n == 0) {
+		s->pruned_to = cutoff;
+		return;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (run(s, s->q[W_BEGIN]) != 0)
+		goto fail;
 	for (i = 0; i < n; i++) {
 		sqlite3_bind_int64(s->q[W_PRUNE_DEL], 1, seqs[i]);
 		if (run(s, s->q[W_PRUNE_DEL]) != 0)
 			goto fail;
 	}
-	if (n > 0) {
-		sqlite3_bind_int64(s->q[W_PRUNED], 1, max);
-		if (run(s, s->q[W_PRUNED]) != 0)
-			goto fail;
-	}
-	if (run(s, s->q[W_COMMIT]) != 0)
+	sqlite3_bind_int64(s->q[W_PRUNED], 1, max);
+	if (run(s, s->q[W_PRUNED]) != 0 || run(s, s->q[W_COMMIT]) != 0)
 		goto fail;
 	us = elapsed_us(&t0);
 	__atomic_add_fetch(&s->n_pruned, (uint64_t)n, __ATOMIC_RELAXED);
@@ -932,6 +940,8 @@ writer_main(void *arg)
 			rc = -1;	/* built on a job that failed */
 		else if ((rc = commit_jobs(s, first, end)) != 0)
 			s->bad_epoch = first->epoch;
+		else
+			s->pruned_to = 0;	/* they may hold late events */
 
 		for (j = first; j != end; j = j->next)
 			j->rc = rc;
