@@ -10,6 +10,7 @@
 #                   (not part of bench)
 #                   bench-cadence judges 100,000 leaders at a month end
 #                   bench-explain times explain and dry_run of households
+#                   bench-size: bytes stored per event
 #   make install    PREFIX=/usr/local DESTDIR=
 
 PREFIX	?= /usr/local
@@ -121,6 +122,11 @@ bench-cadence: all
 	@$(MAKE) -s -C tests/bench all
 	@sh tests/bench/cadence.sh
 
+# Bytes stored per event, all tables and indexes, after VACUUM.
+bench-size: all
+	@$(MAKE) -s -C tests/bench all
+	@sh tests/bench/size.sh
+
 bench-explain: all
 	@$(MAKE) -s -C tests/bench all
 	@sh tests/bench/explain.sh
@@ -165,7 +171,7 @@ clean:
 
 .SECONDARY:
 .PHONY: all asan units run deps check bench bench-close bench-deadlines \
-	bench-cadence bench-review bench-explain \
+	bench-cadence bench-review bench-explain bench-size \
 	bench-instr bench-map screenshots install clean
 
 # libFuzzer targets (clang): make fuzz, and fuzz-check (run by make check).

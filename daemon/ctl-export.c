@@ -9,7 +9,7 @@
  * that memory stays bounded whatever the length of the log.
  *
  * An event line is the event as the daemon stored it (the line the client
- * sent), so that `zhilictl export | zhilictl push` into an empty daemon
+ * sent, rebuilt from its template and values: evlog.c), so that `zhilictl export | zhilictl push` into an empty daemon
  * applies the same events in the same order.  Where the client left ts
  * out (the wall clock stamped it), the ts the daemon applied is put in
  * first, so that a replay does not take the time of the replay.  An alert
@@ -35,10 +35,17 @@
 static const char usage[] =
     "export [--db PATH] [--from TS] [--to TS] [--alerts]";
 
-/* json_type(...) IS NULL: the client sent no ts. */
+/*
+ * A body is the line itself where shape is NULL (json_type(...) IS NULL:
+ * the client sent no ts), else the values of the shape's template.  The
+ * unary + keeps the ts index out: the rows come in seq order, read as they
+ * are stored, not sorted.
+ */
 static const char events_sql[] =
-    "SELECT ts, body, json_type(body, '$.ts') IS NULL FROM events "
-    "WHERE ts BETWEEN ?1 AND ?2 ORDER BY seq";
+    "SELECT e.ts, e.body, CASE WHEN e.shape IS NULL THEN "
+    "json_type(e.body, '$.ts') IS NULL END, s.template, e.eid FROM events "
+    "AS e LEFT JOIN shapes AS s ON s.id = e.shape "
+    "WHERE +e.ts BETWEEN ?1 AND ?2 ORDER BY e.seq";
 static const char alerts_sql[] =
     "SELECT id, rule, severity, kind, entity, period, ts, message, data, "
     "event FROM alerts WHERE ts BETWEEN ?1 AND ?2 ORDER BY id";
@@ -96,11 +103,20 @@ export_db(const char *db)
 }
 
 static void
-put_event(sqlite3_stmt *st)
+put_event(sqlite3_stmt *st, struct buf *b)
 {
 	const char	*body = (const char *)sqlite3_column_text(st, 1);
 	size_t		 len = (size_t)sqlite3_column_bytes(st, 1);
 
+	if (sqlite3_column_type(st, 3) != SQLITE_NULL) {
+		buf_reset(b);
+		evlog_decode(b, (const char *)sqlite3_column_text(st, 3), body,
+		    len, (const char *)sqlite3_column_text(st, 4),
+		    sqlite3_column_int64(st, 0), 1);
+		buf_addc(b, '\n');
+		fwrite(BUF_DATA(b), 1, BUF_LEN(b), stdout);
+		return;
+	}
 	if (sqlite3_column_int(st, 2) && len > 0 && body[0] == '{') {
 		printf("{\"ts\":%lld%s", (long long)sqlite3_column_int64(st, 0),
 		    len > 2 ? "," : "");
@@ -157,7 +173,7 @@ export_rows(const char *path, int alerts, int64_t from, int64_t to)
 		if (alerts)
 			put_alert(st, &b);
 		else
-			put_event(st);
+			put_event(st, &b);
 		if (++n % 4096 == 0)
 			ctl_flush();	/* a reader that went away stops us */
 	}

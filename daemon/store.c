@@ -60,6 +60,8 @@ enum {
 	W_TIMER_DEL, W_META, W_SPAN_PUT, W_SPAN_DEL, W_REGROUP,
 	/* retention, on the writer's connection */
 	W_PRUNE_SEL, W_PRUNE_DEL, W_PRUNED,
+	/* the event log's templates (evlog.c) */
+	W_SHAPE,
 	/* the reader's */
 	R_EV_FIND, R_ENT_LOAD, R_HIST, R_ALERTS, R_ALERTS_RULE, R_MAX_SEQ,
 	R_MAX_ALERT, R_ENT_COUNT, R_ENT_KEYS, R_ENT_ROWS, R_ID_COUNT, R_IDS, R_FACTS,
@@ -71,8 +73,8 @@ static const char *const sql_table[NQ] = {
 	[W_BEGIN] = "BEGIN IMMEDIATE",
 	[W_COMMIT] = "COMMIT",
 	[W_ROLLBACK] = "ROLLBACK",
-	[W_EVENT] = "INSERT INTO events (seq, eid, type, ts, body) "
-	    "VALUES (?1, ?2, ?3, ?4, ?5)",
+	[W_EVENT] = "INSERT INTO events (seq, eid, type, ts, body, shape) "
+	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
 	[W_ENTITY] = "INSERT OR REPLACE INTO entities "
 	    "(kind, id, state, removed, created, updated, removed_ts, grp) "
 	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -113,6 +115,7 @@ static const char *const sql_table[NQ] = {
 	[W_PRUNED] = "INSERT INTO meta (key, value) VALUES ('events.pruned', "
 	    "?1) ON CONFLICT (key) DO UPDATE SET value = max(value, "
 	    "excluded.value)",
+	[W_SHAPE] = "INSERT INTO shapes (id, template) VALUES (?1, ?2)",
 	[R_EV_FIND] = "SELECT seq FROM events WHERE eid = ?1",
 	[R_ENT_LOAD] = "SELECT state, removed, created, removed_ts "
 	    "FROM entities WHERE kind = ?1 AND id = ?2",
@@ -191,6 +194,9 @@ struct store {
 	struct timespec	 prune_retry;	/* after a failure, not before */
 	uint64_t	 n_pruned;	/* events deleted (atomic) */
 	uint64_t	 prune_max_us;	/* the longest transaction (atomic) */
+	/* the writer's: templates of event lines, and scratch buffers */
+	struct shapes	 shapes;
+	struct buf	 tmpl, vals;
 };
 
 static int
@@ -273,6 +279,37 @@ migrate(struct store *s, char **cause)
 	return 0;
 }
 
+/*
+ * The templates of the event log, as many as memory keeps (the rest are
+ * only read back); new ones are numbered after every stored one.
+ */
+static int
+shapes_load(struct store *s, char **cause)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	shapes_init(&s->shapes);
+	if (sqlite3_prepare_v2(s->wdb, "SELECT id, template FROM shapes "
+	    "ORDER BY id", -1, &st, NULL) != SQLITE_OK) {
+		*cause = xasprintf("%s: %s", s->path, sqlite3_errmsg(s->wdb));
+		return -1;
+	}
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		shapes_add(&s->shapes, sqlite3_column_int64(st, 0),
+		    (const char *)sqlite3_column_text(st, 1),
+		    (size_t)sqlite3_column_bytes(st, 1));
+		if (sqlite3_column_int64(st, 0) >= s->shapes.next)
+			s->shapes.next = sqlite3_column_int64(st, 0) + 1;
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		*cause = xasprintf("%s: %s", s->path, sqlite3_errmsg(s->wdb));
+		return -1;
+	}
+	return 0;
+}
+
 static int
 open_db(const char *path, sqlite3 **db, char **cause)
 {
@@ -318,6 +355,8 @@ store_open(const char *path, int durability, char **cause)
 	if (exec_sql(s->wdb, path, "PRAGMA page_size = 16384", cause) != 0)
 		goto fail;
 	if (migrate(s, cause) != 0)
+		goto fail;
+	if (shapes_load(s, cause) != 0)
 		goto fail;
 	if (exec_sql(s->wdb, path, "PRAGMA journal_mode = WAL", cause) != 0)
 		goto fail;
@@ -420,6 +459,9 @@ store_close(struct store *s)
 	pthread_cond_destroy(&s->cv);
 	pthread_cond_destroy(&s->donecv);
 	pthread_cond_destroy(&s->syncv);
+	shapes_free(&s->shapes);
+	buf_free(&s->tmpl);
+	buf_free(&s->vals);
 	free(s->path);
 	free(s);
 }
@@ -634,8 +676,8 @@ get_i64(struct cursor *c)
 	return v;
 }
 
-/* Bind the next string field to parameter i (NULL stays NULL). */
-static void
+/* Bind the next string field to parameter i (NULL stays NULL); 0 if NULL. */
+static int
 bind_next(sqlite3_stmt *st, int i, struct cursor *c)
 {
 	uint32_t len;
@@ -644,10 +686,11 @@ bind_next(sqlite3_stmt *st, int i, struct cursor *c)
 	c->p += sizeof len;
 	if (len == UINT32_MAX) {
 		sqlite3_bind_null(st, i);
-		return;
+		return 0;
 	}
 	sqlite3_bind_text(st, i, c->p, (int)len, SQLITE_STATIC);
 	c->p += len + 1;
+	return 1;
 }
 
 static int
@@ -659,6 +702,47 @@ run(struct store *s, sqlite3_stmt *st)
 	return rc == SQLITE_DONE ? 0 : -1;
 }
 
+/*
+ * Bind an event's line as body (5) and shape (6): its values and the id
+ * of its template, a new template stored in the same transaction; the
+ * line whole, shape NULL, when it has no template or memory holds no more
+ * of them.
+ */
+static int
+bind_body(struct store *s, sqlite3_stmt *st, struct cursor *c, int has_id)
+{
+	sqlite3_stmt *ins = s->q[W_SHAPE];
+	const char *line;
+	uint32_t len;
+	int64_t id = 0;
+
+	memcpy(&len, c->p, sizeof len);
+	line = c->p + sizeof len;
+	c->p += sizeof len + len + 1;
+	buf_reset(&s->tmpl);
+	buf_reset(&s->vals);
+	if (evlog_encode(line, len, has_id, &s->tmpl, &s->vals) == 0 &&
+	    (id = shapes_find(&s->shapes, BUF_DATA(&s->tmpl),
+	    BUF_LEN(&s->tmpl))) == 0 && shapes_add(&s->shapes,
+	    s->shapes.next, BUF_DATA(&s->tmpl), BUF_LEN(&s->tmpl)) == 0) {
+		id = s->shapes.next - 1;
+		sqlite3_bind_int64(ins, 1, id);
+		sqlite3_bind_text(ins, 2, BUF_DATA(&s->tmpl),
+		    (int)BUF_LEN(&s->tmpl), SQLITE_STATIC);
+		if (run(s, ins) != 0)
+			return -1;
+	}
+	if (id == 0) {
+		sqlite3_bind_text(st, 5, line, (int)len, SQLITE_STATIC);
+		sqlite3_bind_null(st, 6);
+		return 0;
+	}
+	sqlite3_bind_text(st, 5, BUF_DATA(&s->vals), (int)BUF_LEN(&s->vals),
+	    SQLITE_STATIC);
+	sqlite3_bind_int64(st, 6, id);
+	return 0;
+}
+
 /* Execute one job's operations; the caller wraps them in a transaction. */
 static int
 exec_ops(struct store *s, const struct buf *ops)
@@ -666,16 +750,18 @@ exec_ops(struct store *s, const struct buf *ops)
 	struct cursor c = { BUF_DATA(ops), BUF_DATA(ops) + BUF_LEN(ops) };
 	sqlite3_stmt *st;
 	int64_t v;
+	int has_id;
 
 	while (c.p < c.end) {
 		switch (*c.p++) {
 		case OP_EVENT:
 			st = s->q[W_EVENT];
 			sqlite3_bind_int64(st, 1, get_i64(&c));
-			bind_next(st, 2, &c);
+			has_id = bind_next(st, 2, &c);
 			bind_next(st, 3, &c);
 			sqlite3_bind_int64(st, 4, get_i64(&c));
-			bind_next(st, 5, &c);
+			if (bind_body(s, st, &c, has_id) != 0)
+				return -1;
 			break;
 		case OP_ENTITY:
 			st = s->q[W_ENTITY];
@@ -772,6 +858,7 @@ hand_back(struct store *s, struct wjob *first, struct wjob *end)
 static int
 commit_jobs(struct store *s, struct wjob *first, struct wjob *end)
 {
+	int64_t shapes_mark = s->shapes.next;
 	struct wjob *j;
 
 	if (run(s, s->q[W_BEGIN]) != 0)
@@ -787,6 +874,8 @@ fail:
 	log_warnx("database: commit failed: %s", sqlite3_errmsg(s->wdb));
 	if (!sqlite3_get_autocommit(s->wdb))
 		run(s, s->q[W_ROLLBACK]);
+	if (s->shapes.next != shapes_mark)	/* rolled back with it */
+		shapes_drop(&s->shapes, shapes_mark);
 	return -1;
 }
 
