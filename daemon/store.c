@@ -52,6 +52,7 @@ struct migration {
 
 static void	*writer_main(void *);
 static void	*syncer_main(void *);
+static void	 bind_text(sqlite3_stmt *, int, const char *);
 
 enum {
 	/* the writer's connection */
@@ -194,9 +195,11 @@ struct store {
 	struct timespec	 prune_retry;	/* after a failure, not before */
 	uint64_t	 n_pruned;	/* events deleted (atomic) */
 	uint64_t	 prune_max_us;	/* the longest transaction (atomic) */
-	/* the writer's: templates of event lines, and scratch buffers */
+	/* the writer's: the templates of event lines by id */
 	struct shapes	 shapes;
-	struct buf	 tmpl, vals;
+	struct buf	 line;		/* a line put back together */
+	/* the loop thread's: the last line's template, scratch buffers */
+	struct buf	 last, tmpl, vals;
 };
 
 static int
@@ -460,6 +463,8 @@ store_close(struct store *s)
 	pthread_cond_destroy(&s->donecv);
 	pthread_cond_destroy(&s->syncv);
 	shapes_free(&s->shapes);
+	buf_free(&s->line);
+	buf_free(&s->last);
 	buf_free(&s->tmpl);
 	buf_free(&s->vals);
 	free(s->path);
@@ -549,16 +554,40 @@ put_cstr(struct buf *b, const char *s)
 	put_str(b, s, s != NULL ? strlen(s) : 0);
 }
 
+/*
+ * An event and its line, split here on the loop thread into template and
+ * values (evlog.c), which the writer stores: the template of the line
+ * before is tried first.  A line that does not split goes whole, with a
+ * NULL template.
+ */
 void
-store_op_event(struct buf *b, int64_t seq, const char *eid, const char *type,
-    int64_t ts, const char *body, size_t len)
+store_op_event(struct store *s, struct buf *b, int64_t seq, const char *eid,
+    const char *type, int64_t ts, const char *body, size_t len)
 {
+	struct buf *tmpl = &s->last;
+
 	buf_addc(b, OP_EVENT);
 	put_i64(b, seq);
 	put_cstr(b, eid);
 	put_cstr(b, type);
 	put_i64(b, ts);
-	put_str(b, body, len);
+	buf_reset(&s->vals);
+	if (BUF_LEN(&s->last) == 0 || evlog_match(body, len,
+	    BUF_DATA(&s->last), BUF_LEN(&s->last), &s->vals) != 0) {
+		tmpl = &s->tmpl;
+		buf_reset(&s->tmpl);
+		buf_reset(&s->vals);
+		if (evlog_encode(body, len, eid != NULL, &s->tmpl,
+		    &s->vals) != 0) {
+			put_str(b, NULL, 0);
+			put_str(b, body, len);
+			return;
+		}
+		buf_reset(&s->last);
+		buf_add(&s->last, BUF_DATA(&s->tmpl), BUF_LEN(&s->tmpl));
+	}
+	put_str(b, BUF_DATA(tmpl), BUF_LEN(tmpl));
+	put_str(b, BUF_DATA(&s->vals), BUF_LEN(&s->vals));
 }
 
 /*
@@ -676,8 +705,8 @@ get_i64(struct cursor *c)
 	return v;
 }
 
-/* Bind the next string field to parameter i (NULL stays NULL); 0 if NULL. */
-static int
+/* Bind the next string field to parameter i (NULL stays NULL). */
+static void
 bind_next(sqlite3_stmt *st, int i, struct cursor *c)
 {
 	uint32_t len;
@@ -686,11 +715,10 @@ bind_next(sqlite3_stmt *st, int i, struct cursor *c)
 	c->p += sizeof len;
 	if (len == UINT32_MAX) {
 		sqlite3_bind_null(st, i);
-		return 0;
+		return;
 	}
 	sqlite3_bind_text(st, i, c->p, (int)len, SQLITE_STATIC);
 	c->p += len + 1;
-	return 1;
 }
 
 static int
@@ -703,43 +731,69 @@ run(struct store *s, sqlite3_stmt *st)
 }
 
 /*
- * Bind an event's line as body (5) and shape (6): its values and the id
- * of its template, a new template stored in the same transaction; the
- * line whole, shape NULL, when it has no template or memory holds no more
- * of them.
+ * The id of a template, stored in the same transaction if new; 0 if memory
+ * holds no more templates; -1 if the insert failed.
  */
-static int
-bind_body(struct store *s, sqlite3_stmt *st, struct cursor *c, int has_id)
+static int64_t
+shape_id(struct store *s, const char *tmpl, size_t len)
 {
 	sqlite3_stmt *ins = s->q[W_SHAPE];
-	const char *line;
-	uint32_t len;
+	int64_t id;
+
+	if ((id = shapes_find(&s->shapes, tmpl, len)) != 0)
+		return id;
+	id = s->shapes.next;
+	if (shapes_add(&s->shapes, id, tmpl, len) != 0)
+		return 0;
+	sqlite3_bind_int64(ins, 1, id);
+	sqlite3_bind_text(ins, 2, tmpl, (int)len, SQLITE_STATIC);
+	return run(s, ins) == 0 ? id : -1;
+}
+
+/* The next string field: *len, and NULL if it is NULL. */
+static const char *
+get_str(struct cursor *c, uint32_t *len)
+{
+	const char *p;
+
+	memcpy(len, c->p, sizeof *len);
+	c->p += sizeof *len;
+	if (*len == UINT32_MAX)
+		return NULL;
+	p = c->p;
+	c->p += *len + 1;
+	return p;
+}
+
+/*
+ * Bind an event's body (5) and shape (6): its values and its template's
+ * id, or (no template, or no room for one) the line whole and NULL.
+ */
+static int
+bind_body(struct store *s, sqlite3_stmt *st, struct cursor *c,
+    const char *eid, int64_t ts)
+{
+	const char *tmpl, *vals;
+	uint32_t tlen, vlen;
 	int64_t id = 0;
 
-	memcpy(&len, c->p, sizeof len);
-	line = c->p + sizeof len;
-	c->p += sizeof len + len + 1;
-	buf_reset(&s->tmpl);
-	buf_reset(&s->vals);
-	if (evlog_encode(line, len, has_id, &s->tmpl, &s->vals) == 0 &&
-	    (id = shapes_find(&s->shapes, BUF_DATA(&s->tmpl),
-	    BUF_LEN(&s->tmpl))) == 0 && shapes_add(&s->shapes,
-	    s->shapes.next, BUF_DATA(&s->tmpl), BUF_LEN(&s->tmpl)) == 0) {
-		id = s->shapes.next - 1;
-		sqlite3_bind_int64(ins, 1, id);
-		sqlite3_bind_text(ins, 2, BUF_DATA(&s->tmpl),
-		    (int)BUF_LEN(&s->tmpl), SQLITE_STATIC);
-		if (run(s, ins) != 0)
-			return -1;
-	}
-	if (id == 0) {
-		sqlite3_bind_text(st, 5, line, (int)len, SQLITE_STATIC);
-		sqlite3_bind_null(st, 6);
+	tmpl = get_str(c, &tlen);
+	vals = get_str(c, &vlen);
+	if (tmpl != NULL && (id = shape_id(s, tmpl, tlen)) < 0)
+		return -1;
+	if (id > 0) {
+		sqlite3_bind_text(st, 5, vals, (int)vlen, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 6, id);
 		return 0;
 	}
-	sqlite3_bind_text(st, 5, BUF_DATA(&s->vals), (int)BUF_LEN(&s->vals),
-	    SQLITE_STATIC);
-	sqlite3_bind_int64(st, 6, id);
+	if (tmpl != NULL) {	/* no room: the line, put back together */
+		buf_reset(&s->line);
+		evlog_decode(&s->line, tmpl, vals, vlen, eid, ts, 0);
+		vals = BUF_DATA(&s->line);
+		vlen = (uint32_t)BUF_LEN(&s->line);
+	}
+	sqlite3_bind_text(st, 5, vals, (int)vlen, SQLITE_STATIC);
+	sqlite3_bind_null(st, 6);
 	return 0;
 }
 
@@ -750,19 +804,23 @@ exec_ops(struct store *s, const struct buf *ops)
 	struct cursor c = { BUF_DATA(ops), BUF_DATA(ops) + BUF_LEN(ops) };
 	sqlite3_stmt *st;
 	int64_t v;
-	int has_id;
 
 	while (c.p < c.end) {
 		switch (*c.p++) {
-		case OP_EVENT:
+		case OP_EVENT: {
+			const char *eid;
+			uint32_t len;
+
 			st = s->q[W_EVENT];
 			sqlite3_bind_int64(st, 1, get_i64(&c));
-			has_id = bind_next(st, 2, &c);
+			eid = get_str(&c, &len);
+			bind_text(st, 2, eid);
 			bind_next(st, 3, &c);
-			sqlite3_bind_int64(st, 4, get_i64(&c));
-			if (bind_body(s, st, &c, has_id) != 0)
+			sqlite3_bind_int64(st, 4, v = get_i64(&c));
+			if (bind_body(s, st, &c, eid, v) != 0)
 				return -1;
 			break;
+		}
 		case OP_ENTITY:
 			st = s->q[W_ENTITY];
 			bind_next(st, 1, &c);

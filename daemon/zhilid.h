@@ -188,16 +188,19 @@ struct shape {
 };
 struct shapes {
 	struct shape	*v;
+	struct shape	*last;		/* the last one found */
 	size_t		 n;
 	int64_t		 next;		/* the id of the next new one */
 };
 int		 evlog_encode(const char *, size_t, int, struct buf *,
 		    struct buf *);
+int		 evlog_match(const char *, size_t, const char *, size_t,
+		    struct buf *);
 void		 evlog_decode(struct buf *, const char *, const char *, size_t,
 		    const char *, int64_t, int);
 void		 shapes_init(struct shapes *);
 void		 shapes_free(struct shapes *);
-int64_t		 shapes_find(const struct shapes *, const char *, size_t);
+int64_t		 shapes_find(struct shapes *, const char *, size_t);
 int		 shapes_add(struct shapes *, int64_t, const char *, size_t);
 void		 shapes_drop(struct shapes *, int64_t);
 
