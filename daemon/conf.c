@@ -288,7 +288,7 @@ parse_int_map(struct conf *c, const struct ynode *n, const char *file,
     const char *what, const struct limit_key *table, size_t ntable,
     struct errs *errs)
 {
-	const char *names[NLIMIT > NRETENTION ? NLIMIT : NRETENTION];
+	const char *names[NLIMIT > NRETENTION ? NLIMIT : NRETENTION] = { 0 };
 	size_t i, j;
 	long long v;
 	int rc = 0;

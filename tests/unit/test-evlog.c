@@ -22,8 +22,11 @@ roundtrip(const char *line, const char *id, int64_t ts, int with_ts,
 	struct buf t = { 0 }, v = { 0 }, o = { 0 };
 
 	out[0] = '\0';
-	if (evlog_encode(line, strlen(line), id != NULL, &t, &v) != 0)
+	if (evlog_encode(line, strlen(line), id != NULL, &t, &v) != 0) {
+		buf_free(&t);
+		buf_free(&v);
 		return NULL;
+	}
 	buf_addc(&t, '\0');
 	if (vlen != NULL)
 		*vlen = BUF_LEN(&v);
