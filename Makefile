@@ -8,10 +8,14 @@
 #                   bench-close and bench-deadlines run one of them alone;
 #                   bench-review times grid.review and branch.review
 #                   (not part of bench)
+#                   bench-backtest times zhilictl backtest on 1M and
+#                   10M-event logs (not part of bench)
 #                   bench-cadence judges 100,000 leaders at a month end
 #                   bench-explain times explain and dry_run of households
 #                   bench-size: bytes stored per event
 #   make install    PREFIX=/usr/local DESTDIR=
+#   make deb        a Debian 12 package, build/deb/zhilid_VERSION_ARCH.deb,
+#                   checked by lintian
 
 PREFIX	?= /usr/local
 BINDIR	?= $(PREFIX)/bin
@@ -60,9 +64,9 @@ $(1)/libzhilid.a: $$(patsubst daemon/%.c,$(1)/obj/%.o,$$(LIB_SRCS))
 	@rm -f $$@
 	$$(AR) rcs $$@ $$^
 $(1)/zhilid: $(1)/obj/zhilid.o $(1)/libzhilid.a
-	$$(CC) $(2) -o $$@ $$^ $$(LIBS)
+	$$(CC) $(2) $$(LDFLAGS) -o $$@ $$^ $$(LIBS)
 $(1)/zhilictl: $(1)/obj/zhilictl.o $(1)/libzhilid.a
-	$$(CC) $(2) -o $$@ $$^ $$(LIBS)
+	$$(CC) $(2) $$(LDFLAGS) -o $$@ $$^ $$(LIBS)
 $(1)/test-%: $(1)/obj/tests/test-%.o $(1)/libzhilid.a
 	$$(CC) $(2) -o $$@ $$^ $$(LIBS)
 -include $$(wildcard $(1)/obj/*.d $(1)/obj/tests/*.d)
@@ -118,6 +122,10 @@ bench-deadlines: all
 	@$(MAKE) -s -C tests/bench all
 	@sh tests/bench/deadlines.sh
 
+bench-backtest: all
+	@$(MAKE) -s -C tests/bench all
+	@sh tests/bench/backtest.sh
+
 bench-cadence: all
 	@$(MAKE) -s -C tests/bench all
 	@sh tests/bench/cadence.sh
@@ -159,7 +167,8 @@ install: all
 	install -m 644 contrib/man/zhilictl.1 $(DESTDIR)$(MANDIR)/man1/
 	install -m 644 contrib/man/zhilid.conf.5 contrib/man/zhilid.rules.5 \
 		$(DESTDIR)$(MANDIR)/man5/
-	sed -e 's|/usr/local|$(PREFIX)|g' contrib/man/zhilid.8 \
+	sed -e 's|/usr/local/lib/systemd/system|$(UNITDIR)|g' \
+		-e 's|/usr/local|$(PREFIX)|g' contrib/man/zhilid.8 \
 		> $(DESTDIR)$(MANDIR)/man8/zhilid.8
 	chmod 644 $(DESTDIR)$(MANDIR)/man8/zhilid.8
 	test -f $(DESTDIR)$(SYSCONFDIR)/zhilid/zhilid.conf || \
@@ -169,10 +178,23 @@ install: all
 clean:
 	rm -rf build
 
+# The package is built by dpkg-buildpackage in a copy of the sources, whose
+# clean step (make clean) then leaves this build/ alone; lintian must find
+# no error in it (warnings are printed).
+DEB_SOURCES = Makefile README.md zhilid.conf daemon rules schema contrib debian
+DEB_JOBS ?= 2
+deb:
+	rm -rf build/deb
+	mkdir -p build/deb/zhilid
+	tar cf - $(DEB_SOURCES) | tar xf - -C build/deb/zhilid
+	cd build/deb/zhilid && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL \
+		dpkg-buildpackage -us -uc -b -j$(DEB_JOBS)
+	lintian --fail-on error --no-tag-display-limit build/deb/*.changes
+
 .SECONDARY:
 .PHONY: all asan units run deps check bench bench-close bench-deadlines \
-	bench-cadence bench-review bench-explain bench-size \
-	bench-instr bench-map screenshots install clean
+	bench-cadence bench-review bench-explain bench-backtest bench-size \
+	bench-instr bench-map screenshots install clean deb
 
 # libFuzzer targets (clang): make fuzz, and fuzz-check (run by make check).
 -include tests/fuzz/fuzz.mk

@@ -212,6 +212,7 @@ void
 client_error(struct client *c, enum errcode code, const char *msg)
 {
 	c->srv->n_errors++;
+	c->srv->metrics.errors[code]++;
 	error_json(&c->out, code, msg);
 }
 

@@ -11,8 +11,13 @@
 #include "zhilid.h"
 #include "engine.h"
 
-static int64_t	zone_hour = -1;	/* the hour whose offset is zone_off */
-static long	zone_off;
+/*
+ * The hour whose offset is zone_off, per thread: zhilictl backtest formats
+ * times on two threads.  The zone is set before any other thread starts;
+ * clock_set_zone forgets the calling thread's hour only.
+ */
+static _Thread_local int64_t	zone_hour = -1;
+static _Thread_local long	zone_off;
 
 int
 clock_set_zone(const char *zone)

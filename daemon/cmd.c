@@ -27,6 +27,7 @@ static void	cmd_alerts(struct client *, const cJSON *);
 static void	cmd_ack(struct client *, const cJSON *);
 static void	cmd_reload(struct client *, const cJSON *);
 static void	cmd_subscribe(struct client *, const cJSON *);
+static void	cmd_metrics(struct client *, const cJSON *);
 static void	cmd_explain(struct client *, const cJSON *);
 static void	cmd_dry_run(struct client *, const cJSON *);
 
@@ -39,6 +40,8 @@ static const struct cmd cmd_table[] = {
 	{ "subscribe",	ROLE_READ,	{ NULL },		cmd_subscribe },
 	{ "ack",	ROLE_ADMIN,	{ "alert", NULL },	cmd_ack },
 	{ "reload",	ROLE_ADMIN,	{ NULL },		cmd_reload },
+	/* issue 13: metrics */
+	{ "metrics",	ROLE_READ,	{ NULL },		cmd_metrics },
 	/* explain and dry_run */
 	{ "explain",	ROLE_READ,	{ "kind", "id", NULL },	cmd_explain },
 	{ "dry_run",	ROLE_READ,	{ "event", NULL },	cmd_dry_run },
@@ -276,6 +279,7 @@ cmd_reload(struct client *c, const cJSON *req)
 		return;
 	}
 	srv->n_errors++;
+	srv->metrics.errors[E_BAD_RULES]++;
 	buf_adds(&c->out, "{\"ok\":false,\"error\":{\"code\":\"bad_rules\","
 	    "\"message\":\"reload failed; the old rules keep running\","
 	    "\"problems\":[");
@@ -364,6 +368,22 @@ cmd_subscribe(struct client *c, const cJSON *req)
 {
 	c->subscriber = 1;
 	buf_adds(&c->out, "{\"ok\":true}\n");
+}
+
+/*
+ * The OpenMetrics text, as of the last committed batch (the counters move
+ * when batches come back from the writer).
+ */
+static void
+cmd_metrics(struct client *c, const cJSON *req)
+{
+	struct buf text = { 0 };
+
+	metrics_text(c->srv, &text, METRICS_OPENMETRICS);
+	buf_adds(&c->out, "{\"ok\":true,\"text\":");
+	buf_add_json_str(&c->out, BUF_DATA(&text), BUF_LEN(&text));
+	buf_adds(&c->out, "}\n");
+	buf_free(&text);
 }
 
 void

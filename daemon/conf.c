@@ -43,6 +43,8 @@ static int	parse_limits(struct conf *, const struct ynode *, const char *,
 		    struct errs *);
 static int	parse_access(struct conf *, const struct ynode *, const char *,
 		    struct errs *);
+static int	parse_metrics(struct conf *, const struct ynode *,
+		    const char *, struct errs *);
 static int	parse_retention(struct conf *, const struct ynode *,
 		    const char *, struct errs *);
 
@@ -56,6 +58,7 @@ static const struct conf_key conf_table[] = {
 	{ "durability",	parse_durability },
 	{ "limits",	parse_limits },
 	{ "access",	parse_access },
+	{ "metrics",	parse_metrics },
 	{ "retention",	parse_retention },
 };
 #define NCONF (sizeof conf_table / sizeof conf_table[0])
@@ -436,6 +439,74 @@ parse_access(struct conf *c, const struct ynode *n, const char *file,
 	return rc;
 }
 
+#define METRICS_INTERVAL_MAX	86400
+
+/*
+ * metrics: {textfile: PATH, interval: SECONDS}: where and how often the
+ * metrics text is written for node_exporter's textfile collector, which
+ * reads only *.prom files; the folder must exist, since the file is
+ * replaced by renaming a temporary file written beside it.
+ */
+static int
+parse_metrics(struct conf *c, const struct ynode *n, const char *file,
+    struct errs *errs)
+{
+	static const char *const keys[] = { "textfile", "interval" };
+	const struct ynode *v;
+	const char *s;
+	char *dir, *slash;
+	struct stat st;
+	size_t len;
+	int rc = 0;
+
+	if (n->type != YN_MAP) {
+		errs_add(errs, file, n->line, n->col, "metrics: expected a "
+		    "map, got %s", ynode_type_name(n));
+		return -1;
+	}
+	if (ynode_check_keys(n, file, keys, 2, "metrics", errs) != 0)
+		rc = -1;
+	if ((v = ynode_get(n, "interval")) != NULL && ynode_int(v, 1,
+	    METRICS_INTERVAL_MAX, &c->metrics_interval) != 0) {
+		errs_add(errs, file, v->line, v->col, "metrics.interval: "
+		    "expected an integer in 1..%d (seconds)",
+		    METRICS_INTERVAL_MAX);
+		rc = -1;
+	}
+	if ((v = ynode_get(n, "textfile")) == NULL) {
+		if (ynode_get(n, "interval") != NULL) {
+			errs_add(errs, file, n->line, n->col, "metrics: "
+			    "interval needs a textfile to write");
+			rc = -1;
+		}
+		return rc;
+	}
+	if ((s = scalar(v, file, "metrics.textfile", errs)) == NULL)
+		return -1;
+	if ((len = strlen(s)) < 6 || strcmp(s + len - 5, ".prom") != 0) {
+		errs_add(errs, file, v->line, v->col, "metrics.textfile: '%s' "
+		    "must end in .prom (the textfile collector reads no other "
+		    "files)", s);
+		return -1;
+	}
+	free(c->metrics_textfile);
+	c->metrics_textfile = conf_path(c, s);
+	dir = xstrdup(c->metrics_textfile);
+	if ((slash = strrchr(dir, '/')) != NULL)
+		slash[slash == dir] = '\0';
+	if (stat(dir, &st) != 0) {
+		errs_add(errs, file, v->line, v->col, "metrics.textfile: %s: "
+		    "%s", dir, strerror(errno));
+		rc = -1;
+	} else if (!S_ISDIR(st.st_mode)) {
+		errs_add(errs, file, v->line, v->col, "metrics.textfile: %s: "
+		    "not a folder", dir);
+		rc = -1;
+	}
+	free(dir);
+	return rc;
+}
+
 /*
  * Resolve user and group names now, so that a missing group is reported at
  * start rather than on every connection.  A name that does not exist is a
@@ -555,6 +626,7 @@ conf_load(const char *path, struct errs *errs)
 	c->max_clients_per_uid = 256;
 	c->entity_cache = 50000;
 	c->idle_timeout = 0;
+	c->metrics_interval = 15;
 
 	if (d->root->type != YN_MAP) {
 		errs_add(errs, path, d->root->line, d->root->col,
@@ -619,5 +691,6 @@ conf_free(struct conf *c)
 	free(c->socket);
 	free(c->database);
 	free(c->timezone);
+	free(c->metrics_textfile);
 	free(c);
 }

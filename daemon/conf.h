@@ -38,6 +38,8 @@ struct conf {
 	long long		 retention_events; /* days, 0: keep forever */
 	struct access_rule	*access;
 	size_t			 naccess;
+	char			*metrics_textfile;	/* absolute, or NULL */
+	long long		 metrics_interval;	/* seconds */
 };
 
 struct conf	*conf_load(const char *, struct errs *);

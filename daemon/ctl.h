@@ -2,7 +2,8 @@
  * ctl.h: zhilictl's internal header, shared by zhilictl.c and its
  * ctl-*.c files. zhilictl uses no daemon header: it knows the daemon only
  * through the socket protocol (zhilid(8)), except `zhilictl
- * test` (ctl-test.c), which runs the engine in process.
+ * test` (ctl-test.c) and `zhilictl backtest` (ctl-backtest.c), which run
+ * the engine in process.
  */
 
 #ifndef ZHILID_CTL_H
@@ -85,5 +86,8 @@ int	 ctl_explain(int, char **);
 
 /* ctl-test.c */
 int	 ctl_test(int, char **);
+
+/* ctl-backtest.c */
+int	 ctl_backtest(int, char **);
 
 #endif

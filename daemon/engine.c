@@ -525,8 +525,8 @@ engine_alert(struct engine *e, int64_t seq, const struct alert_out *a)
 	const struct tmpl *t = a->def != NULL ? a->def->message :
 	    a->rule->message;
 	const char *name = a->def != NULL ? a->def->name : a->rule->alert;
-	const char *sev = severity_name(a->def != NULL ? a->def->severity :
-	    a->severity);
+	int severity = a->def != NULL ? a->def->severity : a->severity;
+	const char *sev = severity_name(severity);
 	const char *eid = a->ev != NULL ? a->ev->id : NULL;
 	struct alert_ref *ref;
 	char period[16];
@@ -554,6 +554,9 @@ engine_alert(struct engine *e, int64_t seq, const struct alert_out *a)
 	ref = &b->alerts[b->nalerts++];
 	ref->off = start;
 	ref->len = b->balerts.len - start;
+	ref->seq = seq;
+	ref->aidx = a->def != NULL ? a->def->aidx : a->rule->aidx;
+	ref->severity = severity;
 	if (e->store != NULL)
 		store_op_alert(&b->job.ops, id, name, sev, a->kind, a->entity,
 		    a->period != 0 ? period : NULL, a->ts, seq, BUF_DATA(msg),
@@ -1016,6 +1019,7 @@ engine_apply(struct engine *e, struct event *ev, struct ev_result *res,
 
 	memset(res, 0, sizeof *res);
 	res->first_alert = b->nalerts;
+	res->et = et;
 	if (e->resync && resync(e) != 0)
 		return unavailable(msg, msglen);
 	if (ev->id != NULL) {

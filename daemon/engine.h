@@ -227,10 +227,14 @@ void		 timers_clear(struct timers *);
 struct client;
 struct alert_ref {
 	size_t		 off, len;	/* in batch.balerts */
+	int64_t		 seq;		/* the raising event's; 0: a timer's */
+	size_t		 aidx;		/* in ruleset.alerts (metrics) */
+	int		 severity;
 };
 struct ev_result {
 	int64_t		 seq;
 	int		 duplicate;
+	const struct evtype *et;	/* NULL: clock.tick (metrics) */
 	size_t		 first_alert;	/* index in batch.alerts */
 	size_t		 nalerts;
 };
@@ -298,6 +302,7 @@ struct engine {
 	uint16_t	*was_cls;
 	size_t		 was_cap, was_cls_cap;
 	int64_t		 saved_clock;	/* as written to the store */
+	struct coverage	*cov;		/* rule tests' coverage, or NULL */
 	int		 dry;		/* applying a dry run's event */
 	/*
 	 * The field that the store's grp column holds for each kind, as
@@ -395,5 +400,23 @@ void		 engine_explain(struct engine *, const struct entity *,
 		    struct buf *);
 enum errcode	 engine_dry_run(struct engine *, struct event *, struct buf *,
 		    char *, size_t);
+
+/* coverage.c: which outcomes of the rules the rule tests reach */
+struct coverage;
+struct coverage	*coverage_new(void);
+void		 coverage_free(struct coverage *);
+void		 coverage_rules(struct coverage *, const struct ruleset *);
+void		 coverage_reach(struct coverage *, const struct rule *, size_t);
+int		 coverage_full(const struct coverage *);
+int		 coverage_fixed(const char *const *, size_t, size_t,
+		    struct buf *);
+void		 coverage_report(const struct coverage *, FILE *, int);
+void		 coverage_unreached(const struct coverage *,
+		    const struct ruleset *, struct errs *);
+/* A rule reached its outcome i: one test of a pointer unless asked. */
+#define ENGINE_REACH(e, r, i) do {					\
+	if ((e)->cov != NULL)						\
+		coverage_reach((e)->cov, (r), (i));			\
+} while (0)
 
 #endif

@@ -41,9 +41,13 @@ notify_send(const char *fmt, ...)
 	    strlen(path));
 	if ((fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0)) == -1)
 		return;
-	if (sendto(fd, msg, strlen(msg), MSG_NOSIGNAL,
+	/*
+	 * Never wait for the reader: a manager that stops reading must not
+	 * stop the event loop (its queue full, the datagram is dropped).
+	 */
+	if (sendto(fd, msg, strlen(msg), MSG_NOSIGNAL | MSG_DONTWAIT,
 	    (struct sockaddr *)&sun, len) == -1)
-		log_debug("sd_notify: %s", strerror(errno));
+		log_debug("sd_notify: %s dropped: %s", msg, strerror(errno));
 	close(fd);
 }
 

@@ -660,6 +660,7 @@ keep_level(const struct rule *r, struct change *ch, struct alert_out *a,
 		ad = &bd->upgrade;
 	if (ad == NULL)
 		return;
+	ENGINE_REACH(e, r, bd->n + (ad == &bd->upgrade));
 	period_code_format(FACT_PERIOD(prev), pp, sizeof pp);
 	buf_addc(&data, '{');
 	add_level(&data, bd, bd->level_key, level);
@@ -689,6 +690,7 @@ apply(const struct rule *r, struct change *ch, const char *entity,
 
 	if (b == NULL)
 		return;
+	ENGINE_REACH(e, r, (size_t)(b - bd->bands));
 	fmt_value(bd, v, vs, sizeof vs);
 	memset(&a, 0, sizeof a);
 	a.rule = r;
@@ -908,10 +910,51 @@ fire(const struct rule *r, struct engine *e, const struct timer *t)
 	if ((mk = facts_mark(&e->facts, TIMER_TAG(t), TIMER_KIND(t),
 	    TIMER_ENTITY(t))) != NULL && mk->until != t->due)
 		return;
+	if (m != NULL)
+		ENGINE_REACH(e, r, bd->n + 2);
 	if (m != NULL && m->expire.name != NULL)
 		expire(r, e, t, m);
 	if (mk != NULL)
 		engine_mark_end(e, mk);
+}
+
+/*
+ * Outcomes: each band (by its alert, else its level), then a downgrade,
+ * an upgrade and a mark's end, for the rules that have them.
+ */
+static int
+outcome(const struct rule *r, size_t i, struct buf *name)
+{
+	const struct band *bd = r->data;
+	const struct band1 *b;
+	char lv[24];
+	size_t j;
+
+	if (i < bd->n) {
+		b = &bd->bands[i];
+		buf_addf(name, "band %zu", i + 1);
+		if (b->alert.name != NULL)
+			buf_addf(name, " (%s)", b->alert.name);
+		else if (b->has_level)
+			buf_addf(name, " (level %s)", level_text(bd, b->level,
+			    lv, sizeof lv));
+		return 1;
+	}
+	if (i == bd->n) {
+		buf_adds(name, "downgrade");
+		return bd->has_downgrade;
+	}
+	if (i == bd->n + 1) {
+		buf_adds(name, "upgrade");
+		return bd->has_upgrade;
+	}
+	if (i > bd->n + 2)
+		return -1;
+	buf_adds(name, "mark ended");
+	for (j = 0; j < bd->n; j++)
+		if (bd->bands[j].mark != NULL)
+			return 1;
+	return 0;
 }
 
 static void
@@ -956,6 +999,7 @@ const struct prim prim_band = {
 	.fact_json = fact_json,
 	.free = band_free,
 	.vars = vars,
+	.outcome = outcome,
 	.explain = explain,
 };
 

@@ -253,8 +253,13 @@ judge(const struct rule *r, struct engine *e, const struct span *sp,
 	struct alert_out a;
 	char per[16];
 
-	if (sp->since > period_code_start(p) || seen(sp, p))
+	if (sp->since > period_code_start(p))
 		return;
+	if (seen(sp, p)) {
+		ENGINE_REACH(e, r, 0);
+		return;
+	}
+	ENGINE_REACH(e, r, 1);
 	period_code_format(p, per, sizeof per);
 	buf_reset(data);
 	buf_addc(data, '{');
@@ -400,6 +405,16 @@ due(const struct rule *r, struct engine *e, const struct entity *ent)
 	return period_code_end(first);
 }
 
+/* Outcomes: a period with its event, one without. */
+static int
+outcome(const struct rule *r, size_t i, struct buf *name)
+{
+	static const char *const names[] = { "met", "missed" };
+
+	(void)r;
+	return coverage_fixed(names, 2, i, name);
+}
+
 /*
  * What the rule keeps for the entity: the group it is held in and since
  * when, the periods (of the last 64) with a counted event, and the period
@@ -460,5 +475,6 @@ const struct prim prim_cadence = {
 	.due = due,
 	.free = cadence_free,
 	.vars = vars_none,
+	.outcome = outcome,
 	.explain = explain,
 };

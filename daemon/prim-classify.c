@@ -191,11 +191,24 @@ eval(const struct rule *r, struct change *ch)
 				break;
 			}
 	}
+	ENGINE_REACH(ch->eng, r, cls);
 	if (cls == old)
 		return;
 	ch->ent->cls[c->slot] = (uint16_t)cls;
 	engine_class_changed(ch, r, &c->classes[old], &c->classes[cls],
 	    data_json(c, ch->ent->vals));
+}
+
+/* Outcomes: each class, the default one (a removal's) included. */
+static int
+outcome(const struct rule *r, size_t i, struct buf *name)
+{
+	const struct classify *c = r->data;
+
+	if (i >= c->n)
+		return -1;
+	buf_addf(name, "class %s", c->classes[i].name);
+	return 1;
 }
 
 static void
@@ -310,5 +323,6 @@ const struct prim prim_classify = {
 	.free = classify_free,
 	.vars = vars,
 	.takes_data = 1,
+	.outcome = outcome,
 	.explain = explain,
 };

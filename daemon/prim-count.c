@@ -432,6 +432,10 @@ settle(const struct rule *r, struct change *ch)
 	}
 	/* strings are interned: the same group is the same pointer */
 	if (og != ng || oc != nc) {
+		if (og != NULL && *og != '\0')
+			ENGINE_REACH(ch->eng, r, 1);
+		if (ng != NULL && *ng != '\0')
+			ENGINE_REACH(ch->eng, r, 0);
 		bump(r, ch, og, oc, -1);
 		g = bump(r, ch, ng, nc, 1);
 	} else
@@ -636,6 +640,16 @@ count_groups(const struct rule *r, size_t slot, void (*fn)(void *,
 		}
 }
 
+/* Outcomes: a member counted in a group (or class), one leaving it. */
+static int
+outcome(const struct rule *r, size_t i, struct buf *name)
+{
+	static const char *const names[] = { "counted", "left" };
+
+	(void)r;
+	return coverage_fixed(names, 2, i, name);
+}
+
 /*
  * The count rule that counts kind `of` grouped by its field slot `by`, per
  * class of the classify rule cr; NULL if the rules have none.
@@ -702,5 +716,6 @@ const struct prim prim_count = {
 	.load = load,
 	.view = view,
 	.free = count_free,
+	.outcome = outcome,
 	.explain = explain,
 };

@@ -162,6 +162,7 @@ raise(const struct rule *r, struct engine *e, const char *kind,
 	a.vars[1] = st;
 	a.data = data;
 	engine_alert(e, 0, &a);
+	ENGINE_REACH(e, r, 1);
 }
 
 static int64_t
@@ -216,7 +217,10 @@ eval(const struct rule *r, struct change *ch)
 	    ch->ev->ts > t->due) {	/* late, and not fired yet */
 		raise(r, e, kind, id, t->due, t->aux);
 		e->n_timers_fired++;
-	}
+	} else if (t != NULL)
+		ENGINE_REACH(e, r, 0);
+	else if (d->wait && facts_mark(&e->facts, r->name, kind, id) != NULL)
+		ENGINE_REACH(e, r, 2);
 	close_it(r, e, id);
 }
 
@@ -304,6 +308,20 @@ due(const struct rule *r, struct engine *e, const struct entity *ent)
 	return m != NULL ? m->until : -1;
 }
 
+/* Outcomes: met, missed, and with missed: wait a stop after it. */
+static int
+outcome(const struct rule *r, size_t i, struct buf *name)
+{
+	const struct deadline *d = r->data;
+	static const char *const names[] = { "met", "missed",
+	    "stopped after missed" };
+
+	if (i >= 3)
+		return -1;
+	buf_adds(name, names[i]);
+	return i < 2 || d->wait;
+}
+
 /*
  * The pending timer with its due time and start; a missed deadline that
  * still awaits its stop; for one opened by a mark's end, that mark.
@@ -362,5 +380,6 @@ const struct prim prim_deadline = {
 	.free = deadline_free,
 	.vars = vars,
 	.mark = mark,
+	.outcome = outcome,
 	.explain = explain,
 };

@@ -493,6 +493,10 @@ eval(const struct rule *r, struct change *ch)
 		return;
 	in = rank_group(r, e, ch->ev->vals[fs].s, (int32_t)ch->ev->vals[fp].i,
 	    &c, &k, &edge);
+	if (in > 0)
+		ENGINE_REACH(e, r, 0);
+	if (in < c.n)
+		ENGINE_REACH(e, r, 1);
 	for (i = 0; i < in; i++) {
 		struct ranked x = c.v[i];
 
@@ -501,6 +505,7 @@ eval(const struct rule *r, struct change *ch)
 		raise_one(r, ch, &x, rank_position(&c, i), c.n, k);
 	}
 	if (rk->has_incomplete && c.ninc > 0) {
+		ENGINE_REACH(e, r, 2);
 		qsort(c.inc, c.ninc, sizeof *c.inc, by_entity);
 		for (i = 0; i < c.ninc; i++)
 			raise_incomplete(r, ch, c.inc[i]);
@@ -579,6 +584,19 @@ rank_cycle(const struct rule *r)
 	return ((const struct rank *)r->data)->cycle;
 }
 
+/* Outcomes: an entity in the fraction, one out of it, one incomplete. */
+static int
+outcome(const struct rule *r, size_t i, struct buf *name)
+{
+	const struct rank *rk = r->data;
+	static const char *const names[] = { "in", "out", "incomplete" };
+
+	if (i >= 3)
+		return -1;
+	buf_adds(name, names[i]);
+	return i < 2 || rk->has_incomplete;
+}
+
 static void
 rank_free(void *p)
 {
@@ -601,5 +619,6 @@ const struct prim prim_rank = {
 	.eval = eval,
 	.free = rank_free,
 	.vars = vars,
+	.outcome = outcome,
 	.explain = explain,
 };

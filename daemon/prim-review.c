@@ -666,6 +666,7 @@ review_entities(const struct rule *r, struct change *ch)
 			continue;
 		for (j = 0; j < rv->n; j++)
 			if (expr_eval(rv->checks[j].when, e->vals).i) {
+				ENGINE_REACH(ch->eng, r, j);
 				memset(&a, 0, sizeof a);
 				a.rule = r;
 				a.kind = r->kind->name;
@@ -722,8 +723,10 @@ review_facts(const struct rule *r, struct change *ch)
 		a.vars[i] = num[i];
 	}
 	for (i = 0; i < rv->n; i++)
-		if (expr_eval(rv->checks[i].when, tv).i)
+		if (expr_eval(rv->checks[i].when, tv).i) {
+			ENGINE_REACH(ch->eng, r, i);
 			raise_check(ch, &rv->checks[i], &a, tv, &data);
+		}
 	buf_free(&data);
 }
 
@@ -738,6 +741,18 @@ eval(const struct rule *r, struct change *ch)
 		review_facts(r, ch);
 	else
 		review_entities(r, ch);
+}
+
+/* Outcomes: each check holding for a member. */
+static int
+outcome(const struct rule *r, size_t i, struct buf *name)
+{
+	const struct review *rv = r->data;
+
+	if (i >= rv->n)
+		return -1;
+	buf_addf(name, "check %s", rv->checks[i].alert.name);
+	return 1;
 }
 
 /*
@@ -811,5 +826,6 @@ const struct prim prim_review = {
 	.settle = settle,
 	.load = load,
 	.free = review_free,
+	.outcome = outcome,
 	.explain = explain,
 };

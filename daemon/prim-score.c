@@ -250,6 +250,7 @@ eval(const struct rule *r, struct change *ch)
 	f->ts = ch->ev->ts;
 	f->has_value = score_total(r, f, &f->value) == 0;
 	fact_write(f, r, engine_ops(ch->eng));
+	ENGINE_REACH(ch->eng, r, f->has_value ? 0 : 1);
 	if (!f->has_value)
 		return;
 	memset(&o, 0, sizeof o);
@@ -356,6 +357,19 @@ score_group(const struct rule *r)
 	return sc->gslot >= 0 ? r->kind->fields[sc->gslot] : NULL;
 }
 
+/* Outcomes: a total complete, and with several parts one still partial. */
+static int
+outcome(const struct rule *r, size_t i, struct buf *name)
+{
+	const struct score *sc = r->data;
+	static const char *const names[] = { "complete", "partial" };
+
+	if (i >= 2)
+		return -1;
+	buf_adds(name, names[i]);
+	return i == 0 || sc->nparts > 1;
+}
+
 static void
 score_free(void *p)
 {
@@ -382,5 +396,6 @@ const struct prim prim_score = {
 	.parts = score_parts,
 	.free = score_free,
 	.vars = vars,
+	.outcome = outcome,
 	.explain = explain,
 };

@@ -95,8 +95,11 @@ follow(const struct rule *r, struct change *ch, const struct outcome *o)
 	int i;
 
 	if (streak_run(st, &ch->eng->facts, o->kind, o->entity, o->period,
-	    o->grp, st->count) < st->count)
+	    o->grp, st->count) < st->count) {
+		ENGINE_REACH(ch->eng, r, 1);
 		return;
+	}
+	ENGINE_REACH(ch->eng, r, 0);
 	dec_format(o->value, total, sizeof total);
 	snprintf(count, sizeof count, "%d", st->count);
 	buf_addf(&data, "{\"total\":%s,\"periods\":[", total);
@@ -130,6 +133,16 @@ eval(const struct rule *r, struct change *ch)
 {
 	(void)r;
 	(void)ch;
+}
+
+/* Outcomes: the streak reached, and an outcome short of one. */
+static int
+outcome(const struct rule *r, size_t i, struct buf *name)
+{
+	static const char *const names[] = { "reached", "short" };
+
+	(void)r;
+	return coverage_fixed(names, 2, i, name);
 }
 
 /*
@@ -180,5 +193,6 @@ const struct prim prim_streak = {
 	.follow = follow,
 	.free = streak_free,
 	.vars = vars,
+	.outcome = outcome,
 	.explain = explain,
 };

@@ -535,6 +535,20 @@ evtype_free(struct evtype *et)
 	free(et);
 }
 
+/*
+ * Number an alert name for the metrics.  One entry per definition, even
+ * for a repeated name or a rule that fails to load: the count is small
+ * and the metrics fold them by name.
+ */
+size_t
+ruleset_alert_index(struct ruleset *rs, const char *name)
+{
+	rs->alerts = xreallocarray(rs->alerts, rs->nalerts + 1,
+	    sizeof *rs->alerts);
+	rs->alerts[rs->nalerts] = xstrdup(name);
+	return rs->nalerts++;
+}
+
 static struct evtype *
 evtype_add(struct ruleset *rs, const char *name, struct kind *k,
     enum ev_action a)
@@ -548,6 +562,7 @@ evtype_add(struct ruleset *rs, const char *name, struct kind *k,
 		k->removable = 1;
 	rs->evtypes = xreallocarray(rs->evtypes, rs->nevtypes + 1,
 	    sizeof *rs->evtypes);
+	et->idx = rs->nevtypes;
 	rs->evtypes[rs->nevtypes++] = et;
 	return et;
 }
@@ -800,6 +815,8 @@ rules_alert_def(struct alert_def *ad, const struct ynode *n,
 	}
 	if (ad->name == NULL && name_dflt != NULL)
 		ad->name = xstrdup(name_dflt);
+	ad->aidx = ad->name != NULL ? ruleset_alert_index(ld->rs, ad->name) :
+	    AIDX_NONE;
 	if (n != NULL && (v = ynode_get(n, "severity")) != NULL)
 		rules_severity(v, &ad->severity, ld);
 	if (n != NULL && (v = ynode_get(n, "message")) != NULL)
@@ -906,6 +923,8 @@ load_rule(struct ruleset *rs, struct kind *k, const struct ynode *key,
 	} else
 		r->alert = xasprintf("%s%s", r->name, r->prim->alert_suffix !=
 		    NULL ? r->prim->alert_suffix : "");
+	r->aidx = r->alert != NULL ? ruleset_alert_index(rs, r->alert) :
+	    AIDX_NONE;
 	if ((v = ynode_get(def, "severity")) != NULL)
 		rules_severity(v, &r->severity, &ld);
 	if ((v = ynode_get(def, "data")) != NULL && !r->prim->takes_data)
@@ -1295,6 +1314,9 @@ ruleset_free(struct ruleset *rs)
 	free(rs->descs);
 	mark_uses_free(rs->mputs, rs->nmputs);
 	mark_uses_free(rs->mneeds, rs->nmneeds);
+	for (i = 0; i < rs->nalerts; i++)
+		free(rs->alerts[i]);
+	free(rs->alerts);
 	free(rs->evtypes);
 	free(rs->rules);
 	free(rs->kinds);

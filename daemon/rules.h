@@ -64,6 +64,7 @@ struct evtype {
 	size_t		 nfields;
 	struct rule	**rules;	/* that run on it, in load order */
 	size_t		 nrules;
+	size_t		 idx;		/* in ruleset.evtypes (metrics) */
 };
 #define PERIOD_CLOSE	"period.close"
 int		 evtype_field(const struct evtype *, const char *);
@@ -182,6 +183,14 @@ struct prim {
 	void		 (*mark)(const struct rule *, struct engine *,
 			    const struct mark *, int);
 	/*
+	 * Coverage (coverage.c): outcome writes the name of the rule's
+	 * outcome i (a class, a band, met, missed) and returns 1, returns 0
+	 * for an index the rule does not use (a band without upgrade), -1
+	 * past the last; the other hooks say which they reach with
+	 * ENGINE_REACH.
+	 */
+	int		 (*outcome)(const struct rule *, size_t, struct buf *);
+	/*
 	 * explain: why the entity stands where it does under the rule, as
 	 * JSON members (",\"key\":...") of the rule's object in the answer
 	 * to `explain`: what the rule keeps for the entity and how it came
@@ -200,6 +209,7 @@ struct alert_def {
 	char		*name;
 	int		 severity;
 	struct tmpl	*message;
+	size_t		 aidx;		/* in ruleset.alerts (metrics) */
 };
 
 struct rule {
@@ -218,6 +228,7 @@ struct rule {
 	size_t		 non;
 	uint64_t	 digest;	/* of its definition and declarations */
 	const char *const *vars;	/* set by setup: names of its own */
+	size_t		 aidx;		/* of alert, in ruleset.alerts */
 };
 
 /* A mark a rule puts, or one that a rule waits for (only while loading). */
@@ -240,13 +251,22 @@ struct ruleset {
 	char		  digest[17];	/* of all files' contents */
 	struct mark_use	 *mputs, *mneeds;	/* checked, then freed */
 	size_t		  nmputs, nmneeds;
+	/*
+	 * Every alert name a rule or an alert definition may raise, one
+	 * per definition, by aidx: metrics map them to counters by name
+	 * once per load, so that raising one costs no string lookup.
+	 */
+	char		**alerts;
+	size_t		  nalerts;
 };
+#define AIDX_NONE	((size_t)-1)	/* an alert_def without a name */
 
 struct ruleset		*ruleset_load(char *const *, size_t, struct errs *);
 void			 ruleset_free(struct ruleset *);
 void			 ruleset_diff(const struct ruleset *,
 			    const struct ruleset *, struct buf *);
 const struct evtype	*ruleset_evtype(const struct ruleset *, const char *);
+size_t			 ruleset_alert_index(struct ruleset *, const char *);
 struct kind		*ruleset_kind(const struct ruleset *, const char *);
 struct rule		*ruleset_rule(const struct ruleset *, const char *);
 const char		*ruleset_desc(const struct ruleset *,

@@ -95,6 +95,7 @@ struct tfile {
 /* One test being run: the engine and the report of its failure. */
 struct trun {
 	struct tfile		*tf;
+	struct coverage		*cov;		/* outcomes reached, or NULL */
 	struct engine		*eng;
 	struct request		 req;
 	struct buf		 line;		/* the event line */
@@ -1085,6 +1086,7 @@ run_test(struct trun *tr, const struct ynode *test)
 	 * id only among the ids of batches not yet committed.
 	 */
 	tr->eng = engine_new(tr->tf->rs, NULL, CLOCK_EVENT, SIZE_MAX);
+	tr->eng->cov = tr->cov;
 	memset(&tr->req, 0, sizeof tr->req);
 	buf_reset(&tr->rep);
 	for (i = 0; i < steps->n && rc == 0; i++) {
@@ -1124,12 +1126,13 @@ test_problem(struct errs *e, const char *path, const struct ynode *test,
 }
 
 /*
- * Run the test files of a config quietly; their problems go to problems.
- * 0 if every test passed, -1 if not.  The caller restores its time zone.
+ * Run the test files of a config quietly; their problems go to problems,
+ * the outcomes they reach to cov unless NULL.  0 if every test passed, -1
+ * if not.  The caller restores its time zone.
  */
 int
 ruletest_all(char *const *files, size_t n, struct errs *problems,
-    int *passed)
+    int *passed, struct coverage *cov)
 {
 	int failed = 0, broken = 0;
 	size_t i;
@@ -1137,7 +1140,7 @@ ruletest_all(char *const *files, size_t n, struct errs *problems,
 	*passed = 0;
 	for (i = 0; i < n; i++)
 		if (ruletest_file(files[i], NULL, NULL, problems, passed,
-		    &failed) != 0)
+		    &failed, cov) != 0)
 			broken++;
 	return failed == 0 && broken == 0 ? 0 : -1;
 }
@@ -1148,12 +1151,12 @@ ruletest_all(char *const *files, size_t n, struct errs *problems,
  * adding both to problems if not NULL: the file's own as they are, each
  * failed test as FILE:LINE:COL: error: test 'NAME' failed: WHY.  Adds to
  * *passed and *failed; returns -1 if the file or its rules are broken.
- * It sets the process's time zone to the file's: a caller with its own
- * restores it.
+ * With cov, the outcomes its tests reach are added to it.  It sets the
+ * process's time zone to the file's: a caller with its own restores it.
  */
 int
 ruletest_file(const char *path, FILE *out, FILE *err, struct errs *problems,
-    int *passed, int *failed)
+    int *passed, int *failed, struct coverage *cov)
 {
 	struct tfile	 tf;
 	struct trun	 tr;
@@ -1171,6 +1174,9 @@ ruletest_file(const char *path, FILE *out, FILE *err, struct errs *problems,
 		goto fail;
 	memset(&tr, 0, sizeof tr);
 	tr.tf = &tf;
+	tr.cov = cov;
+	if (cov != NULL)
+		coverage_rules(cov, tf.rs);
 	for (i = 0; i < tf.tests->n; i++) {
 		name = ynode_get(tf.tests->items[i], "name")->str;
 		if (run_test(&tr, tf.tests->items[i]) == 0) {
@@ -1209,6 +1215,8 @@ fail:
 		if (problems != NULL)
 			errs_add(problems, path, 1, 1, "the rules did not load");
 	}
+	if (cov != NULL)
+		coverage_rules(cov, NULL);	/* its rules are freed here */
 	tfile_free(&tf);
 	return rc;
 }

@@ -90,11 +90,12 @@ listen_unix(const char *path)
 }
 
 static void
-refuse(int fd, const char *why)
+refuse(struct server *srv, int fd, const char *why)
 {
 	char line[256];
 	ssize_t n;
 
+	srv->metrics.errors[E_UNAVAILABLE]++;
 	snprintf(line, sizeof line, "{\"ok\":false,\"error\":{\"code\":"
 	    "\"unavailable\",\"message\":\"%s\"}}\n", why);
 	n = write(fd, line, strlen(line));
@@ -128,7 +129,7 @@ accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 			/* free the spare fd to take the client and refuse it */
 			close(srv->reserve_fd);
 			if ((fd = accept(srv->lfd, NULL, NULL)) != -1)
-				refuse(fd, "out of file descriptors");
+				refuse(srv, fd, "out of file descriptors");
 			srv->reserve_fd = open("/dev/null", O_RDONLY |
 			    O_CLOEXEC);
 			log_warnx("accept: out of file descriptors");
@@ -145,7 +146,7 @@ accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 	if (srv->nclients >= (unsigned)srv->conf->max_clients) {
 		log_notice("refusing a client: limits.max_clients (%lld) "
 		    "reached", srv->conf->max_clients);
-		refuse(fd, "too many clients (limits.max_clients)");
+		refuse(srv, fd, "too many clients (limits.max_clients)");
 		return;
 	}
 	if (clients_of(srv, cred.uid) >=
@@ -153,11 +154,12 @@ accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 		log_notice("refusing a client of uid %u: "
 		    "limits.max_clients_per_uid (%lld) reached",
 		    (unsigned)cred.uid, srv->conf->max_clients_per_uid);
-		refuse(fd, "too many clients of this uid "
+		refuse(srv, fd, "too many clients of this uid "
 		    "(limits.max_clients_per_uid)");
 		return;
 	}
 	client_new(srv, fd, cred.uid, cred.gid);
+	srv->metrics.accepted++;
 }
 
 void
@@ -214,6 +216,8 @@ batch_done(void *arg, struct batch *b, int ok)
 	struct buf *o;
 	size_t i;
 
+	if (ok)
+		metrics_batch(&srv->metrics, b);
 	for (i = 0; i < b->npend; i++) {
 		struct pending *p = &b->pend[i];
 
@@ -385,7 +389,7 @@ server_reload(struct server *srv, struct buf *problems)
 		rs = ruleset_load(c->rules, c->nrules, &errs);
 		/* the rules' own unit tests must pass too */
 		if (rs != NULL && ruletest_all(c->tests, c->ntests, &errs,
-		    &passed) != 0) {
+		    &passed, NULL) != 0) {
 			ruleset_free(rs);
 			rs = NULL;
 		}
@@ -402,6 +406,7 @@ server_reload(struct server *srv, struct buf *problems)
 		    "%llu) keep running", errs.n,
 		    (unsigned long long)srv->eng->generation);
 		errs_free(&errs);
+		srv->metrics.reloads_failed++;
 		notify_send("READY=1");
 		status(srv);
 		return -1;
@@ -409,6 +414,9 @@ server_reload(struct server *srv, struct buf *problems)
 	server_sync(srv);	/* no batch spans two generations */
 	buf_reset(&srv->diff);
 	ruleset_diff(srv->rs, rs, &srv->diff);
+	/* before the new rules raise anything: the rebuild may */
+	metrics_bind(&srv->metrics, rs);
+	srv->metrics.reloads_ok++;
 	engine_set_rules(srv->eng, rs);
 	ruleset_free(srv->rs);
 	srv->rs = rs;
@@ -499,6 +507,8 @@ server_init(struct server *srv, struct ev_loop *loop, struct conf *conf,
 	srv->store = store;
 	srv->started = clock_wall();
 	srv->clients.next = srv->clients.prev = &srv->clients;
+	metrics_init(&srv->metrics);
+	metrics_bind(&srv->metrics, rs);
 	signal(SIGPIPE, SIG_IGN);
 
 	if ((srv->lfd = notify_listen_fd()) != -1)
@@ -545,6 +555,7 @@ server_init(struct server *srv, struct ev_loop *loop, struct conf *conf,
 		    (double)wd / 2e6);
 		ev_timer_again(loop, &srv->watchdog);
 	}
+	metrics_start(srv);
 	return 0;
 }
 
@@ -567,6 +578,8 @@ server_free(struct server *srv)
 	ev_timer_stop(srv->loop, &srv->drain);
 	ev_timer_stop(srv->loop, &srv->due);
 	ev_timer_stop(srv->loop, &srv->retain);
+	metrics_stop(srv);
+	metrics_free(&srv->metrics);
 	if (srv->lfd != -1)
 		close(srv->lfd);
 	if (srv->reserve_fd != -1)

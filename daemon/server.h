@@ -7,6 +7,7 @@
 #include "zhilid.h"
 #include "conf.h"
 #include "engine.h"
+#include "metrics.h"
 
 struct client {
 	ev_io		 r, w;
@@ -54,6 +55,7 @@ struct server {
 	int64_t		 started;
 	uint64_t	 n_lines, n_errors, n_reloads, n_dropped;
 	struct buf	 diff;		/* of the last reload: JSON keys */
+	struct metrics	 metrics;
 };
 
 /* server.c */

@@ -471,11 +471,22 @@ store_close(struct store *s)
 	free(s);
 }
 
+/* The commit latency that the metrics show is measured on this clock. */
+uint64_t
+store_mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
 void
 store_submit(struct store *s, struct wjob *j)
 {
 	j->next = NULL;
 	j->rc = 0;
+	j->submitted = store_mono_ns();
 	pthread_mutex_lock(&s->mu);
 	*s->queue_tail = j;
 	s->queue_tail = &j->next;
@@ -896,10 +907,12 @@ static void
 hand_back(struct store *s, struct wjob *first, struct wjob *end)
 {
 	struct wjob *j, *next;
+	uint64_t now = store_mono_ns();
 
 	for (j = first; j != end; j = next) {
 		next = j->next;
 		j->next = NULL;
+		j->done = now;
 		*s->done_tail = j;
 		s->done_tail = &j->next;
 	}

@@ -22,7 +22,9 @@ struct wjob {
 	struct buf	 ops;		/* store_op_* records */
 	uint64_t	 epoch;		/* jobs of a failed epoch are refused */
 	int		 rc;		/* set by the writer: 0 committed */
+	uint64_t	 submitted, done;	/* CLOCK_MONOTONIC ns (metrics) */
 };
+uint64_t	 store_mono_ns(void);
 
 struct store	*store_open(const char *, int, char **);
 void		 store_close(struct store *);

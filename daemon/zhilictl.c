@@ -2,9 +2,11 @@
  * zhilictl: the command-line client of zhilid. It speaks the socket
  * protocol of zhilid(8) (newline-delimited JSON over a Unix
  * stream socket): libyaml to find the socket in the config, cJSON for the
- * wire.  The one exception is `zhilictl test` (ctl-test.c), which runs
+ * wire.  The exceptions are `zhilictl test` (ctl-test.c), which runs
  * rule unit tests through the daemon's own engine, in process, with no
- * daemon and no socket.
+ * daemon and no socket, and `zhilictl backtest` (ctl-backtest.c), which
+ * replays the stored event log through that engine, reading the
+ * database.
  *
  * This file holds the command line, finding the socket, and the commands
  * other than push and map; ctl-conn.c the wire, ctl-push.c the pipelined
@@ -50,6 +52,7 @@ static const char usage_text[] =
 "  stats                print the daemon's counters as `key value` lines\n"
 "  reload               reload the rules; print the generation or the problems\n"
 "  ack ID               acknowledge an alert\n"
+"  metrics              print the daemon's metrics (OpenMetrics text)\n"
 "  explain KIND ID      why the entity stands where it does under each rule\n"
 "                       of its kind, as an indented tree (--json: the answer)\n"
 "  push --dry-run [FILE|-]\n"
@@ -64,10 +67,16 @@ static const char usage_text[] =
 "                       write the stored event log (or the alerts) as NDJSON\n"
 "                       from the database, read-only, beside the daemon;\n"
 "                       the event lines can be pushed again (zhilictl(1))\n"
-"  test FILE...         run rule unit tests in process, no daemon needed:\n"
+"  test [--coverage] FILE...\n"
+"                       run rule unit tests in process, no daemon needed:\n"
 "                       prints PASS/FAIL per test and a diff for each\n"
 "                       failure; exit 1 if any failed, 2 if a test file or\n"
-"                       its rules do not load (see zhilictl(1))\n"
+"                       its rules do not load (see zhilictl(1)); with\n"
+"                       --coverage, which outcomes of each rule they reached\n"
+"  backtest --rules FILE... [--db PATH] [--from TS] [--to TS] [--limit N]\n"
+"                       replay the stored event log (read-only) into the\n"
+"                       candidate rules and print how their alerts differ\n"
+"                       from the stored ones: exit 0 none, 1 some, 2 error\n"
 "\n"
 "options:\n"
 "  -c, --config CONF    read the socket path from CONF's `socket:` key\n"
@@ -254,6 +263,26 @@ cmd_stats(int argc, char **argv)
 		rc = EXIT_DAEMON;
 	else if (!ctl_opt.json)
 		print_flat("", cJSON_GetObjectItemCaseSensitive(r, "stats"));
+	cJSON_Delete(r);
+	return rc;
+}
+
+/* The text as the daemon wrote it: ready for a scraper or a file. */
+static int
+cmd_metrics(int argc, char **argv)
+{
+	const cJSON	*t;
+	cJSON		*r;
+	int		 rc = EXIT_SUCCESS;
+
+	positionals(argc, argv, 0, 0, "metrics");
+	if (simple_request(ctl_new_cmd("metrics"), &r) == -1)
+		rc = EXIT_DAEMON;
+	else if (!ctl_opt.json) {
+		t = cJSON_GetObjectItemCaseSensitive(r, "text");
+		if (cJSON_IsString(t))
+			fputs(t->valuestring, stdout);
+	}
 	cJSON_Delete(r);
 	return rc;
 }
@@ -632,6 +661,9 @@ static const struct cmd_entry {
 	{ "reload",	cmd_reload },
 	{ "ack",	cmd_ack },
 	{ "test",	ctl_test },
+	{ "backtest",	ctl_backtest },
+	/* issue 13 */
+	{ "metrics",	cmd_metrics },
 	{ "explain",	ctl_explain },
 	{ "map",	ctl_map },
 	{ "export",	ctl_export },
@@ -687,8 +719,9 @@ main(int argc, char **argv)
 			cmd = &cmd_table[j];
 	if (cmd == NULL)
 		ctl_usage_error("unknown command '%s'", args[0]);
-	/* every command but test and export talks to a daemon */
+	/* every command but test, backtest and export talks to a daemon */
 	if (strcmp(cmd->name, "test") != 0 &&
+	    strcmp(cmd->name, "backtest") != 0 &&
 	    strcmp(cmd->name, "export") != 0)
 		ctl_opt.path = socket_path();
 	rc = cmd->exec(n, args);

@@ -37,6 +37,28 @@ report(struct errs *errs)
 	return 1;
 }
 
+/*
+ * zhilid -t: warn (the check still passes) about the rules whose outcomes
+ * the configured tests never reach, or about there being no tests.
+ */
+static void
+warn_untested(const struct conf *conf, const struct ruleset *rs,
+    const struct coverage *cov)
+{
+	struct errs warn = { 0 };
+	size_t i;
+
+	if (conf->ntests == 0) {
+		fprintf(stderr, "%s: warning: no rule tests (key tests): no "
+		    "rule's outcomes are tested\n", conf->path);
+		return;
+	}
+	coverage_unreached(cov, rs, &warn);
+	for (i = 0; i < warn.n; i++)
+		fprintf(stderr, "%s\n", warn.v[i]);
+	errs_free(&warn);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -49,6 +71,7 @@ main(int argc, char **argv)
 	struct server srv;
 	struct ev_loop *loop;
 	char *cause = NULL;
+	struct coverage *cov;
 	int ch, check = 0, verbose = 0, passed;
 
 	while ((ch = getopt(argc, argv, "c:tvVh")) != -1) {
@@ -80,13 +103,19 @@ main(int argc, char **argv)
 		conf_free(conf);
 		return report(&errs);
 	}
-	if (ruletest_all(conf->tests, conf->ntests, &errs, &passed) != 0) {
+	/* with -t, which outcomes of the rules the tests reach, too */
+	cov = check ? coverage_new() : NULL;
+	if (ruletest_all(conf->tests, conf->ntests, &errs, &passed,
+	    cov) != 0) {
+		coverage_free(cov);
 		ruleset_free(rs);
 		conf_free(conf);
 		return report(&errs);
 	}
 	clock_set_zone(conf->timezone);		/* the tests set theirs */
 	if (check) {
+		warn_untested(conf, rs, cov);
+		coverage_free(cov);
 		printf("configuration ok: %zu rule files, %zu rules", rs->nfiles,
 		    rs->nrules);
 		if (conf->ntests > 0)

@@ -241,9 +241,11 @@ int64_t		 period_code_end(int32_t);
 
 /* ruletest.c */
 #include <stdio.h>
+struct coverage;
 int		 ruletest_file(const char *, FILE *, FILE *, struct errs *,
-		    int *, int *);
-int		 ruletest_all(char *const *, size_t, struct errs *, int *);
+		    int *, int *, struct coverage *);
+int		 ruletest_all(char *const *, size_t, struct errs *, int *,
+		    struct coverage *);
 
 /* clock.c */
 #define TS_MAX	253402300799LL		/* 9999-12-31T23:59:59Z */

@@ -10,6 +10,10 @@
  *	rules/four_color.yaml, drawn so that the four-colour classes come
  *	out in a plausible
  *	mix (most households none or yellow, a few red/blue/orange).
+ *   gen -e E N [SEED]
+ *	the same lines over E households only (H0000001..E, in turn), so
+ *	that the log grows and the entities do not (N may then pass
+ *	9999999): the backtest benchmark's long logs.
  *   gen -k secretary [-t TS] N [SEED]
  *	3N secretary.score lines: secretaries S0000001.. of one scope (J1),
  *	community C<n % 300>, period 2026H1, the parts street, community and
@@ -83,9 +87,9 @@ parse_u64(const char *s, uint64_t *out)
 }
 
 static void
-gen_households(uint64_t n)
+gen_households(uint64_t n, uint64_t entities)
 {
-	uint64_t i;
+	uint64_t i, h;
 
 	for (i = 1; i <= n; i++) {
 		unsigned age, comm, grid;
@@ -109,6 +113,7 @@ gen_households(uint64_t n)
 		left_behind = age < 60 ? chance(30) : chance(10);
 		comm = uniform(1, COMMUNITIES);
 		grid = uniform(1, GRIDS);
+		h = entities > 0 ? 1 + (i - 1) % entities : i;
 
 		printf("{\"type\":\"household.upsert\",\"id\":\"b-%" PRIu64 "\","
 		    "\"ts\":%" PRIu64 ",\"household\":\"H%07" PRIu64 "\","
@@ -117,7 +122,7 @@ gen_households(uint64_t n)
 		    "\"low_income\":%s,\"chronic_ill\":%s,\"key_person\":%s,"
 		    "\"mental_risk\":%s,\"petition_active\":%s,"
 		    "\"dispute_open\":%s,\"left_behind_child\":%s}}\n",
-		    i, (uint64_t)BASE_TS + i, i, comm, comm, grid, age,
+		    i, (uint64_t)BASE_TS + i, h, comm, comm, grid, age,
 		    b(lives_alone), b(disabled), b(low_income), b(chronic_ill),
 		    b(key_person), b(mental_risk), b(petition), b(dispute),
 		    b(left_behind));
@@ -180,7 +185,7 @@ static void
 usage(void)
 {
 	fprintf(stderr, "usage: gen [-k household|secretary|order] [-t TS] "
-	    "N [SEED]\n");
+	    "[-e ENTITIES] N [SEED]\n");
 	exit(2);
 }
 
@@ -188,12 +193,17 @@ int
 main(int argc, char **argv)
 {
 	enum { HOUSEHOLD, SECRETARY, ORDER } kind = HOUSEHOLD;
-	uint64_t n, seed = DEFAULT_SEED, ts = 0;
+	uint64_t n, seed = DEFAULT_SEED, ts = 0, entities = 0;
 	int ch, have_ts = 0;
 	static char obuf[1 << 20];
 
-	while ((ch = getopt(argc, argv, "k:t:")) != -1) {
+	while ((ch = getopt(argc, argv, "k:t:e:")) != -1) {
 		switch (ch) {
+		case 'e':
+			if (parse_u64(optarg, &entities) == -1 ||
+			    entities == 0 || entities > 9999999)
+				usage();
+			break;
 		case 'k':
 			if (strcmp(optarg, "household") == 0)
 				kind = HOUSEHOLD;
@@ -217,9 +227,10 @@ main(int argc, char **argv)
 	argv += optind;
 	if (argc < 1 || argc > 2 || parse_u64(argv[0], &n) == -1 ||
 	    (argc == 2 && parse_u64(argv[1], &seed) == -1) ||
-	    (have_ts && kind == HOUSEHOLD))
+	    (have_ts && kind == HOUSEHOLD) ||
+	    (entities > 0 && kind != HOUSEHOLD))
 		usage();
-	if (n > 9999999) {
+	if (n > 9999999 && entities == 0) {
 		fprintf(stderr, "gen: N is at most 9999999 (7-digit ids)\n");
 		return 2;
 	}
@@ -228,7 +239,7 @@ main(int argc, char **argv)
 
 	switch (kind) {
 	case HOUSEHOLD:
-		gen_households(n);
+		gen_households(n, entities);
 		break;
 	case SECRETARY:
 		gen_secretaries(n, have_ts ? ts : SCORE_TS);

@@ -177,3 +177,24 @@ def test_watchdog_pings_from_the_loop(ctx):
         check(n == 0, "%d WATCHDOG=1 although WATCHDOG_PID is not ours" % n)
     finally:
         d.stop()
+
+
+def test_a_manager_that_stops_reading_stalls_nothing(ctx):
+    """NOTIFY_SOCKET whose reader never reads: once its queue is full the
+    daemon drops its datagrams and keeps answering (it used to block in
+    sendto, the event loop with it)."""
+    import socket as so
+    d = Daemon(ctx)
+    d.start()
+    try:
+        d.drain_notify()
+        # a small receive queue fills after a few datagrams
+        d.notify_sock.setsockopt(so.SOL_SOCKET, so.SO_RCVBUF, 1024)
+        c = d.client(timeout=20)
+        for i in range(300):            # RELOADING, READY, STATUS each
+            expect_ok(c.request({"cmd": "reload"}), "reload %d with the "
+                      "manager not reading" % i)
+        expect_ok(c.request(PING), "ping after 300 reloads")
+        c.close()
+    finally:
+        d.stop()

@@ -571,8 +571,8 @@ def check_loader(zhilid, tmp):
 
 CMD_ANSWER = {"ping": "ping", "stats": "stats", "get": "get",
               "alerts": "alerts", "ack": "ok", "subscribe": "ok",
-              "reload": "reload", "explain": "explain",
-              "dry_run": "dry_run"}
+              "reload": "reload", "metrics": "metrics",
+              "explain": "explain", "dry_run": "dry_run", "map": "map"}
 
 
 def answer_def(req, resp):
