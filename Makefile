@@ -13,6 +13,7 @@
 #                   bench-cadence judges 100,000 leaders at a month end
 #                   bench-explain times explain and dry_run of households
 #                   bench-size: bytes stored per event
+#                   bench-retention: deleting old events under load
 #   make install    PREFIX=/usr/local DESTDIR=
 #   make deb        a Debian 12 package, build/deb/zhilid_VERSION_ARCH.deb,
 #                   checked by lintian
@@ -135,6 +136,11 @@ bench-size: all
 	@$(MAKE) -s -C tests/bench all
 	@sh tests/bench/size.sh
 
+# Deleting a log older than retention.events while events are pushed.
+bench-retention: all
+	@$(MAKE) -s -C tests/bench all
+	@sh tests/bench/retention.sh
+
 bench-explain: all
 	@$(MAKE) -s -C tests/bench all
 	@sh tests/bench/explain.sh
@@ -194,7 +200,7 @@ deb:
 .SECONDARY:
 .PHONY: all asan units run deps check bench bench-close bench-deadlines \
 	bench-cadence bench-review bench-explain bench-backtest bench-size \
-	bench-instr bench-map screenshots install clean deb
+	bench-retention bench-instr bench-map screenshots install clean deb
 
 # libFuzzer targets (clang): make fuzz, and fuzz-check (run by make check).
 -include tests/fuzz/fuzz.mk

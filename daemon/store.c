@@ -598,7 +598,9 @@ store_op_event(struct store *s, struct buf *b, int64_t seq, const char *eid,
 		buf_add(&s->last, BUF_DATA(&s->tmpl), BUF_LEN(&s->tmpl));
 	}
 	put_str(b, BUF_DATA(tmpl), BUF_LEN(tmpl));
-	put_str(b, BUF_DATA(&s->vals), BUF_LEN(&s->vals));
+	/* none ({"type":"clock.tick","ts":N}) is no NULL */
+	put_str(b, BUF_LEN(&s->vals) > 0 ? BUF_DATA(&s->vals) : "",
+	    BUF_LEN(&s->vals));
 }
 
 /*

@@ -376,6 +376,19 @@ def test_export_beside_a_loaded_daemon(ctx):
         check(len(pushed) > 0, "the pusher got no answer")
 
 
+def test_export_a_line_with_no_values(ctx):
+    """A clock.tick has keys alone: the first line of a daemon (nothing
+    split before it) is stored, and exported as sent."""
+    with Daemon(ctx) as d:
+        c = d.client()
+        tick = {"type": "clock.tick", "ts": T0}
+        expect_ok(c.request(tick), "clock.tick first")
+        expect_ok(c.request(upsert("H1", {}, id="a", ts=T0 + 1)))
+        expect_ok(c.request(dict(tick, ts=T0 + 2)))
+        check(export(ctx, d) == [tick, upsert("H1", {}, id="a", ts=T0 + 1),
+                                 dict(tick, ts=T0 + 2)], "export")
+
+
 def test_export_errors(ctx):
     d = Daemon(ctx)
     with d:
