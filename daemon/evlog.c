@@ -296,8 +296,12 @@ void
 evlog_decode(struct buf *out, const char *tmpl, const char *vals,
     size_t vlen, const char *id, int64_t ts, int with_ts)
 {
-	const char *t, *v = vals, *vend = vals + vlen, *sep;
+	const char *t, *v, *vend, *sep;
 
+	if (vals == NULL)	/* none */
+		vals = "";
+	v = vals;
+	vend = vals + vlen;
 	if (with_ts && !has_ts(tmpl) && tmpl[0] == '{') {
 		buf_adds(out, "{\"ts\":");
 		buf_add_int(out, ts);
