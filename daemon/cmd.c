@@ -90,6 +90,7 @@ cmd_stats(struct client *c, const cJSON *req)
 	struct server *srv = c->srv;
 	struct engine *e = srv->eng;
 	uint64_t commits = 0, syncs = 0, pruned = 0, prune_us = 0;
+	uint64_t commit_us = 0;
 
 	if (e->store != NULL)
 		store_counts(e->store, &commits, &syncs);
@@ -119,9 +120,10 @@ cmd_stats(struct client *c, const cJSON *req)
 	    (unsigned long long)e->n_timers_fired);
 	/* retention: events deleted, the longest deleting transaction */
 	if (e->store != NULL)
-		store_prune_counts(e->store, &pruned, &prune_us);
-	buf_addf(&c->out, ",\"events_pruned\":%llu,\"prune_max_us\":%llu}}\n",
-	    (unsigned long long)pruned, (unsigned long long)prune_us);
+		store_prune_counts(e->store, &pruned, &prune_us, &commit_us);
+	buf_addf(&c->out, ",\"events_pruned\":%llu,\"prune_max_us\":%llu,"
+	    "\"commit_max_us\":%llu}}\n", (unsigned long long)pruned,
+	    (unsigned long long)prune_us, (unsigned long long)commit_us);
 }
 
 /*

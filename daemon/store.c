@@ -193,8 +193,10 @@ struct store {
 	int64_t		 prune_cutoff;	/* asked for, under mu */
 	int64_t		 pruned_to;	/* none left below it (writer's) */
 	struct timespec	 prune_retry;	/* after a failure, not before */
+	struct timespec	 prune_last;	/* the end of the last batch */
 	uint64_t	 n_pruned;	/* events deleted (atomic) */
 	uint64_t	 prune_max_us;	/* the longest transaction (atomic) */
+	uint64_t	 commit_max_us;	/* the longest group commit (atomic) */
 	/* the writer's: the templates of event lines by id */
 	struct shapes	 shapes;
 	struct buf	 line;		/* a line put back together */
@@ -228,6 +230,24 @@ query_int(sqlite3 *db, const char *sql, int64_t dflt)
 		v = sqlite3_column_int64(st, 0);
 	sqlite3_finalize(st);
 	return v;
+}
+
+static int64_t
+elapsed_us(const struct timespec *t0)
+{
+	struct timespec t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (int64_t)(t1.tv_sec - t0->tv_sec) * 1000000 +
+	    (t1.tv_nsec - t0->tv_nsec) / 1000;
+}
+
+/* Keep the longest of the writer's transactions, for stats (atomic). */
+static void
+note_max(uint64_t *max, int64_t us)
+{
+	if ((uint64_t)us > __atomic_load_n(max, __ATOMIC_RELAXED))
+		__atomic_store_n(max, (uint64_t)us, __ATOMIC_RELAXED);
 }
 
 /* Refuse databases that are not ours or are newer; apply missing steps. */
@@ -932,8 +952,10 @@ static int
 commit_jobs(struct store *s, struct wjob *first, struct wjob *end)
 {
 	int64_t shapes_mark = s->shapes.next;
+	struct timespec t0;
 	struct wjob *j;
 
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if (run(s, s->q[W_BEGIN]) != 0)
 		goto fail;
 	for (j = first; j != end; j = j->next)
@@ -941,6 +963,7 @@ commit_jobs(struct store *s, struct wjob *first, struct wjob *end)
 			goto fail;
 	if (run(s, s->q[W_COMMIT]) != 0)
 		goto fail;
+	note_max(&s->commit_max_us, elapsed_us(&t0));
 	__atomic_add_fetch(&s->n_commits, 1, __ATOMIC_RELAXED);
 	return 0;
 fail:
@@ -954,23 +977,19 @@ fail:
 
 /*
  * Retention.  The writer deletes the events older than the cutoff that the
- * loop thread hands it, PRUNE_ROWS at a time, each batch in a transaction
- * of its own between two group commits: the writer owns the connection,
- * so the deletion never waits for the write lock nor makes a commit wait
- * longer than one such batch.  Alerts and history keep their seq.
+ * loop thread hands it, a batch at a time, each batch in a transaction of
+ * its own between two group commits: the writer owns the connection, so
+ * the deletion never waits for the write lock, and a commit waits for at
+ * most one batch, which stops at PRUNE_ROWS events or PRUNE_BUDGET_US of
+ * deleting, whichever comes first.  While jobs are waiting, a batch runs
+ * at most every PRUNE_GAP_US, so that deleting a long backlog takes a
+ * bounded share of the writer; an idle writer deletes without a pause.
+ * Alerts and history keep their seq.
  */
 #define PRUNE_ROWS	1000
+#define PRUNE_BUDGET_US	2000
+#define PRUNE_GAP_US	20000
 #define PRUNE_RETRY	60		/* seconds after a failure */
-
-static int64_t
-elapsed_us(const struct timespec *t0)
-{
-	struct timespec t1;
-
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	return (int64_t)(t1.tv_sec - t0->tv_sec) * 1000000 +
-	    (t1.tv_nsec - t0->tv_nsec) / 1000;
-}
 
 /* Is there deletion to do?  With s->mu held. */
 static int
@@ -994,7 +1013,7 @@ prune_due(struct store *s)
 static void
 prune_step(struct store *s)
 {
-	int64_t seqs[PRUNE_ROWS], cutoff, us, max = 0;
+	int64_t seqs[PRUNE_ROWS], cutoff, max = 0;
 	sqlite3_stmt *st = s->q[W_PRUNE_SEL];
 	struct timespec t0;
 	int n = 0, i, rc = SQLITE_DONE;
@@ -1005,12 +1024,8 @@ prune_step(struct store *s)
 
 	sqlite3_bind_int64(st, 1, cutoff);
 	sqlite3_bind_int(st, 2, PRUNE_ROWS);
-	while (n < PRUNE_ROWS && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-		seqs[n] = sqlite3_column_int64(st, 0);
-		if (seqs[n] > max)
-			max = seqs[n];
-		n++;
-	}
+	while (n < PRUNE_ROWS && (rc = sqlite3_step(st)) == SQLITE_ROW)
+		seqs[n++] = sqlite3_column_int64(st, 0);
 	sqlite3_reset(st);
 	if (n == 0 && rc != SQLITE_DONE)
 		goto fail;
@@ -1022,19 +1037,21 @@ prune_step(struct store *s)
 	if (run(s, s->q[W_BEGIN]) != 0)
 		goto fail;
 	for (i = 0; i < n; i++) {
+		if (i % 64 == 63 && elapsed_us(&t0) > PRUNE_BUDGET_US)
+			break;
 		sqlite3_bind_int64(s->q[W_PRUNE_DEL], 1, seqs[i]);
 		if (run(s, s->q[W_PRUNE_DEL]) != 0)
 			goto fail;
+		if (seqs[i] > max)
+			max = seqs[i];
 	}
 	sqlite3_bind_int64(s->q[W_PRUNED], 1, max);
 	if (run(s, s->q[W_PRUNED]) != 0 || run(s, s->q[W_COMMIT]) != 0)
 		goto fail;
-	us = elapsed_us(&t0);
-	__atomic_add_fetch(&s->n_pruned, (uint64_t)n, __ATOMIC_RELAXED);
-	if ((uint64_t)us > __atomic_load_n(&s->prune_max_us, __ATOMIC_RELAXED))
-		__atomic_store_n(&s->prune_max_us, (uint64_t)us,
-		    __ATOMIC_RELAXED);
-	if (n < PRUNE_ROWS)
+	note_max(&s->prune_max_us, elapsed_us(&t0));
+	clock_gettime(CLOCK_MONOTONIC, &s->prune_last);
+	__atomic_add_fetch(&s->n_pruned, (uint64_t)i, __ATOMIC_RELAXED);
+	if (n < PRUNE_ROWS && i == n)
 		s->pruned_to = cutoff;
 	return;
 fail:
@@ -1063,12 +1080,17 @@ store_prune(struct store *s, int64_t cutoff)
 	pthread_mutex_unlock(&s->mu);
 }
 
-/* Events deleted by retention so far, and the longest deletion (µs). */
+/*
+ * Events deleted by retention so far, the longest deleting transaction
+ * and the longest group commit, to compare it with (µs).
+ */
 void
-store_prune_counts(struct store *s, uint64_t *n, uint64_t *max_us)
+store_prune_counts(struct store *s, uint64_t *n, uint64_t *max_us,
+    uint64_t *commit_max_us)
 {
 	*n = __atomic_load_n(&s->n_pruned, __ATOMIC_RELAXED);
 	*max_us = __atomic_load_n(&s->prune_max_us, __ATOMIC_RELAXED);
+	*commit_max_us = __atomic_load_n(&s->commit_max_us, __ATOMIC_RELAXED);
 }
 
 static void *
@@ -1124,7 +1146,8 @@ writer_main(void *arg)
 			s->wake(s->wake_arg);
 		/* one batch of deletion between two group commits */
 		pthread_mutex_lock(&s->mu);
-		prune = !s->stop && prune_due(s);
+		prune = !s->stop && prune_due(s) && (s->queue == NULL ||
+		    elapsed_us(&s->prune_last) >= PRUNE_GAP_US);
 		pthread_mutex_unlock(&s->mu);
 		if (prune)
 			prune_step(s);

@@ -36,7 +36,8 @@ unsigned	 store_inflight(struct store *);
 void		 store_counts(struct store *, uint64_t *, uint64_t *);
 int		 store_idle(struct store *);
 void		 store_prune(struct store *, int64_t);
-void		 store_prune_counts(struct store *, uint64_t *, uint64_t *);
+void		 store_prune_counts(struct store *, uint64_t *, uint64_t *,
+		    uint64_t *);
 
 /* write operations, appended to a job */
 void	 store_op_event(struct store *, struct buf *, int64_t, const char *,

@@ -6,7 +6,8 @@
 # deleted in the background while load pushes BENCH_N / 3 more events
 # (dated the same: deleted right after them).  Prints events/s and the
 # p99 latency of that push, the events deleted, and the longest deleting
-# transaction (stats prune_max_us), then the same push with no retention.
+# transaction (stats prune_max_us) beside the longest group commit of the
+# events (commit_max_us), then the same push with no retention.
 set -eu
 root=$(cd "$(dirname "$0")/../.." && pwd)
 n=${BENCH_N:-300000}
@@ -43,10 +44,12 @@ until "$root/build/zhilictl" --socket "$tmp/zhilid.sock" --json stats \
 done
 t1=$(date +%s.%N)
 bench_stop
+cp "$tmp/zhilid.log" "$tmp/during.log"
 printf 'retention_push_events_per_sec %s\n' "$(kv "$tmp/during.out" events_per_sec)"
 printf 'retention_push_p99_ms %s\n' "$(kv "$tmp/during.out" p99_ms)"
 printf 'retention_events_pruned %s\n' "$(stat_of events_pruned)"
 printf 'retention_prune_max_ms %s\n' "$(awk -v u="$(stat_of prune_max_us)" 'BEGIN { printf "%.1f", u / 1000 }')"
+printf 'commit_max_ms %s\n' "$(awk -v u="$(stat_of commit_max_us)" 'BEGIN { printf "%.1f", u / 1000 }')"
 printf 'retention_seconds %s\n' "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')"
 
 # the same push on the same log, retention off
