@@ -57,9 +57,6 @@
 #define BT_DIFFER	1
 #define BT_ERROR	2
 
-#define DEFAULT_CONF	"zhilid.conf"
-#define DEFAULT_DB	"run/zhilid.db"
-#define DEFAULT_ZONE	"Asia/Shanghai"
 #define DEFAULT_LIMIT	5
 #define TIMER_LAG	86400	/* seconds a timer alert waits for its pair */
 #define SUBMIT_EVENTS	4096	/* events per engine batch, as the server */
@@ -1046,25 +1043,6 @@ fail:
 	return -1;
 }
 
-static int
-parse_ts(const char *opt, const char *s, int64_t *out)
-{
-	char	*end;
-	long long v;
-
-	if (clock_parse(s, out) == 0)
-		return 0;
-	errno = 0;
-	v = strtoll(s, &end, 10);
-	if (*s != '\0' && *end == '\0' && errno == 0 && v >= 0 && v <= TS_MAX) {
-		*out = v;
-		return 0;
-	}
-	ctl_warnx("backtest: %s: expected an RFC 3339 time "
-	    "(2026-01-01T00:00:00+08:00) or Unix seconds, got '%s'", opt, s);
-	return -1;
-}
-
 static const char usage[] =
     "usage: zhilictl [-c CONF] backtest --rules FILE... [--db PATH] "
     "[--from TS] [--to TS]\n"
@@ -1108,10 +1086,10 @@ parse_args(struct bt *bt, int argc, char **argv, const char **db)
 		if (strcmp(a, "--db") == 0)
 			*db = v;
 		else if (strcmp(a, "--from") == 0) {
-			if (parse_ts(a, v, &bt->from) != 0)
+			if (ctl_parse_ts("backtest", a, v, &bt->from) != 0)
 				return -1;
 		} else if (strcmp(a, "--to") == 0) {
-			if (parse_ts(a, v, &bt->to) != 0)
+			if (ctl_parse_ts("backtest", a, v, &bt->to) != 0)
 				return -1;
 		} else {
 			errno = 0;
@@ -1146,32 +1124,8 @@ usage:
 static int
 settle_conf(struct bt *bt, const char *db, char **dbcopy)
 {
-	const char	*path = ctl_opt.conf;
-	struct errs	 errs = { 0 };
-	struct conf	*c;
-	size_t		 i;
-	int		 rc = 0;
-
-	if (path == NULL && access(DEFAULT_CONF, F_OK) == 0)
-		path = DEFAULT_CONF;
-	if (path == NULL) {
-		*dbcopy = xstrdup(db != NULL ? db : DEFAULT_DB);
-		clock_set_zone(DEFAULT_ZONE);
-		return 0;
-	}
-	if ((c = conf_load(path, &errs)) == NULL || errs.n > 0) {
-		for (i = 0; i < errs.n; i++)
-			fprintf(stderr, "%s\n", errs.v[i]);
-		if (errs.n == 0)
-			ctl_warnx("backtest: %s: cannot read the config", path);
-		rc = -1;
-	} else {
-		*dbcopy = xstrdup(db != NULL ? db : c->database);
-		clock_set_zone(c->timezone);
-	}
-	conf_free(c);
-	errs_free(&errs);
-	return rc;
+	*dbcopy = ctl_db_path("backtest", db);
+	return *dbcopy != NULL ? 0 : -1;
 }
 
 static void

@@ -28,10 +28,6 @@
 #include "conf.h"
 #include "ctl.h"
 
-#define DEFAULT_CONF	"zhilid.conf"
-#define DEFAULT_DB	"run/zhilid.db"
-#define DEFAULT_ZONE	"Asia/Shanghai"
-
 static const char usage[] =
     "export [--db PATH] [--from TS] [--to TS] [--alerts]";
 
@@ -49,58 +45,6 @@ static const char events_sql[] =
 static const char alerts_sql[] =
     "SELECT id, rule, severity, kind, entity, period, ts, message, data, "
     "event FROM alerts WHERE ts BETWEEN ?1 AND ?2 ORDER BY id";
-
-static int
-parse_ts(const char *opt, const char *s, int64_t *out)
-{
-	char		*end;
-	long long	 v;
-
-	if (clock_parse(s, out) == 0)
-		return 0;
-	errno = 0;
-	v = strtoll(s, &end, 10);
-	if (*s >= '0' && *s <= '9' && *end == '\0' && errno == 0 &&
-	    v <= TS_MAX) {
-		*out = v;
-		return 0;
-	}
-	ctl_usage_error("export: %s", opt);
-}
-
-/*
- * The database: --db, else the config's `database` (-c CONF, else
- * ./zhilid.conf if there is one), else run/zhilid.db; the time zone of
- * alert times is the config's.  NULL if the config does not load.
- */
-static char *
-export_db(const char *db)
-{
-	const char	*path = ctl_opt.conf;
-	struct errs	 errs = { 0 };
-	struct conf	*c;
-	char		*out = NULL;
-	size_t		 i;
-
-	if (path == NULL && access(DEFAULT_CONF, F_OK) == 0)
-		path = DEFAULT_CONF;
-	if (path == NULL) {
-		clock_set_zone(DEFAULT_ZONE);
-		return xstrdup(db != NULL ? db : DEFAULT_DB);
-	}
-	if ((c = conf_load(path, &errs)) == NULL || errs.n > 0) {
-		for (i = 0; i < errs.n; i++)
-			fprintf(stderr, "%s\n", errs.v[i]);
-		if (errs.n == 0)
-			ctl_warnx("export: %s: cannot read the config", path);
-	} else {
-		out = xstrdup(db != NULL ? db : c->database);
-		clock_set_zone(c->timezone);
-	}
-	conf_free(c);
-	errs_free(&errs);
-	return out;
-}
 
 static void
 put_event(sqlite3_stmt *st, struct buf *b)
@@ -205,12 +149,13 @@ ctl_export(int argc, char **argv)
 	for (i = 1; i < argc; i++) {
 		if ((v = ctl_opt_value(argc, argv, &i, "--db")) != NULL)
 			db = v;
-		else if ((v = ctl_opt_value(argc, argv, &i, "--from")) != NULL)
-			parse_ts("bad --from time (RFC 3339 or Unix seconds)",
-			    v, &from);
-		else if ((v = ctl_opt_value(argc, argv, &i, "--to")) != NULL)
-			parse_ts("bad --to time (RFC 3339 or Unix seconds)", v,
-			    &to);
+		else if ((v = ctl_opt_value(argc, argv, &i, "--from")) != NULL) {
+			if (ctl_parse_ts("export", "--from", v, &from) != 0)
+				return EXIT_USAGE;
+		} else if ((v = ctl_opt_value(argc, argv, &i, "--to")) != NULL) {
+			if (ctl_parse_ts("export", "--to", v, &to) != 0)
+				return EXIT_USAGE;
+		}
 		else if (strcmp(argv[i], "--alerts") == 0)
 			alerts = 1;
 		else
@@ -218,7 +163,7 @@ ctl_export(int argc, char **argv)
 	}
 	if (from > to)
 		ctl_usage_error("export: --from is after --to%s", "");
-	if ((path = export_db(db)) == NULL)
+	if ((path = ctl_db_path("export", db)) == NULL)
 		return EXIT_USAGE;
 	rc = export_rows(path, alerts, from, to) == 0 ? EXIT_SUCCESS :
 	    EXIT_USAGE;

@@ -11,6 +11,7 @@
 
 #include <signal.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include <cjson/cJSON.h>
@@ -71,6 +72,10 @@ void	 ctl_flush(void);
 void	 ctl_usage_error(const char *, const char *)
 	     __attribute__((noreturn));
 const char *ctl_opt_value(int, char **, int *, const char *);
+
+/* ctl-db.c: for the commands that read the database (backtest, export) */
+char	*ctl_db_path(const char *, const char *);
+int	 ctl_parse_ts(const char *, const char *, const char *, int64_t *);
 
 /* ctl-export.c */
 int	 ctl_export(int, char **);

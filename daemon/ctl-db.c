@@ -1,0 +1,75 @@
+/*
+ * What the zhilictl commands that read the database themselves, beside
+ * the daemon (backtest, export), share: finding the database and the
+ * time zone from the command line and the configuration, and reading a
+ * time option.
+ */
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "zhilid.h"
+#include "conf.h"
+#include "ctl.h"
+
+#define DEFAULT_CONF	"zhilid.conf"
+#define DEFAULT_DB	"run/zhilid.db"
+#define DEFAULT_ZONE	"Asia/Shanghai"
+
+/*
+ * The database: db (--db), else the configuration's `database` (-c CONF,
+ * else ./zhilid.conf if there is one), else run/zhilid.db; the time zone
+ * becomes the configuration's.  NULL if the configuration does not load
+ * (its problems reported, as cmd's).
+ */
+char *
+ctl_db_path(const char *cmd, const char *db)
+{
+	const char	*path = ctl_opt.conf;
+	struct errs	 errs = { 0 };
+	struct conf	*c;
+	char		*out = NULL;
+	size_t		 i;
+
+	if (path == NULL && access(DEFAULT_CONF, F_OK) == 0)
+		path = DEFAULT_CONF;
+	if (path == NULL) {
+		clock_set_zone(DEFAULT_ZONE);
+		return xstrdup(db != NULL ? db : DEFAULT_DB);
+	}
+	if ((c = conf_load(path, &errs)) == NULL || errs.n > 0) {
+		for (i = 0; i < errs.n; i++)
+			fprintf(stderr, "%s\n", errs.v[i]);
+		if (errs.n == 0)
+			ctl_warnx("%s: %s: cannot read the config", cmd, path);
+	} else {
+		out = xstrdup(db != NULL ? db : c->database);
+		clock_set_zone(c->timezone);
+	}
+	conf_free(c);
+	errs_free(&errs);
+	return out;
+}
+
+/* A time option: RFC 3339 or Unix seconds; -1 with a warning, as cmd's. */
+int
+ctl_parse_ts(const char *cmd, const char *opt, const char *s, int64_t *out)
+{
+	char	*end;
+	long long v;
+
+	if (clock_parse(s, out) == 0)
+		return 0;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (*s != '\0' && *end == '\0' && errno == 0 && v >= 0 && v <= TS_MAX) {
+		*out = v;
+		return 0;
+	}
+	ctl_warnx("%s: %s: expected an RFC 3339 time "
+	    "(2026-01-01T00:00:00+08:00) or Unix seconds, got '%s'", cmd, opt,
+	    s);
+	return -1;
+}
