@@ -417,20 +417,7 @@ pair(struct bt *bt, const struct bt_alert *was, const struct bt_alert *now)
 static void
 stored_json(struct bt *bt, struct buf *b)
 {
-	sqlite3_stmt	*st = bt->alerts;
-	const char	*data = (const char *)sqlite3_column_text(st, 9);
-
-	alert_json(b, sqlite3_column_int64(st, 0),
-	    (const char *)sqlite3_column_text(st, 1),
-	    (const char *)sqlite3_column_text(st, 2),
-	    (const char *)sqlite3_column_text(st, 3),
-	    (const char *)sqlite3_column_text(st, 4),
-	    (const char *)sqlite3_column_text(st, 5),
-	    sqlite3_column_int64(st, 6),
-	    (const char *)sqlite3_column_text(st, 8),
-	    (size_t)sqlite3_column_bytes(st, 8),
-	    data != NULL ? data : "{}",
-	    (const char *)sqlite3_column_text(st, 10));
+	ctl_alert_json(b, bt->alerts);
 	bt->nstored++;
 }
 
@@ -1023,9 +1010,8 @@ db_open(struct bt *bt)
 	    "s.template, e.eid FROM events AS e LEFT JOIN shapes AS s ON "
 	    "s.id = e.shape ORDER BY e.seq", -1, &bt->events, NULL) !=
 	    SQLITE_OK ||
-	    sqlite3_prepare_v2(bt->db, "SELECT id, rule, severity, kind, "
-	    "entity, period, ts, seq, message, data, event FROM alerts "
-	    "ORDER BY id", -1, &bt->alerts, NULL) != SQLITE_OK)
+	    sqlite3_prepare_v2(bt->db, "SELECT " CTL_ALERT_COLUMNS " FROM "
+	    "alerts ORDER BY id", -1, &bt->alerts, NULL) != SQLITE_OK)
 		goto fail;
 	if (bt->progress) {
 		if (sqlite3_prepare_v2(bt->db, "SELECT max(seq) - min(seq) + 1 "

@@ -1,14 +1,16 @@
 /*
  * What the zhilictl commands that read the database themselves, beside
  * the daemon (backtest, export), share: finding the database and the
- * time zone from the command line and the configuration, and reading a
- * time option.
+ * time zone from the command line and the configuration, reading a time
+ * option, and a stored alert as ALERT JSON.
  */
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
+
+#include <sqlite3.h>
 
 #include "zhilid.h"
 #include "conf.h"
@@ -72,4 +74,26 @@ ctl_parse_ts(const char *cmd, const char *opt, const char *s, int64_t *out)
 	    "(2026-01-01T00:00:00+08:00) or Unix seconds, got '%s'", cmd, opt,
 	    s);
 	return -1;
+}
+
+/*
+ * Append the ALERT JSON of the row st stands on, whose columns are
+ * CTL_ALERT_COLUMNS.
+ */
+void
+ctl_alert_json(struct buf *b, struct sqlite3_stmt *st)
+{
+	const char	*data = (const char *)sqlite3_column_text(st, 9);
+
+	alert_json(b, sqlite3_column_int64(st, 0),
+	    (const char *)sqlite3_column_text(st, 1),
+	    (const char *)sqlite3_column_text(st, 2),
+	    (const char *)sqlite3_column_text(st, 3),
+	    (const char *)sqlite3_column_text(st, 4),
+	    (const char *)sqlite3_column_text(st, 5),
+	    sqlite3_column_int64(st, 6),
+	    (const char *)sqlite3_column_text(st, 8),
+	    (size_t)sqlite3_column_bytes(st, 8),
+	    data != NULL ? data : "{}",
+	    (const char *)sqlite3_column_text(st, 10));
 }

@@ -43,8 +43,8 @@ static const char events_sql[] =
     "AS e LEFT JOIN shapes AS s ON s.id = e.shape "
     "WHERE +e.ts BETWEEN ?1 AND ?2 ORDER BY e.seq";
 static const char alerts_sql[] =
-    "SELECT id, rule, severity, kind, entity, period, ts, message, data, "
-    "event FROM alerts WHERE ts BETWEEN ?1 AND ?2 ORDER BY id";
+    "SELECT " CTL_ALERT_COLUMNS " FROM alerts WHERE ts BETWEEN ?1 AND ?2 "
+    "ORDER BY id";
 
 static void
 put_event(sqlite3_stmt *st, struct buf *b)
@@ -75,17 +75,7 @@ static void
 put_alert(sqlite3_stmt *st, struct buf *b)
 {
 	buf_reset(b);
-	alert_json(b, sqlite3_column_int64(st, 0),
-	    (const char *)sqlite3_column_text(st, 1),
-	    (const char *)sqlite3_column_text(st, 2),
-	    (const char *)sqlite3_column_text(st, 3),
-	    (const char *)sqlite3_column_text(st, 4),
-	    (const char *)sqlite3_column_text(st, 5),
-	    sqlite3_column_int64(st, 6),
-	    (const char *)sqlite3_column_text(st, 7),
-	    (size_t)sqlite3_column_bytes(st, 7),
-	    (const char *)sqlite3_column_text(st, 8),
-	    (const char *)sqlite3_column_text(st, 9));
+	ctl_alert_json(b, st);
 	buf_addc(b, '\n');
 	fwrite(BUF_DATA(b), 1, BUF_LEN(b), stdout);
 }

@@ -74,8 +74,13 @@ void	 ctl_usage_error(const char *, const char *)
 const char *ctl_opt_value(int, char **, int *, const char *);
 
 /* ctl-db.c: for the commands that read the database (backtest, export) */
+#define CTL_ALERT_COLUMNS "id, rule, severity, kind, entity, period, ts, " \
+	"seq, message, data, event"
+struct buf;
+struct sqlite3_stmt;
 char	*ctl_db_path(const char *, const char *);
 int	 ctl_parse_ts(const char *, const char *, const char *, int64_t *);
+void	 ctl_alert_json(struct buf *, struct sqlite3_stmt *);
 
 /* ctl-export.c */
 int	 ctl_export(int, char **);
