@@ -7,8 +7,10 @@
 #   db_bytes_per_event   the database file / events
 #   log_bytes_per_event  the event log alone: table events and its indexes
 # then, per table and index (SQLite's dbstat), bytes per event. The
-# households are all distinct, so entities count here as if per event.
-# BENCH_ZHILID measures another build (for a before and after).
+# households are all distinct, so entities count here as if per event;
+# BENCH_HOUSEHOLDS=E spreads the events over E households in turn (gen -e),
+# as years of updates of the same ledger do. BENCH_ZHILID measures another
+# build (for a before and after).
 set -eu
 root=$(cd "$(dirname "$0")/../.." && pwd)
 n=${BENCH_N:-200000}
@@ -21,7 +23,7 @@ command -v sqlite3 >/dev/null || { echo "bench: sqlite3 (the cli) needed: sh con
 
 events=$tmp/events.ndjson
 echo "bench: generating $n events (seed $seed)" >&2
-"$bench/gen" "$n" "$seed" >"$events"
+"$bench/gen" ${BENCH_HOUSEHOLDS:+-e "$BENCH_HOUSEHOLDS"} "$n" "$seed" >"$events"
 bench_conf wall Asia/Shanghai "$root/rules/four_color.yaml" 1048576
 bench_start
 bench_load
@@ -31,7 +33,8 @@ db=$tmp/zhilid.db
 sqlite3 "$db" "VACUUM"
 count=$(sqlite3 "$db" "SELECT count(*) FROM events")
 [ "$count" -eq "$n" ] || bench_fail "$count events stored of $n"
-printf 'size: %s events, page size %s\n' "$n" "$(sqlite3 "$db" "PRAGMA page_size")"
+printf 'size: %s events, %s households, page size %s\n' "$n" \
+    "$(sqlite3 "$db" "SELECT count(*) FROM entities")" "$(sqlite3 "$db" "PRAGMA page_size")"
 awk '{ s += length($0) + 1 } END { printf "line_bytes %.1f\n", s / NR }' "$events"
 printf 'db_bytes_per_event %s\n' "$(stat -c %s "$db" | awk -v n="$n" '{ printf "%.1f", $1 / n }')"
 sqlite3 "$db" "SELECT printf('log_bytes_per_event %.1f', sum(pgsize) * 1.0 / $n)
