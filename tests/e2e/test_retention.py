@@ -114,6 +114,10 @@ def test_retention_deletes_exactly_the_old_events(ctx):
                                            for i in range(19, 30)],
               "export: %s" % short(lines))
 
+        text = c.request(cmd("metrics"))["text"]
+        check("zhilid_events_pruned_total 20\n" in text,
+              "metrics: %s" % short(text, 2000))
+
         # state, history and alerts stay
         for h, r in before.items():
             check(c.request(get(h)) == r, "%s changed: %s" % (h, short(r)))
