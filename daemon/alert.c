@@ -2,16 +2,21 @@
  * The protocol's ALERT object, written in one place: the engine writes it
  * when a rule raises an alert (for the event's answer and subscribers) and
  * the store writes it again from the alerts table, which keeps the parts
- * rather than the text.  Both must give the same bytes.
+ * rather than the text.  Both must give the same bytes.  A new alert is
+ * never acknowledged; silenced is the id of the silence that matched it
+ * when it was raised (silence.c), 0 if none.
  */
 #include <string.h>
 
 #include "zhilid.h"
 
+#define ALERT_TAIL	",\"acked\":null,\"silenced\":null}"
+
 void
 alert_json(struct buf *b, int64_t id, const char *rule, const char *severity,
     const char *kind, const char *entity, const char *period, int64_t ts,
-    const char *message, size_t msglen, const char *data, const char *event)
+    const char *message, size_t msglen, const char *data, const char *event,
+    const struct alert_ack *ack, int64_t silenced)
 {
 	char t[40];
 
@@ -39,5 +44,32 @@ alert_json(struct buf *b, int64_t id, const char *rule, const char *severity,
 	buf_adds(b, data);
 	buf_adds(b, ",\"event\":");
 	buf_add_json_cstr(b, event);
+	if (ack == NULL && silenced <= 0) {
+		/* every new alert but silenced ones: one copy, no strlen */
+		buf_add(b, ALERT_TAIL, sizeof ALERT_TAIL - 1);
+		return;
+	}
+	buf_adds(b, ",\"acked\":");
+	if (ack == NULL)
+		buf_adds(b, "null");
+	else {
+		buf_adds(b, "{\"by\":");
+		if (ack->by >= 0)
+			buf_add_int(b, ack->by);
+		else
+			buf_adds(b, "null");
+		buf_adds(b, ",\"ts\":");
+		if (ack->ts >= 0) {
+			clock_format(ack->ts, t, sizeof t);
+			buf_add_json_cstr(b, t);
+		} else
+			buf_adds(b, "null");
+		buf_addc(b, '}');
+	}
+	buf_adds(b, ",\"silenced\":");
+	if (silenced > 0)
+		buf_add_int(b, silenced);
+	else
+		buf_adds(b, "null");
 	buf_addc(b, '}');
 }

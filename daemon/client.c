@@ -280,7 +280,7 @@ handle_line(struct client *c, char *line, size_t len)
 		client_error(c, e, msg);
 		return;
 	}
-	server_pend(srv, c, &res, 0);
+	server_pend(srv, c, &res, PEND_EVENT);
 }
 
 /*

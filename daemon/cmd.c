@@ -35,8 +35,8 @@ static const struct cmd cmd_table[] = {
 	{ "ping",	ROLE_READ,	{ NULL },		cmd_ping },
 	{ "stats",	ROLE_READ,	{ NULL },		cmd_stats },
 	{ "get",	ROLE_READ,	{ "kind", "id", NULL },	cmd_get },
-	{ "alerts",	ROLE_READ,	{ "after", "limit", "rule", NULL },
-	    cmd_alerts },
+	{ "alerts",	ROLE_READ,	{ "after", "limit", "rule", "acked",
+	    "silenced", NULL },	cmd_alerts },
 	{ "subscribe",	ROLE_READ,	{ NULL },		cmd_subscribe },
 	{ "ack",	ROLE_ADMIN,	{ "alert", NULL },	cmd_ack },
 	{ "reload",	ROLE_ADMIN,	{ NULL },		cmd_reload },
@@ -47,6 +47,11 @@ static const struct cmd cmd_table[] = {
 	{ "dry_run",	ROLE_READ,	{ "event", NULL },	cmd_dry_run },
 	{ "map",	ROLE_READ,	{ "rule", "group", "after", "limit",
 	    NULL },	cmd_map },
+	/* silences (cmd-silence.c) */
+	{ "silence",	ROLE_ADMIN,	{ "match", "until", "comment", NULL },
+	    cmd_silence },
+	{ "silences",	ROLE_READ,	{ "all", NULL },	cmd_silences },
+	{ "unsilence",	ROLE_ADMIN,	{ "silence", NULL },	cmd_unsilence },
 };
 #define NCMD (sizeof cmd_table / sizeof cmd_table[0])
 
@@ -76,6 +81,26 @@ int_arg(const cJSON *req, const char *key)
 	if (d < 0 || d > 9007199254740992.0 || d != (double)(int64_t)d)
 		return -2;
 	return (int64_t)d;
+}
+
+/* The helpers above, for the handlers in other files (cmd-silence.c). */
+void
+cmd_bad(struct client *c, const char *cmd, const char *key, const char *what)
+{
+	bad(c, cmd, key, what);
+}
+
+/* A boolean argument: 0 or 1; -1 if absent, -2 if not a boolean. */
+int
+cmd_bool_arg(const cJSON *req, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(req, key);
+
+	if (v == NULL)
+		return -1;
+	if (!cJSON_IsBool(v))
+		return -2;
+	return cJSON_IsTrue(v);
 }
 
 static void
@@ -205,8 +230,11 @@ static void
 cmd_alerts(struct client *c, const cJSON *req)
 {
 	const cJSON *rule = cJSON_GetObjectItemCaseSensitive(req, "rule");
-	int64_t after = int_arg(req, "after"), limit = int_arg(req, "limit");
+	int64_t after = int_arg(req, "after");
+	int64_t limit = int_arg(req, "limit");
 	int64_t last = 0;
+	int acked = cmd_bool_arg(req, "acked");
+	int silenced = cmd_bool_arg(req, "silenced");
 	size_t mark;
 
 	if (after == -2)
@@ -226,12 +254,17 @@ cmd_alerts(struct client *c, const cJSON *req)
 		bad(c, "alerts", "rule", "expected string");
 		return;
 	}
+	if (acked == -2 || silenced == -2) {
+		bad(c, "alerts", acked == -2 ? "acked" : "silenced",
+		    "expected true or false");
+		return;
+	}
 	server_sync(c->srv);
 	mark = c->out.len;
 	buf_adds(&c->out, "{\"ok\":true,\"alerts\":[");
 	if (store_alerts_json(c->srv->store, after < 0 ? 0 : after,
 	    limit < 0 ? 1000 : limit, rule ? rule->valuestring : NULL,
-	    &c->out, &last) != 0) {
+	    acked, silenced == 1, &c->out, &last) != 0) {
 		c->out.len = mark;
 		client_error(c, E_INTERNAL, "database read failed");
 		return;
@@ -239,27 +272,40 @@ cmd_alerts(struct client *c, const cJSON *req)
 	buf_adds(&c->out, "]}\n");
 }
 
-/* The answer waits for the batch that records the acknowledgement. */
-static void
-cmd_ack(struct client *c, const cJSON *req)
+/*
+ * An admin's mark on one numbered record (ack: an alert; unsilence: a
+ * silence), named by its id in key: fn makes it for the peer's uid in the
+ * open batch, or answers -1 if there is no such record.  The answer waits
+ * for the batch that records the mark.
+ */
+void
+cmd_mark(struct client *c, const cJSON *req, const char *cmd,
+    const char *key, int (*fn)(struct engine *, int64_t, int64_t))
 {
-	int64_t id = int_arg(req, "alert");
+	int64_t id = int_arg(req, key);
 	struct ev_result res;
 	char msg[128];
 
 	if (id < 0) {
-		bad(c, "ack", "alert", id == -1 ? "missing" :
-		    "expected an alert id");
+		snprintf(msg, sizeof msg, "expected %s %s id",
+		    key[0] == 'a' ? "an" : "a", key);
+		bad(c, cmd, key, id == -1 ? "missing" : msg);
 		return;
 	}
-	if (engine_ack(c->srv->eng, id) != 0) {
-		snprintf(msg, sizeof msg, "ack: unknown alert %lld",
+	if (fn(c->srv->eng, id, (int64_t)c->uid) != 0) {
+		snprintf(msg, sizeof msg, "%s: unknown %s %lld", cmd, key,
 		    (long long)id);
 		client_error(c, E_UNKNOWN_ENTITY, msg);
 		return;
 	}
 	memset(&res, 0, sizeof res);
-	server_pend(c->srv, c, &res, 1);
+	server_pend(c->srv, c, &res, PEND_ACK);
+}
+
+static void
+cmd_ack(struct client *c, const cJSON *req)
+{
+	cmd_mark(c, req, "ack", "alert", engine_ack);
 }
 
 static void

@@ -413,11 +413,15 @@ pair(struct bt *bt, const struct bt_alert *was, const struct bt_alert *now)
  * chunks exist, which bounds what is read ahead.
  */
 
-/* The stored alert of the open row of the alerts cursor, as ALERT JSON. */
+/*
+ * The stored alert of the open row of the alerts cursor, as ALERT JSON;
+ * not acknowledged and not silenced, as the candidate's: those are the
+ * operators' doing, not the rules'.
+ */
 static void
 stored_json(struct bt *bt, struct buf *b)
 {
-	ctl_alert_json(b, bt->alerts);
+	ctl_alert_json(b, bt->alerts, 0);
 	bt->nstored++;
 }
 

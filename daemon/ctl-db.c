@@ -76,15 +76,30 @@ ctl_parse_ts(const char *cmd, const char *opt, const char *s, int64_t *out)
 	return -1;
 }
 
+/* An integer column, -1 if NULL (alert_json's unknown). */
+static int64_t
+null_int(struct sqlite3_stmt *st, int i)
+{
+	if (sqlite3_column_type(st, i) == SQLITE_NULL)
+		return -1;
+	return sqlite3_column_int64(st, i);
+}
+
 /*
  * Append the ALERT JSON of the row st stands on, whose columns are
- * CTL_ALERT_COLUMNS.
+ * CTL_ALERT_COLUMNS; with state, CTL_ALERT_STATE follow, and the ALERT
+ * says whether and by whom it was acknowledged and which silence matched
+ * it, else both are null (backtest compares alerts as raised).
  */
 void
-ctl_alert_json(struct buf *b, struct sqlite3_stmt *st)
+ctl_alert_json(struct buf *b, struct sqlite3_stmt *st, int state)
 {
 	const char	*data = (const char *)sqlite3_column_text(st, 9);
+	struct alert_ack ack;
+	int		 acked = state && sqlite3_column_int(st, 11);
 
+	ack.by = null_int(st, 12);
+	ack.ts = null_int(st, 13);
 	alert_json(b, sqlite3_column_int64(st, 0),
 	    (const char *)sqlite3_column_text(st, 1),
 	    (const char *)sqlite3_column_text(st, 2),
@@ -95,5 +110,6 @@ ctl_alert_json(struct buf *b, struct sqlite3_stmt *st)
 	    (const char *)sqlite3_column_text(st, 8),
 	    (size_t)sqlite3_column_bytes(st, 8),
 	    data != NULL ? data : "{}",
-	    (const char *)sqlite3_column_text(st, 10));
+	    (const char *)sqlite3_column_text(st, 10), acked ? &ack : NULL,
+	    state ? null_int(st, 14) : 0);
 }

@@ -43,8 +43,8 @@ static const char events_sql[] =
     "AS e LEFT JOIN shapes AS s ON s.id = e.shape "
     "WHERE +e.ts BETWEEN ?1 AND ?2 ORDER BY e.seq";
 static const char alerts_sql[] =
-    "SELECT " CTL_ALERT_COLUMNS " FROM alerts WHERE ts BETWEEN ?1 AND ?2 "
-    "ORDER BY id";
+    "SELECT " CTL_ALERT_COLUMNS ", " CTL_ALERT_STATE " FROM alerts "
+    "WHERE ts BETWEEN ?1 AND ?2 ORDER BY id";
 
 static void
 put_event(sqlite3_stmt *st, struct buf *b)
@@ -75,7 +75,7 @@ static void
 put_alert(sqlite3_stmt *st, struct buf *b)
 {
 	buf_reset(b);
-	ctl_alert_json(b, st);
+	ctl_alert_json(b, st, 1);
 	buf_addc(b, '\n');
 	fwrite(BUF_DATA(b), 1, BUF_LEN(b), stdout);
 }

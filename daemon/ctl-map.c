@@ -15,6 +15,7 @@
  * every panel data-FIELD2 (the second field) and the same counts.
  */
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -581,15 +582,54 @@ out_close(struct out *o)
 	free(o->tmp);
 }
 
-/* Every group's page into dir, then index.html, the overview, last. */
+/*
+ * Remove the pages of groups that are gone (prefix FIELD-, suffix .html,
+ * not among the n names written) and temporary files an interrupted run
+ * left, so that the folder holds what the overview links and no more.
+ */
+static void
+prune(const char *dir, const char *field, char **keep, size_t n)
+{
+	struct dirent	*de;
+	DIR		*d;
+	size_t		 i, fl = strlen(field), l;
+	char		 path[4096];
+
+	if ((d = opendir(dir)) == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		l = strlen(de->d_name);
+		if (strncmp(de->d_name, field, fl) != 0 ||
+		    de->d_name[fl] != '-')
+			continue;
+		if (strstr(de->d_name, ".html.tmp.") == NULL) {
+			if (l < 5 || strcmp(de->d_name + l - 5, ".html") != 0)
+				continue;
+			for (i = 0; i < n && strcmp(keep[i], de->d_name) != 0;
+			    i++)
+				;
+			if (i < n)
+				continue;
+		}
+		snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+		if (unlink(path) == -1)
+			ctl_warnx("%s: %s", path, strerror(errno));
+	}
+	closedir(d);
+}
+
+/*
+ * Every group's page into dir, then index.html, the overview, last; then
+ * the pages of groups no longer on it go.
+ */
 static int
 map_dir(struct ctl_conn *c, const char *rule, const char *dir)
 {
 	struct map	 all, one;
 	struct out	 o;
 	FILE		*name;
-	char		*buf = NULL;
-	size_t		 i, len = 0;
+	char		*buf = NULL, **names;
+	size_t		 i, len = 0, n = 0;
 	int		 rc = EXIT_SUCCESS;
 
 	if (mkdir(dir, 0755) == -1 && errno != EEXIST)
@@ -597,6 +637,7 @@ map_dir(struct ctl_conn *c, const char *rule, const char *dir)
 	memset(&all, 0, sizeof all);
 	if (map_fetch(c, rule, NULL, &all) == -1)
 		return EXIT_DAEMON;
+	names = ctl_xrealloc(NULL, (all.n + 1) * sizeof *names);
 	for (i = 0; i < all.n; i++) {
 		memset(&one, 0, sizeof one);
 		if (map_fetch(c, all.rule, need_str(all.items[i], "id"),
@@ -611,13 +652,18 @@ map_dir(struct ctl_conn *c, const char *rule, const char *dir)
 		out_open(&o, dir, buf);
 		group_page(o.f, &one);
 		out_close(&o);
-		free(buf);
+		names[n++] = buf;
 		buf = NULL;
 		map_free(&one);
 	}
 	out_open(&o, dir, "index.html");
 	overview_page(o.f, &all);
 	out_close(&o);
+	if (rc == EXIT_SUCCESS)
+		prune(dir, all.by, names, n);
+	while (n > 0)
+		free(names[--n]);
+	free(names);
 	map_free(&all);
 	return rc;
 }

@@ -72,15 +72,17 @@ void	 ctl_flush(void);
 void	 ctl_usage_error(const char *, const char *)
 	     __attribute__((noreturn));
 const char *ctl_opt_value(int, char **, int *, const char *);
+int	 ctl_simple_request(cJSON *, cJSON **);
 
 /* ctl-db.c: for the commands that read the database (backtest, export) */
 #define CTL_ALERT_COLUMNS "id, rule, severity, kind, entity, period, ts, " \
 	"seq, message, data, event"
+#define CTL_ALERT_STATE "acked, acked_by, acked_ts, silenced"
 struct buf;
 struct sqlite3_stmt;
 char	*ctl_db_path(const char *, const char *);
 int	 ctl_parse_ts(const char *, const char *, const char *, int64_t *);
-void	 ctl_alert_json(struct buf *, struct sqlite3_stmt *);
+void	 ctl_alert_json(struct buf *, struct sqlite3_stmt *, int);
 
 /* ctl-export.c */
 int	 ctl_export(int, char **);
@@ -90,6 +92,11 @@ int	 ctl_map(int, char **);
 
 /* ctl-push.c */
 int	 ctl_push(const char *, int);
+
+/* ctl-silence.c */
+int	 ctl_silence(int, char **);
+int	 ctl_silences(int, char **);
+int	 ctl_unsilence(int, char **);
 
 /* ctl-explain.c */
 int	 ctl_explain(int, char **);

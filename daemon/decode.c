@@ -160,22 +160,30 @@ check_string(const cJSON *v, size_t min, size_t max, const char *type,
 	return -1;
 }
 
+/*
+ * A timestamp as events give one: RFC 3339 with an offset, or Unix
+ * seconds in 0..TS_MAX; 0, or -1 if v is neither.
+ */
+int
+json_ts(const cJSON *v, int64_t *ts)
+{
+	int64_t t;
+
+	if (cJSON_IsString(v))
+		return clock_parse(v->valuestring, ts) != 0 ? -1 : 0;
+	if (json_int(v, &t) != 0 || t < 0 || t > TS_MAX)
+		return -1;
+	*ts = t;
+	return 0;
+}
+
 static enum errcode
 decode_ts(const cJSON *v, int64_t *ts, const char *type, char *msg,
     size_t msglen)
 {
-	int64_t t;
-
-	if (cJSON_IsString(v)) {
-		if (clock_parse(v->valuestring, ts) != 0)
-			BAD("%s: ts: expected RFC 3339 with offset or Unix "
-			    "seconds in 0..%lld", type, TS_MAX);
-		return E_OK;
-	}
-	if (json_int(v, &t) != 0 || t < 0 || t > TS_MAX)
+	if (json_ts(v, ts) != 0)
 		BAD("%s: ts: expected RFC 3339 with offset or Unix seconds in "
 		    "0..%lld", type, TS_MAX);
-	*ts = t;
 	return E_OK;
 }
 

@@ -80,13 +80,15 @@ resync(struct engine *e)
 {
 	int64_t seq = store_max_seq(e->store);
 	int64_t alert = store_max_alert(e->store);
+	int64_t silence = store_max_silence(e->store);
 
-	if (seq < 0 || alert < 0) {
+	if (seq < 0 || alert < 0 || silence < 0) {
 		e->resync = 1;
 		return -1;
 	}
 	e->next_seq = seq + 1;
 	e->next_alert = alert + 1;
+	e->silences.next_id = silence + 1;
 	e->resync = 0;
 	return 0;
 }
@@ -232,6 +234,8 @@ engine_new(struct ruleset *rs, struct store *s, int clock_mode,
 	e->ids = xcalloc(e->nidbuckets, sizeof *e->ids);
 	ecache_init(&e->cache, cache_capacity);
 	e->timers.next_id = 1;
+	e->silences.next_id = 1;
+	e->silences.rest_tail = &e->silences.rest;
 	if (s != NULL) {
 		if (ecache_attach(&e->cache, s) != 0)
 			log_warnx("database: cannot list entities; every new "
@@ -284,10 +288,13 @@ grp_note(struct engine *e, const char *kind, const char *field)
 }
 
 /*
- * The grp column (schema 005) holds each entity's first field.  Where the
- * rules name another first field than the one recorded (a new database, a
- * reordered kind), queue the update that fills it again for the kind, for
- * the next batch: entities written after it carry the new field anyway.
+ * The grp column (schema 005) holds the first field of the entities of
+ * the kinds that a classify rule maps (kind.grouped), NULL for the others,
+ * whose writes then cost the index nothing.  Where the rules name another
+ * first field than the one recorded (a new database, a reordered kind, a
+ * kind newly mapped or no longer), queue the update that fills it again
+ * for the kind, for the next batch: entities written after it carry the
+ * new value anyway.
  */
 static void
 grp_check(struct engine *e)
@@ -299,22 +306,24 @@ grp_check(struct engine *e)
 		return;
 	for (i = 0; i < e->rs->nkinds; i++) {
 		const struct kind *k = e->rs->kinds[i];
+		/* "": the kind is on no map, and its grp stays NULL */
+		const char *field = k->grouped && k->nfields > 0 ?
+		    k->fields[0] : "";
 
-		if (k->nfields == 0)
-			continue;
 		for (j = 0; j < e->ngrp; j++)
 			if (strcmp(e->grp_kinds[j], k->name) == 0)
 				break;
-		if (j < e->ngrp && strcmp(e->grp_fields[j], k->fields[0]) == 0)
+		if (j < e->ngrp ? strcmp(e->grp_fields[j], field) == 0 :
+		    *field == '\0')
 			continue;
 		snprintf(key, sizeof key, GROUP_META "%s", k->name);
-		store_op(&e->regroup, ST_REGROUP, "ss", k->name, k->fields[0]);
-		store_op(&e->regroup, ST_META, "ss", key, k->fields[0]);
-		if (j < e->ngrp)	/* not news in a new database */
+		store_op(&e->regroup, ST_REGROUP, "ss", k->name, field);
+		store_op(&e->regroup, ST_META, "ss", key, field);
+		if (j < e->ngrp && *field != '\0' && *e->grp_fields[j] != '\0')
 			log_info("database: %s entities are grouped by %s "
-			    "from now on, not %s", k->name, k->fields[0],
+			    "from now on, not %s", k->name, field,
 			    e->grp_fields[j]);
-		grp_note(e, k->name, k->fields[0]);
+		grp_note(e, k->name, field);
 	}
 }
 
@@ -356,6 +365,7 @@ engine_load(struct engine *e)
 	if (facts_load(&e->facts, e->store, e->rs) != 0 ||
 	    timers_load(&e->timers, e->store) != 0 ||
 	    store_select(e->store, TB_META, load_meta, e) != 0 ||
+	    silences_load(&e->silences, e->store, engine_now(e)) != 0 ||
 	    indexes_load(e, NULL) != 0)
 		return -1;
 	grp_check(e);
@@ -403,6 +413,7 @@ engine_free(struct engine *e)
 	bloom_free(&e->cache.known);
 	facts_clear(&e->facts);
 	timers_clear(&e->timers);
+	silences_clear(&e->silences);
 	buf_free(&e->scratch);
 	buf_free(&e->msg);
 	free(e->was);
@@ -492,16 +503,61 @@ engine_pend(struct engine *e, struct client *c, const struct ev_result *res,
 	b->npend++;
 }
 
-/* Mark alert id acknowledged in the open batch; -1 if there is no such. */
+/*
+ * Mark alert id acknowledged by uid in the open batch, at the daemon's
+ * clock (the event clock in event mode, as timers); -1 if there is no
+ * such alert.  Ids are given without gaps, so every id below the next
+ * one exists.  A second ack changes nothing (store.c keeps the first).
+ */
 int
-engine_ack(struct engine *e, int64_t id)
+engine_ack(struct engine *e, int64_t id, int64_t uid)
 {
 	if (e->resync && resync(e) != 0)
 		return -1;
 	if (id < 1 || id >= e->next_alert)
 		return -1;
 	if (e->store != NULL)
-		store_op_ack(&engine_batch(e)->job.ops, id);
+		store_op_ack(&engine_batch(e)->job.ops, id, uid, engine_now(e));
+	return 0;
+}
+
+/*
+ * Start silence s (match: its match object as JSON) for uid in the open
+ * batch; it covers the alerts raised from now on, and is answered once
+ * committed.  A failed commit reloads the silences from the store
+ * (engine_load), and this one is gone with its batch.  Returns its id,
+ * or -1 if the counters cannot be read.
+ */
+int64_t
+engine_silence(struct engine *e, struct silence *s, const char *match,
+    const char *comment, int64_t uid)
+{
+	int64_t now = engine_now(e);
+
+	if (e->resync && resync(e) != 0)
+		return -1;
+	s->id = e->silences.next_id++;
+	if (e->store != NULL)
+		store_op(&engine_batch(e)->job.ops, ST_SILENCE_PUT, "isisii",
+		    s->id, match, s->until, comment, uid, now);
+	silences_add(&e->silences, s, now);
+	return s->id;
+}
+
+/* End silence id for uid; -1 if there is no such silence. */
+int
+engine_unsilence(struct engine *e, int64_t id, int64_t uid)
+{
+	int64_t now = engine_now(e);
+
+	if (e->resync && resync(e) != 0)
+		return -1;
+	if (id < 1 || id >= e->silences.next_id)
+		return -1;
+	if (e->store != NULL)
+		store_op(&engine_batch(e)->job.ops, ST_SILENCE_END, "iii", id,
+		    now, uid);
+	silences_end(&e->silences, id, now);
 	return 0;
 }
 
@@ -531,7 +587,7 @@ engine_alert(struct engine *e, int64_t seq, const struct alert_out *a)
 	struct alert_ref *ref;
 	char period[16];
 	size_t start;
-	int64_t id;
+	int64_t id, silenced = 0;
 
 	buf_reset(msg);
 	buf_reserve(msg, 256);
@@ -541,11 +597,14 @@ engine_alert(struct engine *e, int64_t seq, const struct alert_out *a)
 		buf_addf(msg, "%s: %s %s", name, a->kind, a->entity);
 	if (a->period != 0)
 		period_code_format(a->period, period, sizeof period);
+	/* without silences, this is the whole cost of them */
+	if (e->silences.n > 0)
+		silenced = silences_match(e, a, name, severity);
 	id = e->next_alert++;
 	start = b->balerts.len;
 	alert_json(&b->balerts, e->dry ? 0 : id, name, sev, a->kind, a->entity,
 	    a->period != 0 ? period : NULL, a->ts, BUF_DATA(msg), BUF_LEN(msg),
-	    a->data, eid);
+	    a->data, eid, NULL, silenced);
 	if (b->nalerts == b->alerts_cap) {
 		b->alerts_cap = b->alerts_cap ? b->alerts_cap * 2 : 64;
 		b->alerts = xreallocarray(b->alerts, b->alerts_cap,
@@ -557,10 +616,11 @@ engine_alert(struct engine *e, int64_t seq, const struct alert_out *a)
 	ref->seq = seq;
 	ref->aidx = a->def != NULL ? a->def->aidx : a->rule->aidx;
 	ref->severity = severity;
+	ref->silenced = silenced;
 	if (e->store != NULL)
 		store_op_alert(&b->job.ops, id, name, sev, a->kind, a->entity,
 		    a->period != 0 ? period : NULL, a->ts, seq, BUF_DATA(msg),
-		    BUF_LEN(msg), a->data, eid);
+		    BUF_LEN(msg), a->data, eid, silenced);
 }
 
 /*

@@ -36,8 +36,10 @@ struct entity {
 	int64_t		 created;
 	uint64_t	 pin;		/* last batch that wrote it */
 	size_t		 size;		/* of its allocation */
-	int		 dirty;
-	int		 removed;	/* closed: get shows it, rules don't */
+	uint8_t		 dirty;
+	uint8_t		 removed;	/* closed: get shows it, rules don't */
+	uint8_t		 moved;		/* its first field changed since the
+					   store last had it (grp, schema 5) */
 	int64_t		 removed_ts;	/* the removal's ts, if removed */
 };
 #define ECACHE_CLASSES	32	/* spare lists of 64-byte size classes */
@@ -105,6 +107,7 @@ void		 json_arena_reset(void);
 void		 json_arena_free(void);
 enum errcode	 decode_line(const struct ruleset *, int64_t, const char *,
 		    size_t, struct request *, char *, size_t);
+int		 json_ts(const cJSON *, int64_t *);
 void		 request_clear(struct request *);
 void		 request_free(struct request *);
 
@@ -223,6 +226,44 @@ struct timer	*timers_first(const struct timers *);
 int		 timers_load(struct timers *, struct store *);
 void		 timers_clear(struct timers *);
 
+/* silence.c: what operators silenced, checked for every alert raised */
+struct silence {
+	struct silence	*hnext;		/* in its index bucket, or the rest */
+	uint64_t	 hash;		/* of the value it is indexed by */
+	int64_t		 id;
+	int64_t		 until;		/* the last moment it covers */
+	char		*rule;		/* exact, or a prefix */
+	size_t		 rule_len;
+	int		 prefix;	/* the rule ended in '*' */
+	char		*kind, *entity;	/* or NULL: any */
+	int		 severity;	/* -1: any */
+	char		**fields;	/* the entity's field names ... */
+	char		**values;	/* ... and the values they must have */
+	size_t		 nfields;
+};
+struct silences {
+	struct silence	**all;		/* in id order */
+	size_t		  n, cap;
+	struct silence	**buckets;	/* by the value each is indexed by */
+	size_t		  nbuckets;
+	struct silence	 *rest;		/* those with no such value */
+	struct silence	**rest_tail;
+	size_t		  nindex[5];	/* how many by each key (silence.c) */
+	int64_t		  next_id;
+};
+struct alert_out;
+struct silence	*silence_parse(const cJSON *, const struct ruleset *, char *,
+		    size_t);
+void		 silence_free(struct silence *);
+void		 silences_add(struct silences *, struct silence *, int64_t);
+void		 silences_end(struct silences *, int64_t, int64_t);
+int		 silences_load(struct silences *, struct store *, int64_t);
+void		 silences_clear(struct silences *);
+size_t		 silences_active(const struct silences *, int64_t);
+struct engine;
+int64_t		 silences_match(struct engine *, const struct alert_out *,
+		    const char *, int);
+
 /* engine.c */
 struct client;
 struct alert_ref {
@@ -230,6 +271,7 @@ struct alert_ref {
 	int64_t		 seq;		/* the raising event's; 0: a timer's */
 	size_t		 aidx;		/* in ruleset.alerts (metrics) */
 	int		 severity;
+	int64_t		 silenced;	/* the silence's id, or 0 */
 };
 struct ev_result {
 	int64_t		 seq;
@@ -239,10 +281,11 @@ struct ev_result {
 	size_t		 nalerts;
 };
 /* An answer owed once its batch commits. */
+enum { PEND_EVENT, PEND_ACK, PEND_SILENCE };
 struct pending {
 	struct client	*c;		/* NULL once the client is gone */
-	struct ev_result res;
-	int		 ack;		/* an ack command, not an event */
+	struct ev_result res;		/* PEND_SILENCE: seq is its id */
+	int		 ack;		/* PEND_*: what answer is owed */
 };
 struct idchunk;
 struct idnode {
@@ -298,6 +341,7 @@ struct engine {
 	struct buf	 msg;		/* an alert's message */
 	struct facts	 facts;
 	struct timers	 timers;
+	struct silences	 silences;
 	union val	*was;		/* change.was, reused */
 	uint16_t	*was_cls;
 	size_t		 was_cap, was_cls_cap;
@@ -361,7 +405,10 @@ enum errcode	 engine_apply(struct engine *, struct event *,
 struct batch	*engine_batch(struct engine *);
 void		 engine_pend(struct engine *, struct client *,
 		    const struct ev_result *, int);
-int		 engine_ack(struct engine *, int64_t);
+int		 engine_ack(struct engine *, int64_t, int64_t);
+int64_t		 engine_silence(struct engine *, struct silence *,
+		    const char *, const char *, int64_t);
+int		 engine_unsilence(struct engine *, int64_t, int64_t);
 void		 engine_submit(struct engine *);
 void		 engine_reap(struct engine *, int);
 void		 engine_sync(struct engine *);

@@ -283,6 +283,9 @@ entity_set(struct entity *e, size_t slot, union val v)
 {
 	if (slot_is_string(e->kind, slot)) {
 		v.s = v.s != NULL ? intern_get(v.s) : NULL;
+		/* interned: the same text is the same pointer */
+		if (slot == e->kind->nattrs && v.s != e->vals[slot].s)
+			e->moved = 1;
 		intern_put(e->vals[slot].s);
 	}
 	e->vals[slot] = v;
@@ -347,6 +350,7 @@ entity_load_state(struct entity *e, const char *state)
 		    cJSON_GetObjectItemCaseSensitive(classes, r->name)) != NULL)
 			r->prim->restore(r, e, v);
 	}
+	e->moved = 0;		/* as stored */
 	cJSON_Delete(root);
 }
 
@@ -572,9 +576,11 @@ ecache_stage(struct ecache *c, struct buf *ops, uint64_t number)
 			buf_reset(&b);
 			entity_state_json(e, &b);
 			store_op_entity(ops, e->kind->name, e->id,
-			    e->kind->nfields > 0 ? e->vals[e->kind->nattrs].s :
-			    NULL, BUF_DATA(&b), BUF_LEN(&b), e->removed,
-			    e->removed_ts, e->created, now);
+			    e->kind->grouped && e->kind->nfields > 0 ?
+			    e->vals[e->kind->nattrs].s : NULL, e->moved,
+			    BUF_DATA(&b), BUF_LEN(&b),
+			    e->removed, e->removed_ts, e->created, now);
+			e->moved = 0;
 		}
 		list_unlink(e);
 		e->dirty = 0;

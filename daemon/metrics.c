@@ -120,6 +120,8 @@ metrics_batch(struct metrics *m, const struct batch *b)
 		a = &b->alerts[i];
 		if (a->aidx < m->namap && a->severity >= 0 && a->severity < 3)
 			m->alerts[m->amap[a->aidx]].n[a->severity]++;
+		if (a->silenced)
+			m->silenced++;
 	}
 	hist_observe(&m->batch, b->nevents + b->nduplicates);
 	if (b->job.done >= b->job.submitted && b->job.submitted != 0)
@@ -340,6 +342,13 @@ metrics_text(struct server *srv, struct buf *b, int flavor)
 	    "committed or in flight.", (long long)(e->next_seq - 1));
 	gauge(b, flavor, "zhilid_start_time_seconds", "When the daemon "
 	    "started, Unix time.", (long long)srv->started);
+	/* silences (silence.c) */
+	counter(b, flavor, "zhilid_alerts_silenced", "Alerts committed that "
+	    "a silence covered (counted in zhilid_alerts_total too).",
+	    m->silenced);
+	gauge(b, flavor, "zhilid_silences_active", "Silences neither ended "
+	    "nor past their until.", (long long)silences_active(
+	    &e->silences, engine_now(e)));
 	retention_text(srv, b, flavor);
 	outputs_text(srv, b, flavor);
 	if (flavor == METRICS_OPENMETRICS)

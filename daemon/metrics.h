@@ -41,6 +41,7 @@ struct metrics {
 	uint64_t	 errors[E_INTERNAL + 1];
 	uint64_t	 reloads_ok, reloads_failed;
 	uint64_t	 accepted;	/* connections */
+	uint64_t	 silenced;	/* alerts committed silenced */
 	struct hist	 commit, batch;
 	ev_timer	 tick;		/* writes the textfile */
 	int		 failing;	/* the last textfile write failed */

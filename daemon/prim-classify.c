@@ -162,6 +162,7 @@ setup(struct rule *r, const struct ynode *def, const struct ynode *n,
 	}
 	c->dflt = (size_t)dflt;
 	c->slot = rules_class_slot(ld->kind, c->dflt);
+	ld->kind->grouped = 1;		/* on a map: `map` reads it by group */
 	if ((dv = ynode_get(def, "data")) != NULL)
 		rules_data(&c->data, dv, &scope, reserved, ld);
 	/* it runs whenever an entity of its kind changes */

@@ -600,7 +600,7 @@ explain(const struct rule *r, struct engine *e, const struct entity *ent,
 	buf_addf(b, ",\"total\":%lld", (long long)(g != NULL ? g->n[0] : 0));
 	if (c->cr == NULL || c->cattr == NULL)
 		return;
-	buf_adds(b, ",\"classes\":");
+	buf_adds(b, ",\"classify\":");	/* "classes" is classify's own */
 	buf_add_json_cstr(b, c->cr->name);
 	buf_adds(b, ",\"by_class\":{");
 	for (i = 0; i < c->ncls; i++) {

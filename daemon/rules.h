@@ -31,6 +31,8 @@ struct kind {
 	uint16_t	 *cls_new;	/* each slot's class in a new entity */
 	int		  removable;	/* an event type removes entities */
 	int		  keep_was;	/* a rule reads records as they were */
+	int		  grouped;	/* a classify rule maps it: the store
+					   indexes its first field (grp) */
 };
 
 /*

@@ -195,6 +195,8 @@ publish(struct server *srv, const struct batch *b)
 		if (!c->subscriber || c->doomed)
 			continue;
 		for (i = 0; i < b->nalerts; i++) {
+			if (b->alerts[i].silenced)	/* kept, not sent */
+				continue;
 			buf_adds(&c->out, "{\"alert\":");
 			buf_add(&c->out, b->balerts.p + b->alerts[i].off,
 			    b->alerts[i].len);
@@ -230,8 +232,14 @@ batch_done(void *arg, struct batch *b, int ok)
 			continue;
 		}
 		o = &p->c->out;
-		if (p->ack) {
+		if (p->ack == PEND_ACK) {
 			buf_adds(o, "{\"ok\":true}\n");
+			continue;
+		}
+		if (p->ack == PEND_SILENCE) {
+			buf_adds(o, "{\"ok\":true,\"silence\":");
+			buf_add_int(o, p->res.seq);
+			buf_adds(o, "}\n");
 			continue;
 		}
 		buf_adds(o, "{\"ok\":true,\"seq\":");

@@ -80,6 +80,14 @@ void	 client_drop(struct client *, const char *);
 /* cmd.c, cmd-map.c */
 void	 cmd_dispatch(struct client *, const struct request *);
 void	 cmd_map(struct client *, const cJSON *);
+/* cmd.c, cmd-silence.c */
+void	 cmd_bad(struct client *, const char *, const char *, const char *);
+void	 cmd_mark(struct client *, const cJSON *, const char *, const char *,
+	    int (*)(struct engine *, int64_t, int64_t));
+int	 cmd_bool_arg(const cJSON *, const char *);
+void	 cmd_silence(struct client *, const cJSON *);
+void	 cmd_silences(struct client *, const cJSON *);
+void	 cmd_unsilence(struct client *, const cJSON *);
 
 /* notify.c */
 void	 notify_send(const char *, ...) PRINTFLIKE(1, 2);

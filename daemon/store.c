@@ -58,7 +58,8 @@ enum {
 	/* the writer's connection */
 	W_BEGIN, W_COMMIT, W_ROLLBACK, W_EVENT, W_ENTITY, W_HISTORY, W_ALERT,
 	W_ACK, W_FACT, W_CLOSE, W_MARK_PUT, W_MARK_DEL, W_TIMER_PUT,
-	W_TIMER_DEL, W_META, W_SPAN_PUT, W_SPAN_DEL, W_REGROUP,
+	W_TIMER_DEL, W_META, W_SPAN_PUT, W_SPAN_DEL, W_REGROUP, W_ENTITY_MOVED,
+	W_SILENCE_PUT, W_SILENCE_END,
 	/* retention, on the writer's connection */
 	W_PRUNE_SEL, W_PRUNE_DEL, W_PRUNED,
 	/* the event log's templates (evlog.c) */
@@ -66,7 +67,8 @@ enum {
 	/* the reader's */
 	R_EV_FIND, R_ENT_LOAD, R_HIST, R_ALERTS, R_ALERTS_RULE, R_MAX_SEQ,
 	R_MAX_ALERT, R_ENT_COUNT, R_ENT_KEYS, R_ENT_ROWS, R_ID_COUNT, R_IDS, R_FACTS,
-	R_CLOSURES, R_MARKS, R_TIMERS, R_META, R_SPANS, R_GROUP, NQ
+	R_CLOSURES, R_MARKS, R_TIMERS, R_META, R_SPANS, R_GROUP,
+	R_SILENCES, R_MAX_SILENCE, R_SILENCE_LIST, NQ
 };
 #define NW	R_EV_FIND
 
@@ -76,16 +78,28 @@ static const char *const sql_table[NQ] = {
 	[W_ROLLBACK] = "ROLLBACK",
 	[W_EVENT] = "INSERT INTO events (seq, eid, type, ts, body, shape) "
 	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-	[W_ENTITY] = "INSERT OR REPLACE INTO entities "
-	    "(kind, id, state, removed, created, updated, removed_ts, grp) "
-	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+	/*
+	 * An upsert updates the row in place and leaves alone the indexes
+	 * whose columns it does not set: grp's, unless the entity moved
+	 * (INSERT OR REPLACE rewrote the row and every index entry).
+	 */
+#define ENTITY_UPSERT "INSERT INTO entities " \
+	"(kind, id, state, removed, created, updated, removed_ts, grp) " \
+	"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (kind, id) " \
+	"DO UPDATE SET state = excluded.state, removed = excluded.removed, " \
+	"created = excluded.created, updated = excluded.updated, " \
+	"removed_ts = excluded.removed_ts"
+	[W_ENTITY] = ENTITY_UPSERT,
+	[W_ENTITY_MOVED] = ENTITY_UPSERT ", grp = excluded.grp",
 	[W_HISTORY] = "INSERT INTO history "
 	    "(kind, entity, ts, rule, from_class, to_class, event, seq) "
 	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
 	[W_ALERT] = "INSERT INTO alerts (id, rule, severity, kind, entity, "
-	    "period, ts, seq, message, data, event) "
-	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-	[W_ACK] = "UPDATE alerts SET acked = 1 WHERE id = ?1",
+	    "period, ts, seq, message, data, event, silenced) "
+	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+	/* the first ack stays: who and when are not overwritten */
+	[W_ACK] = "UPDATE alerts SET acked = 1, acked_by = ?2, acked_ts = ?3 "
+	    "WHERE id = ?1 AND acked = 0",
 	[W_FACT] = "INSERT OR REPLACE INTO facts "
 	    "(rule, kind, entity, period, grp, value, parts, ts) "
 	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -117,6 +131,12 @@ static const char *const sql_table[NQ] = {
 	    "?1) ON CONFLICT (key) DO UPDATE SET value = max(value, "
 	    "excluded.value)",
 	[W_SHAPE] = "INSERT INTO shapes (id, template) VALUES (?1, ?2)",
+	/* silences (schema 006); an end, like an ack, keeps the first */
+	[W_SILENCE_PUT] = "INSERT INTO silences "
+	    "(id, match, until, comment, uid, created) "
+	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+	[W_SILENCE_END] = "UPDATE silences SET ended = ?2, ended_by = ?3 "
+	    "WHERE id = ?1 AND ended IS NULL",
 	[R_EV_FIND] = "SELECT seq FROM events WHERE eid = ?1",
 	[R_ENT_LOAD] = "SELECT state, removed, created, removed_ts "
 	    "FROM entities WHERE kind = ?1 AND id = ?2",
@@ -125,11 +145,13 @@ static const char *const sql_table[NQ] = {
 	    "WHERE kind = ?1 AND entity = ?2 ORDER BY id DESC LIMIT ?3) "
 	    "ORDER BY id",
 #define ALERT_COLUMNS "id, rule, severity, kind, entity, period, ts, " \
-	"message, data, event"
+	"message, data, event, acked, acked_by, acked_ts, silenced"
+	/* ?4: NULL, or only acked (1) or unacked (0); ?5: with silenced ones */
+#define ALERT_FILTER "(?4 IS NULL OR acked = ?4) AND (?5 OR silenced IS NULL)"
 	[R_ALERTS] = "SELECT " ALERT_COLUMNS " FROM alerts WHERE id > ?1 "
-	    "ORDER BY id LIMIT ?2",
+	    "AND " ALERT_FILTER " ORDER BY id LIMIT ?2",
 	[R_ALERTS_RULE] = "SELECT " ALERT_COLUMNS " FROM alerts WHERE "
-	    "rule = ?3 AND id > ?1 ORDER BY id LIMIT ?2",
+	    "rule = ?3 AND id > ?1 AND " ALERT_FILTER " ORDER BY id LIMIT ?2",
 	[R_MAX_SEQ] = "SELECT max(coalesce((SELECT max(seq) FROM events), 0), "
 	    "coalesce((SELECT value FROM meta WHERE key = 'events.pruned'), "
 	    "0))",
@@ -150,16 +172,25 @@ static const char *const sql_table[NQ] = {
 	    "FROM spans",
 	[R_GROUP] = "SELECT id, state FROM entities WHERE kind = ?1 AND "
 	    "grp = ?2 AND removed = 0 AND id > ?3 ORDER BY id LIMIT ?4",
+	[R_SILENCES] = "SELECT match, id, until FROM silences "
+	    "WHERE ended IS NULL ORDER BY id",
+	[R_MAX_SILENCE] = "SELECT coalesce(max(id), 0) FROM silences",
+	/* ?1: every one; else those not ended nor past ?2 */
+	[R_SILENCE_LIST] = "SELECT id, match, until, comment, uid, created, "
+	    "ended, ended_by FROM silences WHERE ?1 OR (ended IS NULL AND "
+	    "until >= ?2) ORDER BY id",
 };
 
 /* The public statement and table numbers, in the order of store.h. */
 static const int stmt_map[] = { W_FACT, W_CLOSE, W_MARK_PUT, W_MARK_DEL,
-    W_TIMER_PUT, W_TIMER_DEL, W_META, W_SPAN_PUT, W_SPAN_DEL, W_REGROUP };
+    W_TIMER_PUT, W_TIMER_DEL, W_META, W_SPAN_PUT, W_SPAN_DEL, W_REGROUP,
+    W_SILENCE_PUT, W_SILENCE_END };
 static const int table_map[] = { R_FACTS, R_CLOSURES, R_MARKS, R_TIMERS,
-    R_META, R_SPANS };
+    R_META, R_SPANS, R_SILENCES };
 
 /* Operation codes of a job's buffer. */
-enum { OP_EVENT = 1, OP_ENTITY, OP_HISTORY, OP_ALERT, OP_ACK, OP_STMT };
+enum { OP_EVENT = 1, OP_ENTITY, OP_HISTORY, OP_ALERT, OP_ACK, OP_STMT,
+    OP_ENTITY_MOVED };
 
 struct store {
 	sqlite3		*wdb;		/* the writer thread's */
@@ -629,10 +660,10 @@ store_op_event(struct store *s, struct buf *b, int64_t seq, const char *eid,
  */
 void
 store_op_entity(struct buf *b, const char *kind, const char *id,
-    const char *grp, const char *state, size_t len, int removed,
+    const char *grp, int moved, const char *state, size_t len, int removed,
     int64_t removed_ts, int64_t created, int64_t updated)
 {
-	buf_addc(b, OP_ENTITY);
+	buf_addc(b, moved ? OP_ENTITY_MOVED : OP_ENTITY);
 	put_cstr(b, kind);
 	put_cstr(b, id);
 	put_cstr(b, grp);
@@ -663,7 +694,7 @@ void
 store_op_alert(struct buf *b, int64_t id, const char *rule,
     const char *severity, const char *kind, const char *entity,
     const char *period, int64_t ts, int64_t seq, const char *message,
-    size_t msglen, const char *data, const char *event)
+    size_t msglen, const char *data, const char *event, int64_t silenced)
 {
 	buf_addc(b, OP_ALERT);
 	put_i64(b, id);
@@ -677,13 +708,17 @@ store_op_alert(struct buf *b, int64_t id, const char *rule,
 	put_str(b, message, msglen);
 	put_cstr(b, data);
 	put_cstr(b, event);
+	put_i64(b, silenced);
 }
 
+/* by: the acknowledging peer's uid; ts: the daemon's clock. */
 void
-store_op_ack(struct buf *b, int64_t id)
+store_op_ack(struct buf *b, int64_t id, int64_t by, int64_t ts)
 {
 	buf_addc(b, OP_ACK);
 	put_i64(b, id);
+	put_i64(b, by);
+	put_i64(b, ts);
 }
 
 /*
@@ -837,9 +872,10 @@ exec_ops(struct store *s, const struct buf *ops)
 	struct cursor c = { BUF_DATA(ops), BUF_DATA(ops) + BUF_LEN(ops) };
 	sqlite3_stmt *st;
 	int64_t v;
+	int op;
 
 	while (c.p < c.end) {
-		switch (*c.p++) {
+		switch ((op = *c.p++)) {
 		case OP_EVENT: {
 			const char *eid;
 			uint32_t len;
@@ -855,7 +891,8 @@ exec_ops(struct store *s, const struct buf *ops)
 			break;
 		}
 		case OP_ENTITY:
-			st = s->q[W_ENTITY];
+		case OP_ENTITY_MOVED:
+			st = s->q[op == OP_ENTITY ? W_ENTITY : W_ENTITY_MOVED];
 			bind_next(st, 1, &c);
 			bind_next(st, 2, &c);
 			bind_next(st, 8, &c);
@@ -897,10 +934,16 @@ exec_ops(struct store *s, const struct buf *ops)
 			bind_next(st, 9, &c);
 			bind_next(st, 10, &c);
 			bind_next(st, 11, &c);
+			if ((v = get_i64(&c)) > 0)
+				sqlite3_bind_int64(st, 12, v);
+			else
+				sqlite3_bind_null(st, 12);
 			break;
 		case OP_ACK:
 			st = s->q[W_ACK];
 			sqlite3_bind_int64(st, 1, get_i64(&c));
+			sqlite3_bind_int64(st, 2, get_i64(&c));
+			sqlite3_bind_int64(st, 3, get_i64(&c));
 			break;
 		case OP_STMT: {
 			int i, n;
@@ -1238,6 +1281,12 @@ store_max_alert(struct store *s)
 	return read_int(s, R_MAX_ALERT);
 }
 
+int64_t
+store_max_silence(struct store *s)
+{
+	return read_int(s, R_MAX_SILENCE);
+}
+
 static int
 read_error(struct store *s, sqlite3_stmt *st)
 {
@@ -1462,34 +1511,118 @@ column(sqlite3_stmt *st, int i)
 	return (const char *)sqlite3_column_text(st, i);
 }
 
+/* An integer column, or -1 if NULL. */
+static int64_t
+column_int(sqlite3_stmt *st, int i)
+{
+	if (sqlite3_column_type(st, i) == SQLITE_NULL)
+		return -1;
+	return sqlite3_column_int64(st, i);
+}
+
 /*
  * Append alerts with id > after (of rule, if not NULL), at most limit, as
- * comma-separated JSON objects; *last is the last id appended.
+ * comma-separated JSON objects; *last is the last id appended.  acked: -1
+ * any, 0 only unacknowledged, 1 only acknowledged ones; silenced: include
+ * the alerts that a silence matched.
  */
 int
 store_alerts_json(struct store *s, int64_t after, int64_t limit,
-    const char *rule, struct buf *out, int64_t *last)
+    const char *rule, int acked, int silenced, struct buf *out,
+    int64_t *last)
 {
 	sqlite3_stmt *st = s->q[rule != NULL ? R_ALERTS_RULE : R_ALERTS];
+	struct alert_ack ack;
 	int rc, n = 0;
 
 	sqlite3_bind_int64(st, 1, after);
 	sqlite3_bind_int64(st, 2, limit);
 	if (rule != NULL)
 		bind_text(st, 3, rule);
+	if (acked >= 0)
+		sqlite3_bind_int(st, 4, acked);
+	else
+		sqlite3_bind_null(st, 4);
+	sqlite3_bind_int(st, 5, silenced);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		if (n++ > 0)
 			buf_addc(out, ',');
 		*last = sqlite3_column_int64(st, 0);
+		ack.by = column_int(st, 11);
+		ack.ts = column_int(st, 12);
 		alert_json(out, *last, column(st, 1), column(st, 2),
 		    column(st, 3), column(st, 4), column(st, 5),
 		    sqlite3_column_int64(st, 6), column(st, 7),
 		    (size_t)sqlite3_column_bytes(st, 7), column(st, 8),
-		    column(st, 9));
+		    column(st, 9), sqlite3_column_int(st, 10) ? &ack : NULL,
+		    column_int(st, 13));
 	}
 	if (rc != SQLITE_DONE)
 		return read_error(s, st);
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
+	return 0;
+}
+
+/* "by" and "ts" of a record: a uid and a moment, each null if unknown. */
+static void
+by_ts_json(struct buf *out, int64_t by, int64_t ts)
+{
+	char t[40];
+
+	buf_adds(out, "{\"by\":");
+	buf_add_int(out, by);
+	clock_format(ts, t, sizeof t);
+	buf_adds(out, ",\"ts\":");
+	buf_add_json_cstr(out, t);
+	buf_addc(out, '}');
+}
+
+/*
+ * Append the silences as a JSON array: with all, every one ever made,
+ * else those not ended whose until is not before now.  match is stored
+ * as the JSON object it was given as.
+ */
+int
+store_silences_json(struct store *s, int all, int64_t now, struct buf *out)
+{
+	sqlite3_stmt *st = s->q[R_SILENCE_LIST];
+	int64_t until, ended;
+	char t[40];
+	int rc, n = 0;
+
+	sqlite3_bind_int(st, 1, all);
+	sqlite3_bind_int64(st, 2, now);
+	buf_addc(out, '[');
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (n++ > 0)
+			buf_addc(out, ',');
+		until = sqlite3_column_int64(st, 2);
+		ended = column_int(st, 6);
+		buf_adds(out, "{\"id\":");
+		buf_add_int(out, sqlite3_column_int64(st, 0));
+		buf_adds(out, ",\"match\":");
+		buf_adds(out, column(st, 1));
+		clock_format(until, t, sizeof t);
+		buf_adds(out, ",\"until\":");
+		buf_add_json_cstr(out, t);
+		buf_adds(out, ",\"comment\":");
+		buf_add_json_cstr(out, column(st, 3));
+		buf_adds(out, ",\"created\":");
+		by_ts_json(out, sqlite3_column_int64(st, 4),
+		    sqlite3_column_int64(st, 5));
+		buf_adds(out, ",\"ended\":");
+		if (ended >= 0)
+			by_ts_json(out, sqlite3_column_int64(st, 7), ended);
+		else
+			buf_adds(out, "null");
+		buf_adds(out, ",\"active\":");
+		buf_adds(out, ended < 0 && until >= now ? "true" : "false");
+		buf_addc(out, '}');
+	}
+	if (rc != SQLITE_DONE)
+		return read_error(s, st);
+	buf_addc(out, ']');
+	sqlite3_reset(st);
 	return 0;
 }

@@ -43,14 +43,14 @@ void		 store_prune_counts(struct store *, uint64_t *, uint64_t *,
 void	 store_op_event(struct store *, struct buf *, int64_t, const char *,
 	    const char *, int64_t, const char *, size_t);
 void	 store_op_entity(struct buf *, const char *, const char *,
-	    const char *, const char *, size_t, int, int64_t, int64_t,
+	    const char *, int, const char *, size_t, int, int64_t, int64_t,
 	    int64_t);
 void	 store_op_history(struct buf *, const char *, const char *, int64_t,
 	    const char *, const char *, const char *, const char *, int64_t);
 void	 store_op_alert(struct buf *, int64_t, const char *, const char *,
 	    const char *, const char *, const char *, int64_t, int64_t,
-	    const char *, size_t, const char *, const char *);
-void	 store_op_ack(struct buf *, int64_t);
+	    const char *, size_t, const char *, const char *, int64_t);
+void	 store_op_ack(struct buf *, int64_t, int64_t, int64_t);
 enum store_stmt {
 	ST_FACT,	/* rule kind entity period grp | value parts | ts */
 	ST_CLOSE,	/* cycle grp period ts seq */
@@ -61,7 +61,10 @@ enum store_stmt {
 	ST_META,	/* key value */
 	ST_SPAN_PUT,	/* rule kind entity grp since seen seen_mask */
 	ST_SPAN_DEL,	/* rule kind entity */
-	ST_REGROUP	/* kind field: set grp of every entity of kind */
+	ST_REGROUP,	/* kind field: set grp of every entity of kind */
+	/* silences (silence.c) */
+	ST_SILENCE_PUT,	/* id match until comment uid created */
+	ST_SILENCE_END	/* id ended ended_by */
 };
 void	 store_op(struct buf *, enum store_stmt, const char *, ...);
 uint64_t store_op_count(void);
@@ -69,6 +72,7 @@ uint64_t store_op_count(void);
 /* reads, on the loop thread; they see committed jobs only */
 int64_t	 store_max_seq(struct store *);
 int64_t	 store_max_alert(struct store *);
+int64_t	 store_max_silence(struct store *);
 int	 store_event_find(struct store *, const char *, int64_t *);
 int	 store_entity_count(struct store *, int64_t *);
 int	 store_event_id_count(struct store *, int64_t *);
@@ -86,7 +90,7 @@ int	 store_entity_load(struct store *, const char *, const char *,
 int	 store_history_json(struct store *, const char *, const char *, int,
 	    struct buf *);
 enum store_table { TB_FACTS, TB_CLOSURES, TB_MARKS, TB_TIMERS, TB_META,
-    TB_SPANS };
+    TB_SPANS, TB_SILENCES };
 #define STORE_ROW_MAX	12
 struct store_row {
 	const char	*s[STORE_ROW_MAX];	/* text columns, else NULL */
@@ -95,7 +99,8 @@ struct store_row {
 int	 store_select(struct store *, enum store_table,
 	    void (*)(void *, const struct store_row *), void *);
 int	 store_alerts_json(struct store *, int64_t, int64_t, const char *,
-	    struct buf *, int64_t *);
+	    int, int, struct buf *, int64_t *);
+int	 store_silences_json(struct store *, int, int64_t, struct buf *);
 
 /* checkpoint.c, for store.c */
 struct sqlite3;

@@ -44,15 +44,25 @@ static const char usage_text[] =
 "                       prints \"N accepted, D duplicates, E errors, A alerts\"\n"
 "                       and each rejected line as FILE:LINE: CODE: MESSAGE\n"
 "  get KIND ID          show an entity, e.g. `get household H1`\n"
-"  alerts [--after ID] [--limit N] [--rule RULE] [--follow]\n"
-"                       list alerts as ID TS SEVERITY RULE KIND ENTITY MESSAGE\n"
-"                       (all of them unless --limit); --follow then keeps\n"
-"                       printing new alerts until interrupted\n"
+"  alerts [--after ID] [--limit N] [--rule RULE] [--unacked] [--silenced]\n"
+"         [--follow]    list alerts as ID TS SEVERITY RULE KIND ENTITY MESSAGE\n"
+"                       (all of them unless --limit); --unacked: only those\n"
+"                       not acknowledged; --silenced: silenced ones too;\n"
+"                       --follow then keeps printing new alerts until\n"
+"                       interrupted\n"
 "  ping                 print the daemon's version\n"
 "  stats                print the daemon's counters as `key value` lines\n"
 "  reload               reload the rules; print the generation or the problems\n"
 "  ack ID               acknowledge an alert\n"
 "  metrics              print the daemon's metrics (OpenMetrics text)\n"
+"  silence [--rule R] [--kind K] [--entity E] [--severity S] [--FIELD V]...\n"
+"          --until TS [--comment C]\n"
+"                       silence the alerts that match every key given (R may\n"
+"                       end in *; FIELD is a field of the entity, such as\n"
+"                       --community C) until TS; prints the silence's id\n"
+"  silences [--all]     list the active silences (--all: ended and expired\n"
+"                       ones too) as ID STATE until TS by UID KEY=VALUE...\n"
+"  unsilence ID         end a silence\n"
 "  explain KIND ID      why the entity stands where it does under each rule\n"
 "                       of its kind, as an indented tree (--json: the answer)\n"
 "  push --dry-run [FILE|-]\n"
@@ -207,6 +217,13 @@ simple_request(cJSON *req, cJSON **resp)
 	*resp = ctl_conn_request(c, req, ctl_opt.json);
 	ctl_conn_close(c);
 	return ctl_check_ok(*resp);
+}
+
+/* The same, for the commands in ctl-*.c. */
+int
+ctl_simple_request(cJSON *req, cJSON **resp)
+{
+	return simple_request(req, resp);
 }
 
 static int
@@ -421,6 +438,8 @@ struct alerts_query {
 	unsigned long long	 limit;		/* 0: no limit */
 	const char		*rule;
 	int			 follow;
+	int			 unacked;	/* only unacknowledged */
+	int			 silenced;	/* silenced ones too */
 };
 
 static unsigned long long
@@ -454,6 +473,10 @@ alerts_pages(struct ctl_conn *c, const struct alerts_query *q, int *failed)
 		cJSON_AddNumberToObject(req, "limit", (double)n);
 		if (q->rule != NULL)
 			cJSON_AddStringToObject(req, "rule", q->rule);
+		if (q->unacked)
+			cJSON_AddFalseToObject(req, "acked");
+		if (q->silenced)
+			cJSON_AddTrueToObject(req, "silenced");
 		r = ctl_conn_request(c, req, 0);
 		if (ctl_check_ok(r) == -1) {
 			cJSON_Delete(r);
@@ -566,6 +589,10 @@ cmd_alerts(int argc, char **argv)
 		else if (strcmp(argv[i], "--follow") == 0 ||
 		    strcmp(argv[i], "-f") == 0)
 			q.follow = 1;
+		else if (strcmp(argv[i], "--unacked") == 0)
+			q.unacked = 1;
+		else if (strcmp(argv[i], "--silenced") == 0)
+			q.silenced = 1;
 		else
 			ctl_usage_error("alerts: unknown argument '%s'", argv[i]);
 	}
@@ -666,6 +693,10 @@ static const struct cmd_entry {
 	{ "metrics",	cmd_metrics },
 	{ "explain",	ctl_explain },
 	{ "map",	ctl_map },
+	/* ctl-silence.c */
+	{ "silence",	ctl_silence },
+	{ "silences",	ctl_silences },
+	{ "unsilence",	ctl_unsilence },
 	{ "export",	ctl_export },
 };
 

@@ -205,9 +205,17 @@ int		 shapes_add(struct shapes *, int64_t, const char *, size_t);
 void		 shapes_drop(struct shapes *, int64_t);
 
 /* alert.c */
+/*
+ * An alert's acknowledgement: the peer's uid and the daemon's clock then;
+ * -1 for either when unknown (acked before schema 006 recorded them).
+ */
+struct alert_ack {
+	int64_t		 by, ts;
+};
 void		 alert_json(struct buf *, int64_t, const char *, const char *,
 		    const char *, const char *, const char *, int64_t,
-		    const char *, size_t, const char *, const char *);
+		    const char *, size_t, const char *, const char *,
+		    const struct alert_ack *, int64_t);
 
 /* intern.c */
 const char	*intern_get(const char *);

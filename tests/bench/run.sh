@@ -15,7 +15,8 @@
 # the end, as is the daemon. Environment: BENCH_N, BENCH_SEED, BENCH_CONNS,
 # BENCH_WINDOW, BENCH_ZHILID (the binary), BENCH_TMPDIR, BENCH_KEEP=1 (keep
 # the scratch folder), BENCH_RULES (the rule files, comma separated,
-# relative ones to the current folder; default rules/four_color.yaml).
+# relative ones to the current folder; default rules/four_color.yaml),
+# BENCH_SILENCES (silences made before the load, default 0).
 # close.sh and deadlines.sh follow it (lib.sh).
 set -eu
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -42,6 +43,14 @@ for r in $(printf '%s' "${BENCH_RULES:-$root/rules/four_color.yaml}" |
 done
 bench_conf wall Asia/Shanghai "$rules" 1048576
 bench_start
+# BENCH_SILENCES=N: N silences first, none matching gen's households
+# (communities C9000..), so that every alert pays for the check
+i=0
+while [ "$i" -lt "${BENCH_SILENCES:-0}" ]; do
+	"$root/build/zhilictl" --socket "$tmp/zhilid.sock" silence \
+	    --community "C9$i" --until 4102444800 >/dev/null
+	i=$((i + 1))
+done
 
 bench_load
 hwm=$(bench_mem VmHWM)

@@ -875,8 +875,19 @@ def check_alert(a, what=""):
     pre = what + ": " if what else ""
     check(isinstance(a, dict), "%salert is not an object: %r" % (pre, a))
     for k in ("id", "rule", "severity", "kind", "entity", "period", "ts",
-              "message", "data", "event"):
+              "message", "data", "event", "acked", "silenced"):
         check(k in a, "%salert without %r: %s" % (pre, k, short(a)))
+    check(len(a) == 12, "%salert with keys beyond the fixed ones: %s"
+          % (pre, short(a)))
+    ack = a["acked"]
+    check(ack is None or (isinstance(ack, dict) and set(ack) == {"by", "ts"}
+                          and (ack["by"] is None or is_int(ack["by"]))),
+          "%salert acked not null nor {by, ts}: %s" % (pre, short(a)))
+    if ack is not None and ack["ts"] is not None:
+        parse_ts(ack["ts"])
+    check(a["silenced"] is None or (is_int(a["silenced"]) and
+                                    a["silenced"] > 0),
+          "%salert silenced not null nor a silence id: %s" % (pre, short(a)))
     check(is_int(a["id"]) and a["id"] > 0, "%salert id not a positive "
           "integer: %s" % (pre, short(a)))
     check(a["severity"] in ("critical", "warning", "info"),

@@ -294,6 +294,7 @@ def test_explain_every_primitive(ctx):
         r = explain(c, "grid", "G7")
         ct = rule_of(r, "grid.households")
         check(ct["primitive"] == "count" and ct["total"] == 3 and
+              ct["classify"] == "four_color" and
               ct["by_class"]["red"] == 1 and ct["by_class"]["none"] == 2,
               short(ct))
         rv = rule_of(r, "grid.review")

@@ -187,8 +187,13 @@ def test_map_command(ctx):
         check_members(d, "C1", items, "after kill -9")
         d.c = c
         d.up("H12", ORANGE, "C2", "G4")
-        _, items, _ = map_all(c, group="C2")
-        check_members(d, "C2", items, "after a push after kill -9")
+        # a household read back from the store moves: both pages follow;
+        # an upsert that keeps its community leaves it where it is
+        d.up("H02", {}, "C2", "G4")
+        d.up("H03", {"age": 71}, "C1", "G1")
+        for cm in ("C1", "C2"):
+            _, items, _ = map_all(c, group=cm)
+            check_members(d, cm, items, "after a push after kill -9")
         c.close()
         dm.stop()
 
@@ -244,6 +249,16 @@ def test_map_regroup(ctx):
         d = populate(c)
         c.close()
         dm.stop()
+        # only a kind that a classify rule maps keeps its group: the
+        # grids and communities that the counts create do not
+        rows = subprocess.run(["sqlite3", dm.db_path, "SELECT kind, "
+                               "count(grp), count(*) FROM entities GROUP BY "
+                               "kind ORDER BY kind"], check=True,
+                              stdout=subprocess.PIPE).stdout.decode()
+        got = {l.split("|")[0]: l.split("|")[1:] for l in rows.split()}
+        check(got.get("household", [None])[0] == got["household"][1] and
+              got["grid"][0] == "0" and got["community"][0] == "0",
+              "grp kept for households only: %s" % got)
         subprocess.run(["sqlite3", dm.db_path,
                         "UPDATE entities SET grp = NULL; DELETE FROM meta "
                         "WHERE key LIKE 'group.%'"], check=True)
@@ -391,6 +406,19 @@ def test_map_pages(ctx):
         check_group_page(d, "C1", open(os.path.join(
             folder, "community-C1.html"), encoding="utf-8").read(),
             "after a removal")
+        # a community whose households all left loses its page and tile,
+        # and a temporary file an interrupted run left goes too
+        for h in [h for h, v in d.live.items() if v[0] == "C2"]:
+            d.rm(h)
+        stale = os.path.join(folder, "community-C2.html.tmp.abcdef")
+        open(stale, "w").close()
+        open(os.path.join(folder, "notes.txt"), "w").close()
+        page_of(ctx, dm, "--dir", folder)
+        names = sorted(os.listdir(folder))
+        check(names == ["community-C1.html", "index.html", "notes.txt"],
+              "after C2 emptied, --dir leaves %s" % names)
+        check_overview_page(d, open(os.path.join(folder, "index.html"),
+                                    encoding="utf-8").read(), "C2 gone")
         # usage errors and daemon errors
         expect_status(ctl(ctx, *(sock(dm) + ["map", "--bogus"])), 2,
                       "unknown option")

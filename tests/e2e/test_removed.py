@@ -13,7 +13,7 @@ import sqlite3
 from harness import (T0, Daemon, Seq, all_alerts, check, check_color_alert,
                      event, expect_error, expect_event_ok, get,
                      get_entity, iso, parse_ts, remove, short, upsert)
-from test_retention import take_back_to_schema_5
+from test_retention import undo_event_log_schema
 
 RED = {"key_person": True, "age": 85, "lives_alone": True}
 
@@ -231,13 +231,16 @@ def test_old_database_migrates(ctx):
     d.stop()
 
     # Back to schema 2, as the zhilid of then left the rows.
-    take_back_to_schema_5(d.db_path, [
+    undo_event_log_schema(d.db_path, [
         upsert("H1", RED, id="u1", ts=T0 + 60),
         remove("H1", id="r1", ts=T0 + 120),
         upsert("H2", {"age": 72}, id="u2", ts=T0 + 180),
         upsert("H3", {"age": 40}, id="u3", ts=T0 + 240),
         remove("H3", id="r3", ts=T0 + 300)])  # and what schema 7 changed
     db = sqlite3.connect(d.db_path)
+    db.execute("DROP TABLE silences")            # what schema 6 added
+    for col in ("acked_by", "acked_ts", "silenced"):
+        db.execute("ALTER TABLE alerts DROP COLUMN %s" % col)
     db.execute("DROP INDEX entities_grp")        # and what schema 5 added
     db.execute("ALTER TABLE entities DROP COLUMN grp")
     db.execute("DELETE FROM meta WHERE key LIKE 'group.%'")

@@ -201,10 +201,10 @@ def test_retention_serves_while_deleting(ctx):
         check(len(logged(d)) == n - old + 300, "rows left")
 
 
-def take_back_to_schema_5(db_path, events):
-    """Undo schema 7 by hand, as the zhilid of then left the rows: every
-    body the line as sent (events: the lines pushed, by id), no shapes, no
-    ts index."""
+def undo_event_log_schema(db_path, events):
+    """Undo schema 7 (the event log's) by hand, as the zhilid before it
+    left the rows: every body the line as sent (events: the lines pushed,
+    by id), no shapes, no ts index."""
     db = sqlite3.connect(db_path)
     for ev in events:
         db.execute("UPDATE events SET body = ? WHERE eid = ?",
@@ -219,13 +219,13 @@ def take_back_to_schema_5(db_path, events):
 
 
 def test_retention_migrates_an_old_database(ctx):
-    """A database of schema 5: its rows (whole lines) and the new ones
-    (shaped) export alike, and retention finds the old ones."""
+    """A database of the schema before 7: its rows (whole lines) and the
+    new ones (shaped) export alike, and retention finds the old ones."""
     d = Daemon(ctx)
     old = day_events(5)
     with d:
         push_all(d.client(), old)
-    take_back_to_schema_5(d.db_path, old)
+    undo_event_log_schema(d.db_path, old)
     new = day_events(3, start=5)
     with d:
         c = d.client()

@@ -572,7 +572,9 @@ def check_loader(zhilid, tmp):
 CMD_ANSWER = {"ping": "ping", "stats": "stats", "get": "get",
               "alerts": "alerts", "ack": "ok", "subscribe": "ok",
               "reload": "reload", "metrics": "metrics",
-              "explain": "explain", "dry_run": "dry_run", "map": "map"}
+              "explain": "explain", "dry_run": "dry_run", "map": "map",
+              "silence": "silence", "silences": "silences",
+              "unsilence": "ok"}
 
 
 def answer_def(req, resp):
