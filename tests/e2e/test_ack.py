@@ -11,6 +11,7 @@ import sqlite3
 from harness import (Daemon, T0, check, check_alert, cmd, expect_error,
                      expect_event_ok, expect_ok, parse_ts, short, upsert)
 from test_zhilictl import ctl, expect_status
+from test_retention import undo_event_log_schema
 
 RED = {"key_person": True}
 
@@ -125,6 +126,8 @@ def test_ack_of_old_rows(ctx):
                                          ts=T0 + i)))
     c.close()
     d.stop()
+    undo_event_log_schema(d.db_path, [           # schema 7, then 6
+        upsert("H%d" % i, RED, id="e%d" % i, ts=T0 + i) for i in range(3)])
     db = sqlite3.connect(d.db_path)
     db.execute("DROP TABLE silences")
     for col in ("acked_by", "acked_ts", "silenced"):
