@@ -9,11 +9,13 @@
  * that memory stays bounded whatever the length of the log.
  *
  * An event line is the event as the daemon stored it (the line the client
- * sent, rebuilt from its template and values: evlog.c), so that `zhilictl export | zhilictl push` into an empty daemon
- * applies the same events in the same order.  Where the client left ts
- * out (the wall clock stamped it), the ts the daemon applied is put in
- * first, so that a replay does not take the time of the replay.  An alert
- * line is the ALERT object of the `alerts` command.
+ * sent, rebuilt from its template and values: evlog.c), so that `zhilictl
+ * export | zhilictl push` into an empty daemon applies the same events in
+ * the same order.  Where the client left ts out (the wall clock stamped
+ * it), the ts the daemon applied is put in first, so that a replay does
+ * not take the time of the replay.  An alert line is the ALERT object of
+ * the `alerts` command, acked and silenced included; silenced alerts are
+ * exported too.
  */
 
 #include <errno.h>
