@@ -12,6 +12,7 @@
 #                   10M-event logs (not part of bench)
 #                   bench-cadence judges 100,000 leaders at a month end
 #                   bench-explain times explain and dry_run of households
+#                   bench-pg: the same load into SQLite and PostgreSQL
 #                   bench-size: bytes stored per event
 #                   bench-retention: deleting old events under load
 #   make install    PREFIX=/usr/local DESTDIR=
@@ -27,9 +28,9 @@ UNITDIR	?= $(PREFIX)/lib/systemd/system
 MANDIR	?= $(PREFIX)/share/man
 
 CC	?= cc
-PKGS	 = yaml-0.1 sqlite3 libcjson
+PKGS	 = yaml-0.1 sqlite3 libcjson libpq
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lyaml -lsqlite3 -lcjson)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lyaml -lsqlite3 -lcjson -lpq)
 # libev ships no .pc file on Debian.
 LIBS	 = $(PKG_LIBS) -lev -lm -lpthread
 
@@ -51,7 +52,17 @@ build/gen/schema.h: $(SCHEMA) schema/embed.sh
 	@mkdir -p build/gen
 	sh schema/embed.sh $(SCHEMA) > $@.tmp && mv $@.tmp $@
 
-build/obj/store.o build/asan/obj/store.o: build/gen/schema.h
+build/obj/store-sqlite.o build/asan/obj/store-sqlite.o: build/gen/schema.h
+
+# PostgreSQL's migrations, schema/pg/NNN-name.sql, the same steps in its
+# dialect, embedded the same way.
+SCHEMA_PG := $(sort $(wildcard schema/pg/[0-9]*.sql))
+
+build/gen/schema-pg.h: $(SCHEMA_PG) schema/embed.sh
+	@mkdir -p build/gen
+	sh schema/embed.sh $(SCHEMA_PG) > $@.tmp && mv $@.tmp $@
+
+build/obj/store-pg.o build/asan/obj/store-pg.o: build/gen/schema-pg.h
 
 # Two variants share the rules below: build/ (release) and build/asan/.
 define variant
@@ -118,6 +129,11 @@ screenshots: all
 bench-map: all
 	@$(MAKE) -s -C tests/bench all
 	@sh tests/bench/map.sh
+
+# The same load into SQLite and into a throwaway PostgreSQL cluster.
+bench-pg: all
+	@$(MAKE) -s -C tests/bench all
+	@sh tests/bench/pg.sh
 
 bench-deadlines: all
 	@$(MAKE) -s -C tests/bench all
@@ -198,7 +214,7 @@ deb:
 	lintian --fail-on error --no-tag-display-limit build/deb/*.changes
 
 .SECONDARY:
-.PHONY: all asan units run deps check bench bench-close bench-deadlines \
+.PHONY: all asan units run deps check bench bench-close bench-deadlines bench-pg \
 	bench-cadence bench-review bench-explain bench-backtest bench-size \
 	bench-retention bench-instr bench-map screenshots install clean deb
 

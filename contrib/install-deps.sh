@@ -17,6 +17,9 @@ set -eu
 # chromium (tests draw them headless and read the pixels), tidy (HTML
 # validation) and fonts-noto-cjk (Chinese text in the screenshots).
 PACKAGES="gcc make pkg-config libyaml-dev libsqlite3-dev libev-dev libcjson-dev python3 socat tzdata systemd clang sqlite3 python3-jsonschema python3-yaml mandoc strace valgrind chromium tidy fonts-noto-cjk"
+# the PostgreSQL store: libpq-dev (build), postgresql (the tests start a
+# throwaway cluster with its initdb and pg_ctl, not the package's own)
+PACKAGES="$PACKAGES libpq-dev postgresql"
 # metrics: python3-prometheus-client (the reference OpenMetrics and
 # Prometheus text parsers the tests check the `metrics` text with);
 # packaging: debhelper, dpkg-dev, fakeroot and lintian (make deb and its

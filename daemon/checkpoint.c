@@ -34,7 +34,7 @@
 #include <sqlite3.h>
 
 #include "zhilid.h"
-#include "store.h"
+#include "store-impl.h"
 
 #define CKPT_FRAMES	4096	/* 64 MiB of 16 KiB pages */
 #define CKPT_NICE	10

@@ -369,7 +369,7 @@ cmd_map(struct client *c, const cJSON *req)
 	    p.bad) {
 		c->out.len = mark;
 		free(p.last);
-		client_error(c, E_INTERNAL, "database read failed");
+		client_error(c, E_UNAVAILABLE, "storage cannot be read");
 		return;
 	}
 	buf_adds(&c->out, "],\"next\":");

@@ -188,7 +188,7 @@ entity_arg(struct client *c, const cJSON *req, const char *cmd)
 	ent = ecache_get(&srv->eng->cache, srv->store, k, id->valuestring,
 	    &err);
 	if (err) {
-		client_error(c, E_INTERNAL, "database read failed");
+		client_error(c, E_UNAVAILABLE, "storage cannot be read");
 		return NULL;
 	}
 	if (ent == NULL) {
@@ -219,7 +219,7 @@ cmd_get(struct client *c, const cJSON *req)
 	if (store_history_json(srv->store, k->name, ent->id, HISTORY_LIMIT,
 	    &c->out) != 0) {
 		c->out.len = mark;
-		client_error(c, E_INTERNAL, "database read failed");
+		client_error(c, E_UNAVAILABLE, "storage cannot be read");
 		return;
 	}
 	buf_adds(&c->out, "}}\n");
@@ -266,7 +266,7 @@ cmd_alerts(struct client *c, const cJSON *req)
 	    limit < 0 ? 1000 : limit, rule ? rule->valuestring : NULL,
 	    acked, silenced == 1, &c->out, &last) != 0) {
 		c->out.len = mark;
-		client_error(c, E_INTERNAL, "database read failed");
+		client_error(c, E_UNAVAILABLE, "storage cannot be read");
 		return;
 	}
 	buf_adds(&c->out, "]}\n");

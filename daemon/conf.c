@@ -18,6 +18,7 @@
 
 #include "zhilid.h"
 #include "conf.h"
+#include "store.h"
 
 struct conf_key {
 	const char	*name;
@@ -149,7 +150,8 @@ parse_database(struct conf *c, const struct ynode *n, const char *file,
 	if (s == NULL)
 		return -1;
 	free(c->database);
-	c->database = conf_path(c, s);
+	/* a connection string is the server's business, not a path */
+	c->database = store_is_url(s) ? xstrdup(s) : conf_path(c, s);
 	return 0;
 }
 

@@ -74,14 +74,24 @@ fail:
 	e->known_ids = old;
 }
 
-/* Counters from the database: the next seq and alert id. */
+/*
+ * Counters from the database: the next seq and alert id; and, if the
+ * store could not be read when a failed commit was recovered from (a
+ * database server out of reach), the primitives' state first.
+ */
 static int
 resync(struct engine *e)
 {
-	int64_t seq = store_max_seq(e->store);
-	int64_t alert = store_max_alert(e->store);
-	int64_t silence = store_max_silence(e->store);
+	int64_t seq, alert, silence;
 
+	if (e->reload && engine_load(e) != 0) {
+		e->resync = 1;
+		return -1;
+	}
+	e->reload = 0;
+	seq = store_max_seq(e->store);
+	alert = store_max_alert(e->store);
+	silence = store_max_silence(e->store);
 	if (seq < 0 || alert < 0 || silence < 0) {
 		e->resync = 1;
 		return -1;
@@ -1279,7 +1289,7 @@ engine_recover(struct engine *e)
 	ecache_clear(&e->cache);
 	resync(e);	/* if it fails, events are refused until it works */
 	if (engine_load(e) != 0)
-		e->resync = 1;
+		e->resync = e->reload = 1;
 	e->clock = e->committed_clock;
 	if (cur != NULL) {
 		cur->next = NULL;
@@ -1322,14 +1332,17 @@ engine_reap(struct engine *e, int wait)
 			e->n_alerts += b->nalerts;
 			e->n_batches++;
 		} else if (b->job.epoch == e->epoch) {
-			log_warnx("database: a batch of %llu events could not "
-			    "be committed; its events and those after it are "
-			    "answered unavailable", (unsigned long long)
-			    b->nevents);
+			log_warnx("database: a batch of %llu events %s; those "
+			    "after it are answered unavailable",
+			    (unsigned long long)b->nevents,
+			    b->job.rc == STORE_DOUBT ? "may or may not have "
+			    "been committed" : "could not be committed, nor "
+			    "they");
 			engine_recover(e);
 		}
 		if (e->done != NULL)
-			e->done(e->done_arg, b, ok);
+			e->done(e->done_arg, b, ok ? 1 : b->job.rc == STORE_DOUBT ?
+			    -1 : 0);
 		if (ok)
 			ecache_trim(&e->cache, e->committed);
 		batch_recycle(e, b);

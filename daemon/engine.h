@@ -313,6 +313,7 @@ struct batch {
 	uint64_t	 nevents, nduplicates;
 	int64_t		 clock;		/* event clock after the batch */
 };
+/* ok: 1 committed, 0 not, -1 unknown (STORE_DOUBT) */
 typedef void engine_done_fn(void *, struct batch *, int);
 struct engine {
 	struct ruleset	*rs;
@@ -331,6 +332,7 @@ struct engine {
 	uint64_t	 committed;	/* number of the last committed batch */
 	uint64_t	 epoch;
 	int		 resync;	/* counters must be read again */
+	int		 reload;	/* and, first, what engine_load reads */
 	struct idnode	**ids;		/* ids of events not yet committed */
 	struct bloom	 known_ids;	/* ids in the database */
 	size_t		 nidbuckets, nids;

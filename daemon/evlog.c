@@ -425,6 +425,15 @@ shapes_add(struct shapes *sh, int64_t id, const char *tmpl, size_t len)
 	return 0;
 }
 
+/* A stored template: kept if there is room, numbered after either way. */
+void
+shapes_stored(struct shapes *sh, int64_t id, const char *tmpl, size_t len)
+{
+	shapes_add(sh, id, tmpl, len);
+	if (id >= sh->next)
+		sh->next = id + 1;
+}
+
 /*
  * Forget the templates of id first and after (their transaction rolled
  * back): the table is rebuilt from what stays.

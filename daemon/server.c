@@ -207,6 +207,32 @@ publish(struct server *srv, const struct batch *b)
 }
 
 /*
+ * Whether a batch committed is unknown: its clients get no answer and are
+ * disconnected, as at a stop, so that they resend (ids make that safe);
+ * any answer would be a guess.
+ */
+static void
+batch_doubt(struct batch *b)
+{
+	struct client *c;
+	size_t i;
+
+	for (i = 0; i < b->npend; i++) {
+		if ((c = b->pend[i].c) == NULL)
+			continue;
+		c->npending--;
+		if (c->doomed)
+			continue;
+		log_warnx("client fd %d (uid %u): whether its events were "
+		    "committed is unknown; disconnected without an answer",
+		    c->fd, (unsigned)c->uid);
+		c->doomed = 1;
+		ev_io_stop(c->srv->loop, &c->r);
+		ev_io_stop(c->srv->loop, &c->w);
+	}
+}
+
+/*
  * A batch came back from the writer: queue its answers, the
  * acknowledgements if it committed, `unavailable` for every event if not;
  * then its alerts to the subscribers.
@@ -218,6 +244,10 @@ batch_done(void *arg, struct batch *b, int ok)
 	struct buf *o;
 	size_t i;
 
+	if (ok < 0) {
+		batch_doubt(b);
+		return;
+	}
 	if (ok)
 		metrics_batch(&srv->metrics, b);
 	for (i = 0; i < b->npend; i++) {

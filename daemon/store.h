@@ -1,12 +1,13 @@
 /*
- * store.c: SQLite storage of events, entities, history and alerts.
+ * store.h: the storage of events, entities, history, alerts and what the
+ * rules keep, behind one interface whatever the backend (store.c chooses
+ * SQLite, store-sqlite.c, or PostgreSQL, store-pg.c, by the database
+ * value).
  *
- * The loop thread reads through one connection; a writer thread owns
- * another and commits jobs, each a batch of write operations serialised
- * into a buffer, in order, the jobs that queued together in one
- * transaction; with durability full a syncer thread syncs the WAL before
- * the jobs come back; checkpoint.c copies the WAL into the database on a
- * third connection.
+ * The loop thread reads; a writer thread commits jobs, each a batch of
+ * write operations serialised into a buffer, in order, the jobs that
+ * queued together in one transaction, and hands a job back only once its
+ * commit is durable (as the backend and durability define it).
  */
 #ifndef STORE_H
 #define STORE_H
@@ -24,8 +25,14 @@ struct wjob {
 	int		 rc;		/* set by the writer: 0 committed */
 	uint64_t	 submitted, done;	/* CLOCK_MONOTONIC ns (metrics) */
 };
+/*
+ * A job's rc when the connection to the database went during its COMMIT
+ * and the server did not come back in time to say whether it committed.
+ */
+#define STORE_DOUBT	1
 uint64_t	 store_mono_ns(void);
 
+int		 store_is_url(const char *);
 struct store	*store_open(const char *, int, char **);
 void		 store_close(struct store *);
 void		 store_start(struct store *, void (*)(void *), void *);
@@ -101,11 +108,5 @@ int	 store_select(struct store *, enum store_table,
 int	 store_alerts_json(struct store *, int64_t, int64_t, const char *,
 	    int, int, struct buf *, int64_t *);
 int	 store_silences_json(struct store *, int, int64_t, struct buf *);
-
-/* checkpoint.c, for store.c */
-struct sqlite3;
-struct ckpt;
-struct ckpt	*ckpt_start(struct sqlite3 *, struct sqlite3 *);
-void		 ckpt_stop(struct ckpt *);
 
 #endif

@@ -202,6 +202,7 @@ void		 shapes_init(struct shapes *);
 void		 shapes_free(struct shapes *);
 int64_t		 shapes_find(struct shapes *, const char *, size_t);
 int		 shapes_add(struct shapes *, int64_t, const char *, size_t);
+void		 shapes_stored(struct shapes *, int64_t, const char *, size_t);
 void		 shapes_drop(struct shapes *, int64_t);
 
 /* alert.c */

@@ -30,6 +30,11 @@ run_layer() {
 		env ${2:+ZHILID_RECORD_LINES=$2} \
 		python3 tests/e2e/run.py --zhilid "$v/zhilid" --zhilictl "$v/zhilictl" 2>&1 |
 		sed "s/^\(PASS\|FAIL\) /\1 [$tag] /"
+	# the files marked BOTH_STORES again, on a throwaway PostgreSQL cluster
+	[ -f tests/e2e/run.py ] &&
+		python3 tests/e2e/run.py --store postgresql --zhilid "$v/zhilid" \
+		    --zhilictl "$v/zhilictl" 2>&1 |
+		sed "s/^\(PASS\|FAIL\) /\1 [$tag pg] /"
 }
 
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:halt_on_error=1

@@ -36,11 +36,12 @@ trap bench_cleanup EXIT
 trap 'exit 130' INT TERM
 
 # bench_conf CLOCK TIMEZONE RULES MAX_OUTPUT_BYTES: writes $tmp/zhilid.conf,
-# with durability full (BENCH_DURABILITY=normal, to see what fsync costs).
+# with durability full (BENCH_DURABILITY=normal, to see what fsync costs)
+# and BENCH_DATABASE as the database if set (a PostgreSQL string: pg.sh).
 bench_conf() {
 	cat >"$tmp/zhilid.conf" <<CONF
 socket: $tmp/zhilid.sock
-database: $tmp/zhilid.db
+database: "${BENCH_DATABASE:-$tmp/zhilid.db}"
 rules: [$3]
 clock: $1
 timezone: $2

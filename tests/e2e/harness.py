@@ -14,10 +14,17 @@ Daemon.stop() (also run on leaving the with block) sends SIGTERM and
 requires exit status 0 and no AddressSanitizer/UBSan report on stderr.
 Every daemon started here is recorded, and cleanup_all() kills whatever a
 failed test left running.
+
+The store: with ZHILID_PG_CLUSTER set (run.py --store postgresql sets it to
+a throwaway cluster's folder, see pgcluster.py), every Daemon's database is
+a schema of that cluster named after its db_path, so that daemons given the
+same db_path share it as they would share a SQLite file.  Tests that poke
+SQLite itself (its files, the sqlite3 module) are marked @sqlite_only.
 """
 
 import json
 import os
+import sqlite3
 import re
 import select
 import signal
@@ -60,6 +67,7 @@ _SANITIZER_RE = re.compile(
     r"AddressSanitizer:DEADLYSIGNAL)")
 
 _live = []          # every Daemon started in this process
+_pg_schemas = set()  # the schemas created on the cluster so far
 _clients = []       # every Client opened in this process
 
 
@@ -512,6 +520,43 @@ def _yaml_str(s):
     return json.dumps(s)
 
 
+def store():
+    """The store the daemons of this run use: "sqlite" or "postgresql"."""
+    return "postgresql" if os.environ.get("ZHILID_PG_CLUSTER") else "sqlite"
+
+
+def pg_cluster():
+    """The run's PostgreSQL cluster (pgcluster.Cluster), or None."""
+    import pgcluster
+    d = os.environ.get("ZHILID_PG_CLUSTER")
+    return pgcluster.Cluster.attach(d) if d else None
+
+
+def database_for(path):
+    """The database value of a daemon whose SQLite file would be path."""
+    c = pg_cluster()
+    if c is None:
+        return path
+    import pgcluster
+    schema = pgcluster.schema_for(path)
+    c.schemas = _pg_schemas
+    return c.conninfo(schema)
+
+
+def sqlite_only(fn):
+    """Mark a test that reads or breaks SQLite's files itself: run.py
+    skips it when the daemons use PostgreSQL."""
+    fn.sqlite_only = True
+    return fn
+
+
+def store_neutral(fn):
+    """Mark a test of what no store changes (zhilictl's pages drawn from
+    answers another test checks on both stores): run.py runs it in the
+    SQLite pass only."""
+    return sqlite_only(fn)
+
+
 class Daemon:
     """One zhilid process on a temporary config in ctx.tmp."""
 
@@ -557,7 +602,8 @@ class Daemon:
             access = "".join("  - %s\n" % a for a in self.access)
         keys = [
             ("socket", "socket: %s\n" % _yaml_str(self.sock_path)),
-            ("database", "database: %s\n" % _yaml_str(self.db_path)),
+            ("database", "database: %s\n" % _yaml_str(
+                database_for(self.db_path))),
             ("rules", "rules:\n" + "".join("  - %s\n" % _yaml_str(r)
                                            for r in self.rules)),
             ("clock", "clock: %s\n" % self.clock),
@@ -579,6 +625,26 @@ class Daemon:
     def write_config(self):
         with open(self.conf_path, "w") as f:
             f.write(self.config_text())
+
+    def sql(self, query):
+        """The rows of query (one statement, committed) on the daemon's
+        database, whichever store it is, each a tuple of text (None for
+        NULL)."""
+        c = pg_cluster()
+        if c is None:
+            db = sqlite3.connect(self.db_path)
+            try:
+                out = [tuple(None if v is None else str(v) for v in row)
+                       for row in db.execute(query)]
+                db.commit()
+                return out
+            finally:
+                db.close()
+        import pgcluster
+        out = c.psql(query, schema=pgcluster.schema_for(self.db_path),
+                     nulls=True)
+        return [tuple(None if v == "\\N" else v for v in l.split("|"))
+                for l in out.splitlines() if l]
 
     # -- process --------------------------------------------------------
     def running(self):

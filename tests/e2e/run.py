@@ -11,6 +11,11 @@ runs in a forked process of its own process group with a time limit (the
 module's TIMEOUT, default 120 s); when it ends, whatever it left running
 (daemons included) is killed and its temporary directory removed. Exit
 status 0 iff no test failed.
+
+With --store postgresql (or ZHILID_STORE=postgresql) the run starts a
+throwaway PostgreSQL cluster (pgcluster.py), every daemon stores into a
+schema of it, and only the files that say BOTH_STORES = True run, less
+their tests marked @sqlite_only.
 """
 
 import argparse
@@ -69,6 +74,11 @@ def run_child(fn, ctx, wfd):
     finally:
         try:
             harness.cleanup_all()
+        except BaseException:
+            pass
+        try:
+            import pgcluster
+            pgcluster.cleanup_all()
         except BaseException:
             pass
     sys.stderr.flush()
@@ -181,8 +191,25 @@ def main():
                     help="keep each test's temporary directory")
     ap.add_argument("-v", dest="verbose", action="store_true",
                     help="print each test's output and duration on stderr")
+    ap.add_argument("--store", choices=("sqlite", "postgresql"),
+                    default=os.environ.get("ZHILID_STORE", "sqlite"),
+                    help="the daemons' store (postgresql: a throwaway "
+                    "cluster, and only the files for both stores)")
     args = ap.parse_args()
 
+    cluster = None
+    if args.store == "postgresql":
+        import pgcluster
+        cluster = pgcluster.Cluster().start()
+        os.environ["ZHILID_PG_CLUSTER"] = cluster.dir
+    try:
+        return run_all(args)
+    finally:
+        if cluster is not None:
+            cluster.destroy()
+
+
+def run_all(args):
     failed = 0
     files = sorted(f for f in os.listdir(HERE)
                    if f.startswith("test_") and f.endswith(".py"))
@@ -201,9 +228,13 @@ def main():
             failed += 1
             continue
         timeout = float(getattr(mod, "TIMEOUT", DEFAULT_TIMEOUT))
+        if args.store != "sqlite" and not getattr(mod, "BOTH_STORES", False):
+            continue
         for name, fn in tests_of(mod):
             label = "%s::%s" % (f, name)
             if args.select and args.select not in label:
+                continue
+            if args.store != "sqlite" and getattr(fn, "sqlite_only", False):
                 continue
             tmp = tempfile.mkdtemp(prefix="zhe2e-")
             ctx = harness.Ctx(args.zhilid, args.zhilictl, args.root, tmp)

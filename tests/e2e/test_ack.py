@@ -6,7 +6,6 @@ stays; an unknown alert is unknown_entity; alerts takes "acked"."""
 
 import json
 import os
-import sqlite3
 
 from harness import (Daemon, T0, check, check_alert, cmd, expect_error,
                      expect_event_ok, expect_ok, parse_ts, short, upsert)
@@ -14,6 +13,9 @@ from test_zhilictl import ctl, expect_status
 from test_retention import undo_event_log_schema
 
 RED = {"key_person": True}
+
+# run against SQLite and, in a second pass, PostgreSQL (run.py --store)
+BOTH_STORES = True
 
 
 def by_id(alerts):
@@ -126,16 +128,13 @@ def test_ack_of_old_rows(ctx):
                                          ts=T0 + i)))
     c.close()
     d.stop()
-    undo_event_log_schema(d.db_path, [           # schema 7, then 6
+    undo_event_log_schema(d, [                   # schema 7, then 6
         upsert("H%d" % i, RED, id="e%d" % i, ts=T0 + i) for i in range(3)])
-    db = sqlite3.connect(d.db_path)
-    db.execute("DROP TABLE silences")
+    d.sql("DROP TABLE silences")
     for col in ("acked_by", "acked_ts", "silenced"):
-        db.execute("ALTER TABLE alerts DROP COLUMN %s" % col)
-    db.execute("DELETE FROM schema_version WHERE version >= 6")
-    db.execute("UPDATE alerts SET acked = 1 WHERE id = 1")
-    db.commit()
-    db.close()
+        d.sql("ALTER TABLE alerts DROP COLUMN %s" % col)
+    d.sql("DELETE FROM schema_version WHERE version >= 6")
+    d.sql("UPDATE alerts SET acked = 1 WHERE id = 1")
     d.start()
     c = d.client()
     a = listed(c)

@@ -18,6 +18,9 @@ from harness import Seq, all_alerts, check, event, expect_error, get, short
 from rulesets import (check_rule_alert, daemon, expect_bad_fields,
                       expect_keys, send)
 
+# run against SQLite and, in a second pass, PostgreSQL (run.py --store)
+BOTH_STORES = True
+
 ORDER = {"basic": 1, "advanced": 2, "model": 3}
 LABEL = {"basic": "强基党支部", "advanced": "创优党支部", "model": "示范党支部"}
 

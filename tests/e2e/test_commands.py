@@ -4,10 +4,12 @@ the old ones and lists every problem as FILE:LINE:COL."""
 import os
 import re
 import shutil
-import sqlite3
 
 from harness import (Daemon, check, expect_ok, expect_error, upsert, cmd,
                      expect_event_ok)
+
+# run against SQLite and, in a second pass, PostgreSQL (run.py --store)
+BOTH_STORES = True
 
 
 def test_ack(ctx):
@@ -23,11 +25,8 @@ def test_ack(ctx):
         expect_error(c.request(cmd("ack")), "bad_event")
         expect_error(c.request(cmd("ack", alert=aid, extra=1)), "bad_event")
         d.stop()
-        db = sqlite3.connect(d.db_path)
-        acked = db.execute("SELECT acked FROM alerts WHERE id = ?",
-                           (aid,)).fetchone()[0]
-        db.close()
-        check(acked == 1, "alert %d acked = %r" % (aid, acked))
+        acked = d.sql("SELECT acked FROM alerts WHERE id = %d" % aid)
+        check(acked == [("1",)], "alert %d acked = %r" % (aid, acked))
 
 
 def test_ack_and_reload_need_admin(ctx):

@@ -14,6 +14,9 @@ from harness import (Seq, all_alerts, check, event, expect_error,
 from rulesets import (check_rule_alert, daemon, dec, expect_bad_fields,
                       expect_keys, num, pick, send)
 
+# run against SQLite and, in a second pass, PostgreSQL (run.py --store)
+BOTH_STORES = True
+
 
 def model(scores):
     """{community: (score, position, n)} of the top set of {community:

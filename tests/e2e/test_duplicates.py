@@ -6,6 +6,9 @@ from harness import (T0, Daemon, all_alerts, check, dumps, expect_event_ok,
                      expect_ok, get_entity, pipeline, remove, short, stats,
                      upsert)
 
+# run against SQLite and, in a second pass, PostgreSQL (run.py --store)
+BOTH_STORES = True
+
 
 def expect_duplicate(r, seq, what=""):
     expect_ok(r, what)

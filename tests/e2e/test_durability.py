@@ -11,7 +11,10 @@ import threading
 
 from harness import (PING, T0, Daemon, all_alerts, check, dumps,
                      expect_error, expect_event_ok, expect_ok, four_color,
-                     get, pipeline, run_zhilid, short, upsert)
+                     get, pipeline, run_zhilid, short, sqlite_only, upsert)
+
+# run against SQLite and, in a second pass, PostgreSQL (run.py --store)
+BOTH_STORES = True
 
 TIMEOUT = 180
 
@@ -433,6 +436,7 @@ def test_crash_loop_several_clients(ctx):
                                      short(per_event.get(eid))))
 
 
+@sqlite_only
 def test_ack_follows_wal_sync(ctx):
     """durability full: every acknowledgement is written after a sync of
     the WAL that began after the acknowledged event's frames were written.
@@ -511,6 +515,7 @@ def test_ack_follows_wal_sync(ctx):
         prev = a + 1
 
 
+@sqlite_only
 def test_wal_bounded_under_load(ctx):
     """A steady stream of commits does not grow the WAL without bound: the
     background checkpoints copy it into the database file while the writer

@@ -9,6 +9,9 @@ from harness import (PING, T0, Daemon, check, dumps, expect_error,
                      expect_event_ok, expect_ok, get, remove, short, stats,
                      upsert)
 
+# run against SQLite and, in a second pass, PostgreSQL (run.py --store)
+BOTH_STORES = True
+
 GOOD = dumps(upsert("X", {"key_person": True}, id="x", ts=T0))
 
 

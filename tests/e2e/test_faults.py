@@ -116,7 +116,7 @@ def test_disk_full_on_a_small_file_system(ctx):
             c = d.client(timeout=30)
             # fill the rest of the file system with a file we can delete
             filler = os.path.join(mnt, "filler")
-            with open(filler, "wb") as f:
+            with open(filler, "wb", buffering=0) as f:
                 try:
                     while True:
                         f.write(b"\0" * 65536)

@@ -7,6 +7,9 @@ from harness import (BOOL_ATTRS, SEVERITY, T0, Daemon, Seq, all_alerts,
                      expect_event_ok, four_color, get, get_entity, iso,
                      parse_ts, remove, short, upsert)
 
+# run against SQLite and, in a second pass, PostgreSQL (run.py --store)
+BOTH_STORES = True
+
 
 def classify_fresh(c, seq, household, attrs):
     """Upsert a new household with attrs; check the response and get; return

@@ -12,6 +12,9 @@ from harness import (T0, Seq, check, cmd, event, expect_error, pipeline,
 from rulesets import (daemon, expect_keys, pick, send, check_rule_alert,
                       shipped_rules)
 
+# run against SQLite and, in a second pass, PostgreSQL (run.py --store)
+BOTH_STORES = True
+
 CLASSES = ("red", "blue", "orange", "yellow", "none")
 
 

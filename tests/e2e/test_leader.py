@@ -14,6 +14,9 @@ from datetime import datetime, timedelta, timezone
 from harness import Seq, all_alerts, check, event, expect_error, short
 from rulesets import check_rule_alert, daemon, send
 
+# run against SQLite and, in a second pass, PostgreSQL (run.py --store)
+BOTH_STORES = True
+
 TIMEOUT = 120
 CST = timezone(timedelta(hours=8))
 RULE = "leader.no_visit"

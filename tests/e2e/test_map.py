@@ -12,12 +12,13 @@ import re
 import subprocess
 
 from harness import (check, cmd, expect_error, expect_ok, four_color, get,
-                     remove, short, upsert, Seq)
+                     remove, short, upsert, Seq, sqlite_only, store_neutral)
 from rulesets import daemon, send
 from mappage import Page, render, rgb, near, pixel, find_origin
 from test_zhilictl import ctl, expect_status, sock
 
 TIMEOUT = 300
+BOTH_STORES = True      # the map command; the pages once (store_neutral)
 
 CLASSES = ("red", "blue", "orange", "yellow", "none")
 COLORS = {"red": "#d7191c", "blue": "#2c7bb6", "orange": "#f28e2b",
@@ -240,6 +241,7 @@ def test_map_bad_input(ctx):
         dm.stop()
 
 
+@sqlite_only
 def test_map_regroup(ctx):
     """The store's group column: filled again after an upgrade from schema
     4 (simulated: emptied, its meta key gone) and after a reload whose
@@ -371,6 +373,7 @@ def check_group_page(d, community, text, what):
     return page
 
 
+@store_neutral
 def test_map_pages(ctx):
     with daemon(ctx) as dm:
         c = dm.client()
@@ -431,6 +434,7 @@ def test_map_pages(ctx):
         dm.stop()
 
 
+@store_neutral
 def test_map_browser(ctx):
     """Headless Chromium draws a community's page: the pixel at the centre
     of each household's square has its class's colour; and the overview
@@ -476,6 +480,7 @@ def test_map_browser(ctx):
           "class's colour: pixels seen %s" % seen)
 
 
+@store_neutral
 def test_map_large_community(ctx):
     """5,000 households in one community under the default
     max_output_bytes: the daemon answers in several pages, zhilictl joins

@@ -14,6 +14,9 @@ import os
 from harness import Daemon, check, expect_error, expect_event_ok, fail, short
 from rulesets import shipped_rules
 
+# run against SQLite and, in a second pass, PostgreSQL (run.py --store)
+BOTH_STORES = True
+
 CLIP_BYTES = 64     # what a message quotes of a client's string, at most
 
 E_ACUTE = "\u00e9" * 300            # 600 bytes

@@ -9,6 +9,9 @@ from harness import (BOOL_ATTRS, PING, T0, Daemon, check, dumps,
                      expect_error, expect_event_ok, expect_ok, four_color,
                      get, short, stats, upsert)
 
+# run against SQLite and, in a second pass, PostgreSQL (run.py --store)
+BOTH_STORES = True
+
 N = 10000
 
 

@@ -8,6 +8,9 @@ from harness import T0, Seq, all_alerts, check, event, expect_error
 from rulesets import (check_rule_alert, daemon, dec, expect_keys, num, pick,
                       send)
 
+# run against SQLite and, in a second pass, PostgreSQL (run.py --store)
+BOTH_STORES = True
+
 SEV = {"property.redlist": "info", "property.blacklist": "warning",
        "property.stars": "info", "property.downgrade": "warning"}
 

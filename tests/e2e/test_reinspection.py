@@ -15,6 +15,9 @@ from harness import (T0, check, cmd, event, expect_error, expect_ok, iso,
 from rulesets import (YEAR, check_rule_alert, check_timer_alert, daemon,
                       expect_keys, send)
 
+# run against SQLite and, in a second pass, PostgreSQL (run.py --store)
+BOTH_STORES = True
+
 DAY = 86400
 S = T0 + 190 * DAY + 10 * 3600      # 2026-07-10T10:00:00+08:00
 END = S + YEAR                      # the rectification ends

@@ -11,9 +11,13 @@ import shutil
 import sqlite3
 
 from harness import (T0, Daemon, Seq, all_alerts, check, check_color_alert,
+                     sqlite_only,
                      event, expect_error, expect_event_ok, get,
                      get_entity, iso, parse_ts, remove, short, upsert)
 from test_retention import undo_event_log_schema
+
+# run against SQLite and, in a second pass, PostgreSQL (run.py --store)
+BOTH_STORES = True
 
 RED = {"key_person": True, "age": 85, "lives_alone": True}
 
@@ -212,6 +216,7 @@ def test_removed_not_ranked_nor_updated(ctx):
               % short(r, 800))
 
 
+@sqlite_only
 def test_old_database_migrates(ctx):
     """A database of schema 2, where a removed entity's row had no ts and
     its attributes were wiped, migrates: the removal's ts comes from the
@@ -231,7 +236,7 @@ def test_old_database_migrates(ctx):
     d.stop()
 
     # Back to schema 2, as the zhilid of then left the rows.
-    undo_event_log_schema(d.db_path, [
+    undo_event_log_schema(d, [
         upsert("H1", RED, id="u1", ts=T0 + 60),
         remove("H1", id="r1", ts=T0 + 120),
         upsert("H2", {"age": 72}, id="u2", ts=T0 + 180),

@@ -22,7 +22,7 @@ import threading
 import time
 
 from harness import (Daemon, T0, check, cmd, dumps, expect_ok, get, short,
-                     upsert)
+                     store, upsert)
 from test_zhilictl import ctl, expect_status, sock, write
 
 TIMEOUT = 300
@@ -54,13 +54,9 @@ def wait_pruned(c, n, timeout=30):
 
 
 def logged(d):
-    """(seq, id, ts) of every event in the log, read with sqlite3."""
-    db = sqlite3.connect(d.db_path)
-    try:
-        return db.execute("SELECT seq, eid, ts FROM events "
-                          "ORDER BY seq").fetchall()
-    finally:
-        db.close()
+    """(seq, id, ts) of every event in the log, whichever store."""
+    return [(int(seq), eid, int(ts)) for seq, eid, ts in
+            d.sql("SELECT seq, eid, ts FROM events ORDER BY seq")]
 
 
 def export(ctx, d, *args):
@@ -201,21 +197,23 @@ def test_retention_serves_while_deleting(ctx):
         check(len(logged(d)) == n - old + 300, "rows left")
 
 
-def undo_event_log_schema(db_path, events):
-    """Undo schema 7 (the event log's) by hand, as the zhilid before it
-    left the rows: every body the line as sent (events: the lines pushed,
-    by id), no shapes, no ts index."""
-    db = sqlite3.connect(db_path)
+def quote(s):
+    """A string as an SQL literal, the same in SQLite and PostgreSQL."""
+    return "'" + s.replace("'", "''") + "'"
+
+
+def undo_event_log_schema(d, events):
+    """Undo schema 7 (the event log's) by hand in d's database, whichever
+    store, as the zhilid before it left the rows: every body the line as
+    sent (events: the lines pushed, by id), no shapes, no ts index."""
     for ev in events:
-        db.execute("UPDATE events SET body = ? WHERE eid = ?",
-                   (dumps(ev), ev["id"]))
-    db.execute("DROP INDEX events_ts")
-    db.execute("ALTER TABLE events DROP COLUMN shape")
-    db.execute("DROP TABLE shapes")
-    db.execute("DELETE FROM meta WHERE key = 'events.pruned'")
-    db.execute("DELETE FROM schema_version WHERE version >= 7")
-    db.commit()
-    db.close()
+        d.sql("UPDATE events SET body = %s WHERE eid = %s"
+              % (quote(dumps(ev)), quote(ev["id"])))
+    for q in ["DROP INDEX events_ts", "ALTER TABLE events DROP COLUMN shape",
+              "DROP TABLE shapes",
+              "DELETE FROM meta WHERE key = 'events.pruned'",
+              "DELETE FROM schema_version WHERE version >= 7"]:
+        d.sql(q)
 
 
 def test_retention_migrates_an_old_database(ctx):
@@ -225,7 +223,7 @@ def test_retention_migrates_an_old_database(ctx):
     old = day_events(5)
     with d:
         push_all(d.client(), old)
-    undo_event_log_schema(d.db_path, old)
+    undo_event_log_schema(d, old)
     new = day_events(3, start=5)
     with d:
         c = d.client()
@@ -238,14 +236,15 @@ def test_retention_migrates_an_old_database(ctx):
     with d:
         # the clock is day 7: days 0 to 4 go
         wait_pruned(d.client(), 5)
-    db = sqlite3.connect(d.db_path)
-    idx = db.execute("SELECT name FROM sqlite_master WHERE name = "
-                     "'events_ts'").fetchall()
-    shapes = db.execute("SELECT count(*), count(shape) FROM events "
-                        ).fetchone()
-    db.close()
+    shapes = d.sql("SELECT count(*), count(shape) FROM events")
+    check(shapes == [("3", "3")], "rows, shaped rows: %s" % (shapes,))
+    if store() == "sqlite":
+        idx = d.sql("SELECT name FROM sqlite_master WHERE name = "
+                    "'events_ts'")
+    else:
+        idx = d.sql("SELECT indexname FROM pg_indexes WHERE indexname = "
+                    "'events_ts' AND schemaname = current_schema()")
     check(idx == [("events_ts",)], "no ts index after the migration")
-    check(shapes == (3, 3), "rows, shaped rows: %s" % (shapes,))
 
 
 def test_retention_config_errors(ctx):

@@ -15,6 +15,9 @@ from rulesets import (PARTS, YEAR, check_rule_alert, check_timer_alert,
 from rulesets import secretary_model as model
 from rulesets import secretary_total as total
 
+# run against SQLite and, in a second pass, PostgreSQL (run.py --store)
+BOTH_STORES = True
+
 
 def score_ev(seq, sec, part, value, period="2026H1", scope="S1",
              community=None):

@@ -14,6 +14,9 @@ from harness import (Daemon, T0, all_alerts, check, check_alert, cmd,
                      parse_ts, short, upsert)
 from test_zhilictl import ctl, expect_status
 
+# run against SQLite and, in a second pass, PostgreSQL (run.py --store)
+BOTH_STORES = True
+
 RED = {"key_person": True}          # critical
 BLUE = {"petition_active": True}    # warning
 YEAR = T0 + 365 * 86400

@@ -1,14 +1,18 @@
 """The database at start: schema applied and recorded; a database from a
 newer zhilid, one that is not zhilid's, and one that is not SQLite at all
 are refused with a clear error and exit 1; state survives a clean restart
-under the writer thread."""
+under the writer thread.  PostgreSQL's migrations (schema/pg/) mirror
+SQLite's one for one."""
 import glob
 import os
 import sqlite3
 import subprocess
 
 from harness import (Daemon, check, expect_ok, expect_event_ok, upsert,
-                     get, STATS)
+                     get, sqlite_only, store, STATS)
+
+# run against SQLite and, in a second pass, PostgreSQL (run.py --store)
+BOTH_STORES = True
 
 
 def start_fails(ctx, d, mention):
@@ -20,47 +24,54 @@ def start_fails(ctx, d, mention):
     check(mention in err, "stderr lacks %r: %s" % (mention, err))
 
 
+def migrations(ctx, *sub):
+    return sorted(os.path.basename(f) for f in glob.glob(
+        os.path.join(ctx.root, "schema", *sub, "[0-9]*.sql")))
+
+
 def test_schema_recorded(ctx):
     with Daemon(ctx) as d:
         expect_ok(d.client().request(STATS))
+    rows = d.sql("SELECT version, name FROM schema_version ORDER BY version")
+    names = migrations(ctx)
+    check(rows == [(str(int(n.split("-")[0])), n[:-4]) for n in names],
+          "schema_version rows: %r, want %r" % (rows, names))
+    if store() != "sqlite":
+        return
     db = sqlite3.connect(d.db_path)
-    versions = [r[0] for r in db.execute("SELECT version FROM schema_version")]
     appid = db.execute("PRAGMA application_id").fetchone()[0]
     mode = db.execute("PRAGMA journal_mode").fetchone()[0]
     db.close()
-    want = sorted(int(os.path.basename(f).split("-")[0]) for f in
-                  glob.glob(os.path.join(ctx.root, "schema", "[0-9]*.sql")))
-    check(versions == want, "schema_version rows: %r, want %r"
-          % (versions, want))
     check(appid == 0x5a48494c, "application_id %#x" % appid)
     check(mode == "wal", "journal_mode %s" % mode)
+
+
+def test_postgresql_migrations_mirror(ctx):
+    """Every step of schema/ has its PostgreSQL twin in schema/pg/, under
+    the same name, and no other."""
+    check(migrations(ctx) == migrations(ctx, "pg"),
+          "schema/ %r, schema/pg/ %r" % (migrations(ctx),
+                                         migrations(ctx, "pg")))
 
 
 def test_newer_schema_refused(ctx):
     d = Daemon(ctx)
     d.start()
     d.stop()
-    db = sqlite3.connect(d.db_path)
-    db.execute("INSERT INTO schema_version VALUES (99, '099-future', 0)")
-    db.commit()
-    db.close()
+    d.sql("INSERT INTO schema_version VALUES (99, '099-future', 0)")
     start_fails(ctx, d, "newer than this zhilid supports")
 
 
 def test_foreign_database_refused(ctx):
     d = Daemon(ctx)
-    db = sqlite3.connect(d.db_path)
-    db.execute("CREATE TABLE invoices (id INTEGER PRIMARY KEY, total REAL)")
-    db.execute("INSERT INTO invoices VALUES (1, 9.5)")
-    db.commit()
-    db.close()
+    d.sql("CREATE TABLE invoices (id INTEGER PRIMARY KEY, total REAL)")
+    d.sql("INSERT INTO invoices VALUES (1, 9.5)")
     start_fails(ctx, d, "not a zhilid database")
-    db = sqlite3.connect(d.db_path)
-    n = db.execute("SELECT count(*) FROM invoices").fetchone()[0]
-    db.close()
-    check(n == 1, "the foreign database was changed")
+    check(d.sql("SELECT count(*) FROM invoices") == [("1",)],
+          "the foreign database was changed")
 
 
+@sqlite_only
 def test_garbage_file_refused(ctx):
     d = Daemon(ctx)
     with open(d.db_path, "wb") as f:

@@ -8,6 +8,9 @@ from harness import (PING, T0, Daemon, all_alerts, check, check_alert,
                      expect_event_ok, expect_ok, parse_response, short,
                      upsert)
 
+# run against SQLite and, in a second pass, PostgreSQL (run.py --store)
+BOTH_STORES = True
+
 
 def read_alerts(sub, n, timeout=10):
     out = []

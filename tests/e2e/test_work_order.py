@@ -11,6 +11,9 @@ from harness import (T0, Seq, all_alerts, check, event, expect_error, iso,
 from rulesets import (HOUR, check_timer_alert, check_ts_order, daemon,
                       expect_keys, send)
 
+# run against SQLite and, in a second pass, PostgreSQL (run.py --store)
+BOTH_STORES = True
+
 TIMEOUT = 120
 
 

@@ -39,7 +39,8 @@ build/fuzz/obj/tests/fuzz-%.o: tests/fuzz/fuzz-%.c
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(CPPFLAGS) -DFUZZ_ROOT='"$(CURDIR)"' $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link $(WARN) -MMD -MP -c -o $@ $<
 
-build/fuzz/obj/store.o: build/gen/schema.h
+build/fuzz/obj/store-sqlite.o: build/gen/schema.h
+build/fuzz/obj/store-pg.o: build/gen/schema-pg.h
 
 build/fuzz/libzhilid.a: $(patsubst daemon/%.c,build/fuzz/obj/%.o,$(FUZZ_LIB_SRCS))
 	@rm -f $@
