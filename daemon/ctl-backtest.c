@@ -421,7 +421,10 @@ pair(struct bt *bt, const struct bt_alert *was, const struct bt_alert *now)
 static void
 stored_json(struct bt *bt, struct buf *b)
 {
-	ctl_alert_json(b, bt->alerts, 0);
+	struct ctl_row	 r;
+
+	ctl_row_sqlite(&r, bt->alerts);
+	ctl_alert_json(b, &r, 0);
 	bt->nstored++;
 }
 
@@ -1109,13 +1112,14 @@ usage:
 
 /*
  * The database and time zone: --db, else the config's `database`; the
- * config is -c CONF, else ./zhilid.conf if there is one.
+ * config is -c CONF, else ./zhilid.conf if there is one.  A PostgreSQL
+ * database is refused: the replay reads SQLite's file in one snapshot.
  */
 static int
 settle_conf(struct bt *bt, const char *db, char **dbcopy)
 {
 	*dbcopy = ctl_db_path("backtest", db);
-	return *dbcopy != NULL ? 0 : -1;
+	return *dbcopy != NULL && !ctl_db_is_pg("backtest", *dbcopy) ? 0 : -1;
 }
 
 static void

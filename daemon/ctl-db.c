@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
@@ -15,6 +16,7 @@
 #include "zhilid.h"
 #include "conf.h"
 #include "ctl.h"
+#include "store.h"
 
 #define DEFAULT_CONF	"zhilid.conf"
 #define DEFAULT_DB	"run/zhilid.db"
@@ -76,40 +78,59 @@ ctl_parse_ts(const char *cmd, const char *opt, const char *s, int64_t *out)
 	return -1;
 }
 
+/*
+ * A PostgreSQL connection string where a SQLite file is all that cmd
+ * reads: say so, without the string (it may hold a password).  1 if it is
+ * one, else 0.
+ */
+int
+ctl_db_is_pg(const char *cmd, const char *db)
+{
+	if (!store_is_url(db))
+		return 0;
+	ctl_warnx("%s: the database is a PostgreSQL connection string; %s "
+	    "reads SQLite databases only", cmd, cmd);
+	return 1;
+}
+
+/* The columns of the row st stands on, as text (valid until its next step). */
+void
+ctl_row_sqlite(struct ctl_row *r, struct sqlite3_stmt *st)
+{
+	int i, n = sqlite3_column_count(st);
+
+	memset(r, 0, sizeof *r);
+	for (i = 0; i < n && i < CTL_ROW_MAX; i++) {
+		r->v[i] = (const char *)sqlite3_column_text(st, i);
+		r->len[i] = (size_t)sqlite3_column_bytes(st, i);
+	}
+}
+
 /* An integer column, -1 if NULL (alert_json's unknown). */
 static int64_t
-null_int(struct sqlite3_stmt *st, int i)
+null_int(const struct ctl_row *r, int i)
 {
-	if (sqlite3_column_type(st, i) == SQLITE_NULL)
-		return -1;
-	return sqlite3_column_int64(st, i);
+	return r->v[i] != NULL ? strtoll(r->v[i], NULL, 10) : -1;
 }
 
 /*
- * Append the ALERT JSON of the row st stands on, whose columns are
- * CTL_ALERT_COLUMNS; with state, CTL_ALERT_STATE follow, and the ALERT
- * says whether and by whom it was acknowledged and which silence matched
- * it, else both are null (backtest compares alerts as raised).
+ * Append the ALERT JSON of a row whose columns are CTL_ALERT_COLUMNS; with
+ * state, CTL_ALERT_STATE follow, and the ALERT says whether and by whom it
+ * was acknowledged and which silence matched it, else both are null
+ * (backtest compares alerts as raised).
  */
 void
-ctl_alert_json(struct buf *b, struct sqlite3_stmt *st, int state)
+ctl_alert_json(struct buf *b, const struct ctl_row *r, int state)
 {
-	const char	*data = (const char *)sqlite3_column_text(st, 9);
-	struct alert_ack ack;
-	int		 acked = state && sqlite3_column_int(st, 11);
+	struct alert_ack ack = { -1, -1 };
+	int		 acked = state && null_int(r, 11) > 0;
 
-	ack.by = null_int(st, 12);
-	ack.ts = null_int(st, 13);
-	alert_json(b, sqlite3_column_int64(st, 0),
-	    (const char *)sqlite3_column_text(st, 1),
-	    (const char *)sqlite3_column_text(st, 2),
-	    (const char *)sqlite3_column_text(st, 3),
-	    (const char *)sqlite3_column_text(st, 4),
-	    (const char *)sqlite3_column_text(st, 5),
-	    sqlite3_column_int64(st, 6),
-	    (const char *)sqlite3_column_text(st, 8),
-	    (size_t)sqlite3_column_bytes(st, 8),
-	    data != NULL ? data : "{}",
-	    (const char *)sqlite3_column_text(st, 10), acked ? &ack : NULL,
-	    state ? null_int(st, 14) : 0);
+	if (acked) {
+		ack.by = null_int(r, 12);
+		ack.ts = null_int(r, 13);
+	}
+	alert_json(b, null_int(r, 0), r->v[1], r->v[2], r->v[3], r->v[4],
+	    r->v[5], null_int(r, 6), r->v[8], r->len[8],
+	    r->v[9] != NULL ? r->v[9] : "{}", r->v[10], acked ? &ack : NULL,
+	    state ? null_int(r, 14) : 0);
 }

@@ -22,11 +22,15 @@ import threading
 import time
 
 from harness import (Daemon, T0, check, cmd, dumps, expect_ok, get, short,
-                     store, upsert)
+                     sqlite_only, store, store_neutral, upsert)
 from test_zhilictl import ctl, expect_status, sock, write
 
 TIMEOUT = 300
 DAY = 86400
+
+# run against SQLite and, in a second pass, PostgreSQL (run.py --store):
+# export reads either
+BOTH_STORES = True
 
 
 def retention_daemon(ctx, days, **kw):
@@ -247,6 +251,7 @@ def test_retention_migrates_an_old_database(ctx):
     check(idx == [("events_ts",)], "no ts index after the migration")
 
 
+@store_neutral
 def test_retention_config_errors(ctx):
     for text, err in [
             ("retention: {events: 0}", "retention.events: expected an "
@@ -392,6 +397,7 @@ def test_export_a_line_with_no_values(ctx):
                                  dict(tick, ts=T0 + 2)], "export")
 
 
+@sqlite_only
 def test_export_errors(ctx):
     d = Daemon(ctx)
     with d:
@@ -421,3 +427,20 @@ def test_export_errors(ctx):
           % err)
     rc, out, err = ctl(ctx, "export", "--db", d.db_path)
     check(rc == 0 and len(out.splitlines()) == 2, "--db: %s %s" % (rc, err))
+    # a PostgreSQL server that is not there: said, without the password
+    rc, out, err = ctl(ctx, "export", "--db",
+                       "postgresql://zhilid:s3cret@127.0.0.1:1/none")
+    check(rc == 2 and out == "" and "cannot connect to PostgreSQL" in err
+          and "s3cret" not in err, "no server: exit %s, %s" % (rc, err))
+
+
+@store_neutral
+def test_backtest_refuses_postgresql(ctx):
+    """backtest replays a SQLite file only: a connection string is refused
+    before any connection, with exit 2, and not echoed."""
+    rules = os.path.join(ctx.root, "rules", "four_color.yaml")
+    for db in ["postgresql://zhilid:s3cret@127.0.0.1:1/none",
+               "host=/tmp dbname=zhilid password=s3cret"]:
+        rc, out, err = ctl(ctx, "backtest", "--rules", rules, "--db", db)
+        check(rc == 2 and "reads SQLite databases only" in err and
+              "s3cret" not in err, "%s: exit %s, %s" % (db, rc, short(err)))
