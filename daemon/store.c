@@ -367,6 +367,8 @@ prune_step(struct store *s)
 	}
 	if (!more)
 		s->pruned_to = cutoff;
+	/* a look that found nothing counts too: one a gap under load */
+	s->prune_last = store_mono_ns();
 	if (n == 0)
 		return;
 	us = store_elapsed_us(t0);
@@ -377,7 +379,6 @@ prune_step(struct store *s)
 		s->prune_rows *= 2;
 	if (s->prune_rows > PRUNE_ROWS)
 		s->prune_rows = PRUNE_ROWS;
-	s->prune_last = store_mono_ns();
 	__atomic_add_fetch(&s->n_pruned, (uint64_t)n, __ATOMIC_RELAXED);
 }
 
