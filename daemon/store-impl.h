@@ -85,11 +85,11 @@ void	 store_cursor_init(struct store_cursor *, struct store *,
 int	 store_wop_next(struct store_cursor *, struct store_wop *);
 
 /*
- * Retention: a backend's prune deletes at most rows of the events with
- * ts < cutoff, the oldest first, in a transaction of its own that stops
- * after PRUNE_BUDGET_US of deleting, and records the last seq deleted;
- * it returns how many it deleted (*more: there may be others below the
- * cutoff) or -1, with why in err.
+ * Retention: a backend's prune deletes at most PRUNE_ROWS of the events
+ * with ts < cutoff, the oldest first, in a transaction of its own that
+ * stops after about PRUNE_BUDGET_US of deleting, and records the last seq
+ * deleted; it returns how many it deleted (*more: there may be others
+ * below the cutoff) or -1, with why in err.
  */
 #define PRUNE_ROWS	1000
 #define PRUNE_BUDGET_US	2000
@@ -131,7 +131,7 @@ struct store_backend {
 	int	 (*silences_json)(struct store *, int, int64_t, struct buf *);
 
 	/* retention, on the writer thread between two commits */
-	int64_t	 (*prune)(struct store *, int64_t, int, int *, char *, size_t);
+	int64_t	 (*prune)(struct store *, int64_t, int *, char *, size_t);
 };
 
 /* The part of a store that store.c keeps; a backend's struct starts with it. */
@@ -156,7 +156,6 @@ struct store {
 	/* retention: the writer deletes events with ts < cutoff */
 	int64_t		 prune_cutoff;	/* asked for, under mu */
 	int64_t		 pruned_to;	/* none left below it (writer's) */
-	int		 prune_rows;	/* the next batch's (writer's) */
 	uint64_t	 prune_retry;	/* after a failure, not before (ns) */
 	uint64_t	 prune_last;	/* the end of the last batch (ns) */
 	uint64_t	 n_pruned;	/* events deleted (atomic) */

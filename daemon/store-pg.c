@@ -220,6 +220,7 @@ struct pg {
 	uint64_t	 ntokens;	/* the writer's */
 	int		 synced;	/* its commits wait for the server's WAL */
 	int		 shapes_stale;	/* read them again before a commit */
+	int		 prune_rows;	/* retention's next batch */
 };
 
 /* What tells whether a group whose COMMIT went unanswered committed. */
@@ -566,6 +567,7 @@ store_pg_open(const char *conninfo, int durability, char **cause)
 	store_init(&p->s, &pg_backend);
 	p->conninfo = xstrdup(conninfo);
 	p->durability = durability;
+	p->prune_rows = PRUNE_ROWS;
 	p->w = (struct link){ .who = "writer", .prefix = 'w', .sql = wsql,
 	    .nsql = SW_N };
 	p->r = (struct link){ .who = "reader", .prefix = 'r', .sql = rsql,
@@ -917,17 +919,19 @@ pg_commit(struct store *st, struct wjob *first, struct wjob *end)
 /*
  * Retention's batch (PRUNE_SQL), on the writer's connection as it is; a
  * writer without one leaves the deletion to later.  One statement cannot
- * stop at the budget: store.c makes the next batch smaller instead.
+ * stop at the budget: a batch that took longer makes the next one half as
+ * big (16 at least), one that took under half of it twice as big.
  */
 static int64_t
-pg_prune(struct store *st, int64_t cutoff, int rows, int *more, char *err,
+pg_prune(struct store *st, int64_t cutoff, int *more, char *err,
     size_t errlen)
 {
 	struct pg *p = (struct pg *)st;
+	uint64_t t0 = store_mono_ns();
+	int64_t n = -1, us;
 	PGresult *r;
-	int64_t n = -1;
 	char *sql;
-	int gone = 0, committed = 0;
+	int gone = 0, committed = 0, rows = p->prune_rows;
 
 	if (p->w.c == NULL || PQstatus(p->w.c) != CONNECTION_OK) {
 		snprintf(err, errlen, "the writer is not connected");
@@ -965,6 +969,10 @@ pg_prune(struct store *st, int64_t cutoff, int rows, int *more, char *err,
 		return -1;
 	}
 	*more = n == rows;
+	if (n > 0 && (us = store_elapsed_us(t0)) > PRUNE_BUDGET_US)
+		p->prune_rows = rows / 2 > 16 ? rows / 2 : 16;
+	else if (n > 0 && us < PRUNE_BUDGET_US / 2)
+		p->prune_rows = rows * 2 < PRUNE_ROWS ? rows * 2 : PRUNE_ROWS;
 	return n;
 }
 

@@ -508,14 +508,14 @@ fail:
  * finding none costs no transaction.  The deletes stop at the budget.
  */
 static int64_t
-sq_prune(struct store *st, int64_t cutoff, int rows, int *more, char *err,
+sq_prune(struct store *st, int64_t cutoff, int *more, char *err,
     size_t errlen)
 {
 	struct sq *s = (struct sq *)st;
 	int64_t seqs[PRUNE_ROWS], max = 0;
 	sqlite3_stmt *sel = s->q[W_PRUNE_SEL];
 	uint64_t t0;
-	int n = 0, i, rc = SQLITE_DONE;
+	int n = 0, i, rc = SQLITE_DONE, rows = PRUNE_ROWS;
 
 	sqlite3_bind_int64(sel, 1, cutoff);
 	sqlite3_bind_int(sel, 2, rows);

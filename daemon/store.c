@@ -71,7 +71,6 @@ store_init(struct store *s, const struct store_backend *be)
 	pthread_cond_init(&s->cv, NULL);
 	pthread_cond_init(&s->donecv, NULL);
 	shapes_init(&s->shapes);
-	s->prune_rows = PRUNE_ROWS;
 }
 
 void
@@ -304,10 +303,9 @@ writer_main(void *arg)
  * its own between two group commits (the backend's prune): the writer owns
  * the connection, so the deletion never waits for a lock of its own
  * daemon, and a commit waits for at most one batch, which stops at
- * prune_rows events or PRUNE_BUDGET_US of deleting, whichever comes
- * first; a batch that took longer than that makes the next one smaller (a
- * backend that deletes a batch in one statement cannot stop in the
- * middle).  While jobs are waiting, a batch runs at most every
+ * PRUNE_ROWS events or PRUNE_BUDGET_US of deleting, whichever comes first
+ * (a backend that deletes a batch in one statement, which cannot stop in
+ * the middle, makes the next one smaller instead).  While jobs are waiting, a batch runs at most every
  * PRUNE_GAP_US, so that deleting a long backlog takes a bounded share of
  * the writer; an idle writer deletes without a pause.  Alerts and history
  * keep their seq.
@@ -348,7 +346,7 @@ prune_step(struct store *s)
 {
 	char err[512];
 	uint64_t t0 = store_mono_ns();
-	int64_t cutoff, n, us;
+	int64_t cutoff, n;
 	int more = 0;
 
 	pthread_mutex_lock(&s->mu);
@@ -356,8 +354,7 @@ prune_step(struct store *s)
 	pthread_mutex_unlock(&s->mu);
 
 	err[0] = '\0';
-	if ((n = s->be->prune(s, cutoff, s->prune_rows, &more, err,
-	    sizeof err)) < 0) {
+	if ((n = s->be->prune(s, cutoff, &more, err, sizeof err)) < 0) {
 		log_warnx("database: retention: cannot delete old events: %s; "
 		    "trying again in %d s", err, PRUNE_RETRY);
 		pthread_mutex_lock(&s->mu);
@@ -371,14 +368,7 @@ prune_step(struct store *s)
 	s->prune_last = store_mono_ns();
 	if (n == 0)
 		return;
-	us = store_elapsed_us(t0);
-	note_max(&s->prune_max_us, us);
-	if (us > PRUNE_BUDGET_US && s->prune_rows > 16)
-		s->prune_rows /= 2;
-	else if (us < PRUNE_BUDGET_US / 2 && s->prune_rows < PRUNE_ROWS)
-		s->prune_rows *= 2;
-	if (s->prune_rows > PRUNE_ROWS)
-		s->prune_rows = PRUNE_ROWS;
+	note_max(&s->prune_max_us, store_elapsed_us(t0));
 	__atomic_add_fetch(&s->n_pruned, (uint64_t)n, __ATOMIC_RELAXED);
 }
 
