@@ -15,6 +15,8 @@
 #                   bench-pg: the same load into SQLite and PostgreSQL
 #                   bench-outputs compares run.sh with and without a
 #                   file and a journal output (not part of bench)
+#                   bench-size: bytes stored per event
+#                   bench-retention: deleting old events under load
 #   make install    PREFIX=/usr/local DESTDIR=
 #   make deb        a Debian 12 package, build/deb/zhilid_VERSION_ARCH.deb,
 #                   checked by lintian
@@ -154,6 +156,16 @@ bench-cadence: all
 	@$(MAKE) -s -C tests/bench all
 	@sh tests/bench/cadence.sh
 
+# Bytes stored per event, all tables and indexes, after VACUUM.
+bench-size: all
+	@$(MAKE) -s -C tests/bench all
+	@sh tests/bench/size.sh
+
+# Deleting a log older than retention.events while events are pushed.
+bench-retention: all
+	@$(MAKE) -s -C tests/bench all
+	@sh tests/bench/retention.sh
+
 bench-explain: all
 	@$(MAKE) -s -C tests/bench all
 	@sh tests/bench/explain.sh
@@ -212,8 +224,9 @@ deb:
 
 .SECONDARY:
 .PHONY: all asan units run deps check bench bench-close bench-deadlines bench-pg \
-	bench-cadence bench-review bench-explain bench-backtest \
-	bench-instr bench-map screenshots install clean deb bench-outputs
+	bench-cadence bench-review bench-explain bench-backtest bench-size \
+	bench-retention bench-instr bench-map screenshots install clean deb \
+	bench-outputs
 
 # libFuzzer targets (clang): make fuzz, and fuzz-check (run by make check).
 -include tests/fuzz/fuzz.mk

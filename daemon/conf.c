@@ -4,6 +4,7 @@
  * Every problem is collected as FILE:LINE:COL before the load fails whole.
  * Relative paths are taken relative to the config file's folder.
  */
+#include <assert.h>
 #include <errno.h>
 #include <glob.h>
 #include <grp.h>
@@ -47,6 +48,8 @@ static int	parse_metrics(struct conf *, const struct ynode *,
 		    const char *, struct errs *);
 static int	parse_outputs(struct conf *, const struct ynode *,
 		    const char *, struct errs *);
+static int	parse_retention(struct conf *, const struct ynode *,
+		    const char *, struct errs *);
 
 static const struct conf_key conf_table[] = {
 	{ "socket",	parse_socket },
@@ -60,6 +63,7 @@ static const struct conf_key conf_table[] = {
 	{ "access",	parse_access },
 	{ "metrics",	parse_metrics },
 	{ "outputs",	parse_outputs },
+	{ "retention",	parse_retention },
 };
 #define NCONF (sizeof conf_table / sizeof conf_table[0])
 
@@ -83,6 +87,13 @@ static const struct limit_key limit_table[] = {
 	    86400 * 365 },
 };
 #define NLIMIT (sizeof limit_table / sizeof limit_table[0])
+
+/* retention: {events: DAYS}; a hundred years at most */
+static const struct limit_key retention_table[] = {
+	{ "events",		offsetof(struct conf, retention_events), 1,
+	    36500 },
+};
+#define NRETENTION (sizeof retention_table / sizeof retention_table[0])
 
 static const char *const role_names[] = { "push", "read", "admin" };
 
@@ -279,41 +290,58 @@ parse_timezone(struct conf *c, const struct ynode *n, const char *file,
 	return 0;
 }
 
+/* A map of integers, each of them checked against its row of table. */
 static int
-parse_limits(struct conf *c, const struct ynode *n, const char *file,
+parse_int_map(struct conf *c, const struct ynode *n, const char *file,
+    const char *what, const struct limit_key *table, size_t ntable,
     struct errs *errs)
 {
-	const char *names[NLIMIT];
+	const char *names[NLIMIT > NRETENTION ? NLIMIT : NRETENTION] = { 0 };
 	size_t i, j;
 	long long v;
 	int rc = 0;
 
+	assert(ntable <= sizeof names / sizeof names[0]);
 	if (n->type != YN_MAP) {
-		errs_add(errs, file, n->line, n->col, "limits: expected a map, "
-		    "got %s", ynode_type_name(n));
+		errs_add(errs, file, n->line, n->col, "%s: expected a map, "
+		    "got %s", what, ynode_type_name(n));
 		return -1;
 	}
-	for (i = 0; i < NLIMIT; i++)
-		names[i] = limit_table[i].name;
-	if (ynode_check_keys(n, file, names, NLIMIT, "limits", errs) != 0)
+	for (i = 0; i < ntable; i++)
+		names[i] = table[i].name;
+	if (ynode_check_keys(n, file, names, ntable, what, errs) != 0)
 		rc = -1;
-	for (i = 0; i < NLIMIT; i++) {
+	for (i = 0; i < ntable; i++) {
 		const struct ynode *vn = ynode_get(n, names[i]);
 
 		if (vn == NULL)
 			continue;
-		if (ynode_int(vn, limit_table[i].min, limit_table[i].max,
-		    &v) != 0) {
-			errs_add(errs, file, vn->line, vn->col, "limits.%s: "
-			    "expected an integer in %lld..%lld", names[i],
-			    limit_table[i].min, limit_table[i].max);
+		if (ynode_int(vn, table[i].min, table[i].max, &v) != 0) {
+			errs_add(errs, file, vn->line, vn->col, "%s.%s: "
+			    "expected an integer in %lld..%lld", what,
+			    names[i], table[i].min, table[i].max);
 			rc = -1;
 			continue;
 		}
-		j = limit_table[i].offset;
+		j = table[i].offset;
 		*(long long *)(void *)((char *)c + j) = v;
 	}
 	return rc;
+}
+
+static int
+parse_limits(struct conf *c, const struct ynode *n, const char *file,
+    struct errs *errs)
+{
+	return parse_int_map(c, n, file, "limits", limit_table, NLIMIT, errs);
+}
+
+static int
+parse_retention(struct conf *c, const struct ynode *n, const char *file,
+    struct errs *errs)
+{
+	return parse_int_map(c, n, file, "retention", retention_table,
+	    NRETENTION, errs);
 }
 
 static int

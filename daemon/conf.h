@@ -45,6 +45,7 @@ struct conf {
 	long long		 max_clients_per_uid;
 	long long		 entity_cache;
 	long long		 idle_timeout;	/* seconds, 0: none */
+	long long		 retention_events; /* days, 0: keep forever */
 	struct access_rule	*access;
 	size_t			 naccess;
 	char			*metrics_textfile;	/* absolute, or NULL */

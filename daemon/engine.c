@@ -1134,8 +1134,8 @@ engine_apply(struct engine *e, struct event *ev, struct ev_result *res,
 
 	seq = e->next_seq++;
 	if (e->store != NULL)
-		store_op_event(&b->job.ops, seq, ev->id, ev->type, ev->ts,
-		    ev->line, ev->len);
+		store_op_event(e->store, &b->job.ops, seq, ev->id, ev->type,
+		    ev->ts, ev->line, ev->len);
 	if (ev->id != NULL)
 		ids_add(e, b, ev->id, seq);
 	res->seq = seq;

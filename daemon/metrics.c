@@ -287,6 +287,18 @@ subscribers(struct server *srv)
 	return n;
 }
 
+/* Retention (zhilid.conf(5)): the events it deleted. */
+static void
+retention_text(struct server *srv, struct buf *b, int flavor)
+{
+	uint64_t n = 0, max_us = 0, commit_us = 0;
+
+	if (srv->store != NULL)
+		store_prune_counts(srv->store, &n, &max_us, &commit_us);
+	counter(b, flavor, "zhilid_events_pruned", "Events deleted from the "
+	    "event log by retention.", n);
+}
+
 void
 metrics_text(struct server *srv, struct buf *b, int flavor)
 {
@@ -344,6 +356,7 @@ metrics_text(struct server *srv, struct buf *b, int flavor)
 	gauge(b, flavor, "zhilid_silences_active", "Silences neither ended "
 	    "nor past their until.", (long long)silences_active(
 	    &e->silences, engine_now(e)));
+	retention_text(srv, b, flavor);
 	outputs_text(srv, b, flavor);
 	if (flavor == METRICS_OPENMETRICS)
 		buf_adds(b, "# EOF\n");

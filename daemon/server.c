@@ -361,12 +361,38 @@ fire_due(struct server *srv)
 	ev_timer_start(srv->loop, &srv->due);
 }
 
+/*
+ * Retention: hand the writer the cutoff, DAYS before the daemon's clock
+ * (the wall clock, or the event clock as of the last commit), so that the
+ * event clock deletes the same events on every run.  The writer does the
+ * deleting, between commits; here it is only a comparison.
+ */
+static void
+retain(struct server *srv)
+{
+	int64_t now;
+
+	if (srv->conf->retention_events == 0 || srv->store == NULL)
+		return;
+	now = srv->conf->clock == CLOCK_WALL ? clock_wall() :
+	    srv->eng->committed_clock;
+	store_prune(srv->store, now - srv->conf->retention_events * 86400);
+}
+
+/* With the wall clock the cutoff moves while no event comes. */
+static void
+retain_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	retain(container_of(w, struct server, retain));
+}
+
 static void
 commit_cb(struct ev_loop *loop, ev_prepare *w, int revents)
 {
 	struct server *srv = container_of(w, struct server, commit);
 
 	fire_due(srv);
+	retain(srv);
 	engine_submit(srv->eng);
 	engine_reap(srv->eng, 0);
 	server_sweep(srv);
@@ -555,6 +581,10 @@ server_init(struct server *srv, struct ev_loop *loop, struct conf *conf,
 		if (outputs_start(srv) != 0)
 			return -1;
 	}
+	if (conf->retention_events > 0) {
+		ev_timer_init(&srv->retain, retain_cb, 0., 60.);
+		ev_timer_again(loop, &srv->retain);
+	}
 	ev_signal_init(&srv->sigterm, signal_cb, SIGTERM);
 	ev_signal_init(&srv->sigint, signal_cb, SIGINT);
 	ev_signal_init(&srv->sighup, signal_cb, SIGHUP);
@@ -591,6 +621,7 @@ server_free(struct server *srv)
 	ev_timer_stop(srv->loop, &srv->watchdog);
 	ev_timer_stop(srv->loop, &srv->drain);
 	ev_timer_stop(srv->loop, &srv->due);
+	ev_timer_stop(srv->loop, &srv->retain);
 	metrics_stop(srv);
 	metrics_free(&srv->metrics);
 	if (srv->lfd != -1)

@@ -47,6 +47,7 @@ struct server {
 	ev_async	 async;		/* the writer finished a batch */
 	ev_timer	 watchdog, drain;
 	ev_timer	 due;		/* the next rule timer (wall clock) */
+	ev_timer	 retain;	/* moves retention's cutoff on */
 	ev_tstamp	 drain_deadline;
 	struct client	 clients;	/* sentinel */
 	unsigned	 nclients;

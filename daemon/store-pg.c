@@ -114,8 +114,8 @@ static const char *const wsql[SW_N] = {
 	    "VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET "
 	    "last_id = EXCLUDED.last_id",
 	[ST_OUTPUT_CLEAR] = "DELETE FROM output_positions",
-	[SW_EVENT] = "INSERT INTO events (seq, eid, type, ts, body) "
-	    "VALUES ($1, $2, $3, $4, $5)",
+	[SW_EVENT] = "INSERT INTO events (seq, eid, type, ts, body, shape) "
+	    "VALUES ($1, $2, $3, $4, $5, $6)",
 	/* grp set only when the entity moved: its index stays put else */
 #define ENTITY_UPSERT "INSERT INTO entities " \
 	"(kind, id, state, removed, created, updated, removed_ts, grp) " \
@@ -134,7 +134,24 @@ static const char *const wsql[SW_N] = {
 	/* the first ack stays: who and when are not overwritten */
 	[SW_ACK] = "UPDATE alerts SET acked = 1, acked_by = $2, acked_ts = $3 "
 	    "WHERE id = $1 AND acked = 0",
+	/* the event log's templates (schema 007, evlog.c) */
+	[SW_SHAPE] = "INSERT INTO shapes (id, template) VALUES ($1, $2)",
 };
+
+/*
+ * Retention's batch (store.c), one round trip: the oldest events below the
+ * cutoff (%lld) through the ts index, at most %d of them, and the last seq
+ * deleted into meta.  Nothing waits for this commit to reach the disk:
+ * lost in a crash, the batch is deleted again, and events.pruned goes
+ * with it, as it is written in the same transaction.
+ */
+#define PRUNE_SQL "BEGIN; SET LOCAL synchronous_commit = off; " \
+	"WITH d AS (DELETE FROM events WHERE seq IN (SELECT seq FROM events " \
+	"WHERE ts < %lld ORDER BY ts LIMIT %d) RETURNING seq), " \
+	"m AS (INSERT INTO meta (key, value) SELECT 'events.pruned', " \
+	"max(seq)::text FROM d HAVING count(*) > 0 ON CONFLICT (key) DO " \
+	"UPDATE SET value = GREATEST(meta.value::bigint, " \
+	"EXCLUDED.value::bigint)::text) SELECT count(*) FROM d; COMMIT"
 
 enum {
 	R_EV_FIND, R_ENT_LOAD, R_HIST, R_ALERTS, R_ALERTS_RULE, R_MAX_SEQ,
@@ -210,6 +227,8 @@ struct pg {
 	struct link	 r;		/* the loop thread's */
 	uint64_t	 ntokens;	/* the writer's */
 	int		 synced;	/* its commits wait for the server's WAL */
+	int		 shapes_stale;	/* read them again before a commit */
+	int		 prune_rows;	/* retention's next batch */
 };
 
 /* What tells whether a group whose COMMIT went unanswered committed. */
@@ -430,6 +449,7 @@ writer_setup(struct pg *p, PGconn *c, char **cause)
 	/* what stats calls syncs: commits that waited for the WAL's flush */
 	p->synced = exec_int(c, "SELECT count(*) FROM pg_settings WHERE "
 	    "name = 'synchronous_commit' AND setting <> 'off'", 1) > 0;
+	p->shapes_stale = 1;
 	return 0;
 }
 
@@ -555,6 +575,7 @@ store_pg_open(const char *conninfo, int durability, char **cause)
 	store_init(&p->s, &pg_backend);
 	p->conninfo = xstrdup(conninfo);
 	p->durability = durability;
+	p->prune_rows = PRUNE_ROWS;
 	p->w = (struct link){ .who = "writer", .prefix = 'w', .sql = wsql,
 	    .nsql = SW_N };
 	p->r = (struct link){ .who = "reader", .prefix = 'r', .sql = rsql,
@@ -697,7 +718,7 @@ send_group(struct pg *p, struct wjob *first, struct wjob *end,
 	if (!send_sql(p, "BEGIN", 0, NULL))
 		return SENT_LOST;
 	for (j = first; j != end; j = j->next) {
-		store_cursor_init(&cur, &j->ops);
+		store_cursor_init(&cur, &p->s, &j->ops);
 		while ((rc = store_wop_next(&cur, &w)) > 0) {
 			if (w.stmt == SW_EVENT) {
 				d->has_seq = 1;
@@ -821,6 +842,39 @@ resolve(struct pg *p, const struct doubt *d)
 	return rc ? 0 : -1;
 }
 
+/*
+ * The event log's templates (schema 007), read from the server whenever
+ * the writer connects and after a group that did not commit: what a
+ * transaction in doubt or rolled back left behind is then known from the
+ * server, not guessed, and a writer that takes a schema over from
+ * another daemon numbers its new templates after that one's.
+ */
+static int
+shapes_reload(struct pg *p)
+{
+	struct shapes *sh = &p->s.shapes;
+	PGresult *r = PQexec(p->w.c, SQL_SHAPES);
+	char e[512];
+	int i;
+
+	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+		log_warnx("database: reading the event log's templates: %s",
+		    pgerr(p->w.c, r, e, sizeof e));
+		if (lost(p->w.c, r))
+			link_lost(&p->w);
+		PQclear(r);
+		return -1;
+	}
+	shapes_free(sh);
+	shapes_init(sh);
+	for (i = 0; i < PQntuples(r); i++)
+		shapes_stored(sh, strtoll(PQgetvalue(r, i, 0), NULL, 10),
+		    PQgetvalue(r, i, 1), (size_t)PQgetlength(r, i, 1));
+	PQclear(r);
+	p->shapes_stale = 0;
+	return 0;
+}
+
 static int
 pg_commit(struct store *st, struct wjob *first, struct wjob *end)
 {
@@ -837,6 +891,10 @@ pg_commit(struct store *st, struct wjob *first, struct wjob *end)
 		if (c == NULL)
 			return -1;
 	}
+	if (p->shapes_stale && shapes_reload(p) != 0)
+		return -1;
+	/* a group that fails may have numbered templates it did not store */
+	p->shapes_stale = 1;
 	memset(&d, 0, sizeof d);
 	if (!PQenterPipelineMode(p->w.c)) {
 		link_lost(&p->w);
@@ -848,12 +906,14 @@ pg_commit(struct store *st, struct wjob *first, struct wjob *end)
 			link_lost(&p->w);
 		if (p->synced)
 			__atomic_add_fetch(&st->n_syncs, 1, __ATOMIC_RELAXED);
+		p->shapes_stale = 0;
 		return 0;
 	case SENT_IN_DOUBT:
 		if ((rc = resolve(p, &d)) != 0)
 			return rc;
 		if (p->synced)
 			__atomic_add_fetch(&st->n_syncs, 1, __ATOMIC_RELAXED);
+		p->shapes_stale = 0;
 		return 0;
 	case SENT_LOST:
 		link_lost(&p->w);
@@ -862,6 +922,66 @@ pg_commit(struct store *st, struct wjob *first, struct wjob *end)
 		roll_back(p);
 		return -1;
 	}
+}
+
+/*
+ * Retention's batch (PRUNE_SQL), on the writer's connection as it is; a
+ * writer without one leaves the deletion to later.  One statement cannot
+ * stop at the budget: a batch that took longer makes the next one half as
+ * big (16 at least), one that took under half of it twice as big.
+ */
+static int64_t
+pg_prune(struct store *st, int64_t cutoff, int *more, char *err,
+    size_t errlen)
+{
+	struct pg *p = (struct pg *)st;
+	uint64_t t0 = store_mono_ns();
+	int64_t n = -1, us;
+	PGresult *r;
+	char *sql;
+	int gone = 0, committed = 0, rows = p->prune_rows;
+
+	if (p->w.c == NULL || PQstatus(p->w.c) != CONNECTION_OK) {
+		snprintf(err, errlen, "the writer is not connected");
+		return -1;
+	}
+	sql = xasprintf(PRUNE_SQL, (long long)cutoff, rows);
+	if (!PQsendQuery(p->w.c, sql))
+		gone = 1;
+	free(sql);
+	while (!gone && (r = PQgetResult(p->w.c)) != NULL) {
+		switch (PQresultStatus(r)) {
+		case PGRES_TUPLES_OK:
+			n = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+			break;
+		case PGRES_COMMAND_OK:
+			committed |= strcmp(PQcmdStatus(r), "COMMIT") == 0;
+			break;
+		default:
+			pgerr(p->w.c, r, err, errlen);
+			gone = lost(p->w.c, r);
+			break;
+		}
+		PQclear(r);
+	}
+	if (gone || (!committed && PQtransactionStatus(p->w.c) !=
+	    PQTRANS_IDLE && exec_ok(p->w.c, "ROLLBACK", NULL, NULL) != 0)) {
+		if (err[0] == '\0')
+			pgerr(p->w.c, NULL, err, errlen);
+		link_lost(&p->w);
+		return -1;
+	}
+	if (!committed || n < 0) {
+		if (err[0] == '\0')
+			snprintf(err, errlen, "the batch did not commit");
+		return -1;
+	}
+	*more = n == rows;
+	if (n > 0 && (us = store_elapsed_us(t0)) > PRUNE_BUDGET_US)
+		p->prune_rows = rows / 2 > 16 ? rows / 2 : 16;
+	else if (n > 0 && us < PRUNE_BUDGET_US / 2)
+		p->prune_rows = rows * 2 < PRUNE_ROWS ? rows * 2 : PRUNE_ROWS;
+	return n;
 }
 
 /* The reads, on the loop thread. */
@@ -1393,4 +1513,5 @@ static const struct store_backend pg_backend = {
 	.reader_alerts = pg_reader_alerts,
 	.reader_error = pg_reader_error,
 	.reader_close = pg_reader_close,
+	.prune = pg_prune,
 };

@@ -58,6 +58,8 @@ enum {
 	W_TIMER_DEL, W_META, W_SPAN_PUT, W_SPAN_DEL, W_REGROUP,
 	W_SILENCE_PUT, W_SILENCE_END, W_OUTPUT_POS, W_OUTPUT_CLEAR,
 	W_ENTITY_MOVED,
+	/* the event log's templates (evlog.c); retention */
+	W_SHAPE, W_PRUNE_SEL, W_PRUNE_DEL, W_PRUNED,
 	/* the reader's */
 	R_EV_FIND, R_ENT_LOAD, R_HIST, R_ALERTS, R_ALERTS_RULE, R_MAX_SEQ,
 	R_MAX_ALERT, R_ENT_COUNT, R_ENT_KEYS, R_ENT_ROWS, R_ID_COUNT, R_IDS, R_FACTS,
@@ -71,8 +73,8 @@ static const char *const sql_table[NQ] = {
 	[W_BEGIN] = "BEGIN IMMEDIATE",
 	[W_COMMIT] = "COMMIT",
 	[W_ROLLBACK] = "ROLLBACK",
-	[W_EVENT] = "INSERT INTO events (seq, eid, type, ts, body) "
-	    "VALUES (?1, ?2, ?3, ?4, ?5)",
+	[W_EVENT] = "INSERT INTO events (seq, eid, type, ts, body, shape) "
+	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
 	/*
 	 * An upsert updates the row in place and leaves alone the indexes
 	 * whose columns it does not set: grp's, unless the entity moved
@@ -127,6 +129,15 @@ static const char *const sql_table[NQ] = {
 	[W_OUTPUT_CLEAR] = "DELETE FROM output_positions",
 	[W_SILENCE_END] = "UPDATE silences SET ended = ?2, ended_by = ?3 "
 	    "WHERE id = ?1 AND ended IS NULL",
+	[W_SHAPE] = "INSERT INTO shapes (id, template) VALUES (?1, ?2)",
+	/* the oldest events by ts, through the index of schema 007 */
+	[W_PRUNE_SEL] = "SELECT seq FROM events WHERE ts < ?1 ORDER BY ts "
+	    "LIMIT ?2",
+	[W_PRUNE_DEL] = "DELETE FROM events WHERE seq = ?1",
+	/* the last seq ever deleted: the next start counts on from it */
+	[W_PRUNED] = "INSERT INTO meta (key, value) VALUES ('events.pruned', "
+	    "?1) ON CONFLICT (key) DO UPDATE SET value = max(value, "
+	    "excluded.value)",
 	[R_EV_FIND] = "SELECT seq FROM events WHERE eid = ?1",
 	[R_ENT_LOAD] = "SELECT state, removed, created, removed_ts "
 	    "FROM entities WHERE kind = ?1 AND id = ?2",
@@ -171,7 +182,7 @@ static const char *const sql_table[NQ] = {
 static const int stmt_map[SW_N] = { W_FACT, W_CLOSE, W_MARK_PUT, W_MARK_DEL,
     W_TIMER_PUT, W_TIMER_DEL, W_META, W_SPAN_PUT, W_SPAN_DEL, W_REGROUP,
     W_SILENCE_PUT, W_SILENCE_END, W_OUTPUT_POS, W_OUTPUT_CLEAR,
-    W_EVENT, W_ENTITY, W_HISTORY, W_ALERT, W_ACK, W_ENTITY_MOVED };
+    W_EVENT, W_ENTITY, W_HISTORY, W_ALERT, W_ACK, W_ENTITY_MOVED, W_SHAPE };
 static const int table_map[] = { R_FACTS, R_CLOSURES, R_MARKS, R_TIMERS,
     R_META, R_SPANS, R_SILENCES, R_OUTPUTS };
 
@@ -273,6 +284,33 @@ migrate(struct sq *s, char **cause)
 	return 0;
 }
 
+/*
+ * The templates of the event log, as many as memory keeps (the rest are
+ * only read back); new ones are numbered after every stored one.
+ */
+static int
+sq_shapes_load(struct sq *s, char **cause)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (sqlite3_prepare_v2(s->wdb, SQL_SHAPES, -1, &st, NULL) !=
+	    SQLITE_OK) {
+		*cause = xasprintf("%s: %s", s->path, sqlite3_errmsg(s->wdb));
+		return -1;
+	}
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		shapes_stored(&s->s.shapes, sqlite3_column_int64(st, 0),
+		    (const char *)sqlite3_column_text(st, 1),
+		    (size_t)sqlite3_column_bytes(st, 1));
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		*cause = xasprintf("%s: %s", s->path, sqlite3_errmsg(s->wdb));
+		return -1;
+	}
+	return 0;
+}
+
 static int
 open_db(const char *path, sqlite3 **db, char **cause)
 {
@@ -314,6 +352,8 @@ store_sqlite_open(const char *path, int durability, char **cause)
 	if (exec_sql(s->wdb, path, "PRAGMA page_size = 16384", cause) != 0)
 		goto fail;
 	if (migrate(s, cause) != 0)
+		goto fail;
+	if (sq_shapes_load(s, cause) != 0)
 		goto fail;
 	if (exec_sql(s->wdb, path, "PRAGMA journal_mode = WAL", cause) != 0)
 		goto fail;
@@ -423,7 +463,7 @@ exec_ops(struct sq *s, const struct buf *ops)
 	sqlite3_stmt *st;
 	int i, rc;
 
-	store_cursor_init(&c, ops);
+	store_cursor_init(&c, &s->s, ops);
 	while ((rc = store_wop_next(&c, &w)) > 0) {
 		st = s->q[stmt_map[w.stmt]];
 		for (i = 0; i < w.n; i++)
@@ -451,6 +491,7 @@ static int
 commit_jobs(struct store *st, struct wjob *first, struct wjob *end)
 {
 	struct sq *s = (struct sq *)st;
+	int64_t shapes_mark = st->shapes.next;
 	struct wjob *j;
 
 	if (run(s->q[W_BEGIN]) != 0)
@@ -463,6 +504,57 @@ commit_jobs(struct store *st, struct wjob *first, struct wjob *end)
 	return 0;
 fail:
 	log_warnx("database: commit failed: %s", sqlite3_errmsg(s->wdb));
+	if (!sqlite3_get_autocommit(s->wdb))
+		run(s->q[W_ROLLBACK]);
+	if (st->shapes.next != shapes_mark)	/* rolled back with it */
+		shapes_drop(&st->shapes, shapes_mark);
+	return -1;
+}
+
+/*
+ * Retention's batch (store.c): the seqs found before the transaction are
+ * still there in it, as the writer alone inserts and deletes events; so
+ * finding none costs no transaction.  The deletes stop at the budget.
+ */
+static int64_t
+sq_prune(struct store *st, int64_t cutoff, int *more, char *err,
+    size_t errlen)
+{
+	struct sq *s = (struct sq *)st;
+	int64_t seqs[PRUNE_ROWS], max = 0;
+	sqlite3_stmt *sel = s->q[W_PRUNE_SEL];
+	uint64_t t0;
+	int n = 0, i, rc = SQLITE_DONE, rows = PRUNE_ROWS;
+
+	sqlite3_bind_int64(sel, 1, cutoff);
+	sqlite3_bind_int(sel, 2, rows);
+	while (n < rows && (rc = sqlite3_step(sel)) == SQLITE_ROW)
+		seqs[n++] = sqlite3_column_int64(sel, 0);
+	sqlite3_reset(sel);
+	if (n == 0 && rc != SQLITE_DONE)
+		goto fail;
+	*more = 0;
+	if (n == 0)
+		return 0;
+	t0 = store_mono_ns();
+	if (run(s->q[W_BEGIN]) != 0)
+		goto fail;
+	for (i = 0; i < n; i++) {
+		if (i % 64 == 63 && store_elapsed_us(t0) > PRUNE_BUDGET_US)
+			break;
+		sqlite3_bind_int64(s->q[W_PRUNE_DEL], 1, seqs[i]);
+		if (run(s->q[W_PRUNE_DEL]) != 0)
+			goto fail;
+		if (seqs[i] > max)
+			max = seqs[i];
+	}
+	sqlite3_bind_int64(s->q[W_PRUNED], 1, max);
+	if (run(s->q[W_PRUNED]) != 0 || run(s->q[W_COMMIT]) != 0)
+		goto fail;
+	*more = n == rows || i < n;
+	return i;
+fail:
+	snprintf(err, errlen, "%s", sqlite3_errmsg(s->wdb));
 	if (!sqlite3_get_autocommit(s->wdb))
 		run(s->q[W_ROLLBACK]);
 	return -1;
@@ -1016,4 +1108,5 @@ static const struct store_backend sqlite_backend = {
 	.reader_alerts = sq_reader_alerts,
 	.reader_error = sq_reader_error,
 	.reader_close = sq_reader_close,
+	.prune = sq_prune,
 };

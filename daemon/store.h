@@ -42,10 +42,13 @@ struct wjob	*store_done(struct store *, int);
 unsigned	 store_inflight(struct store *);
 void		 store_counts(struct store *, uint64_t *, uint64_t *);
 int		 store_idle(struct store *);
+void		 store_prune(struct store *, int64_t);
+void		 store_prune_counts(struct store *, uint64_t *, uint64_t *,
+		    uint64_t *);
 
 /* write operations, appended to a job */
-void	 store_op_event(struct buf *, int64_t, const char *, const char *,
-	    int64_t, const char *, size_t);
+void	 store_op_event(struct store *, struct buf *, int64_t, const char *,
+	    const char *, int64_t, const char *, size_t);
 void	 store_op_entity(struct buf *, const char *, const char *,
 	    const char *, int, const char *, size_t, int, int64_t, int64_t,
 	    int64_t);
