@@ -13,6 +13,10 @@
 #                   bench-cadence judges 100,000 leaders at a month end
 #                   bench-explain times explain and dry_run of households
 #                   bench-pg: the same load into SQLite and PostgreSQL
+#                   bench-outputs compares run.sh with and without a
+#                   file and a journal output (not part of bench)
+#                   bench-size: bytes stored per event
+#                   bench-retention: deleting old events under load
 #                   bench-failover: kill -9 of the active PostgreSQL
 #                   daemon to the standby serving, 20 runs
 #   make install    PREFIX=/usr/local DESTDIR=
@@ -29,8 +33,10 @@ MANDIR	?= $(PREFIX)/share/man
 
 CC	?= cc
 PKGS	 = yaml-0.1 sqlite3 libcjson libpq
+# libsystemd: the journal output's sd_journal_sendv
+PKGS	+= libsystemd
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lyaml -lsqlite3 -lcjson -lpq)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lyaml -lsqlite3 -lcjson -lpq -lsystemd)
 # libev ships no .pc file on Debian.
 LIBS	 = $(PKG_LIBS) -lev -lm -lpthread
 
@@ -112,6 +118,11 @@ bench: all
 	@sh tests/bench/close.sh
 	@sh tests/bench/deadlines.sh
 
+# run.sh with and without a file and a journal output, interleaved.
+bench-outputs: all
+	@$(MAKE) -s -C tests/bench all
+	@sh tests/bench/outputs.sh
+
 # A period close of 100,000 secretaries; 1,000,000 pending deadlines.
 bench-close: all
 	@$(MAKE) -s -C tests/bench all
@@ -150,6 +161,16 @@ bench-backtest: all
 bench-cadence: all
 	@$(MAKE) -s -C tests/bench all
 	@sh tests/bench/cadence.sh
+
+# Bytes stored per event, all tables and indexes, after VACUUM.
+bench-size: all
+	@$(MAKE) -s -C tests/bench all
+	@sh tests/bench/size.sh
+
+# Deleting a log older than retention.events while events are pushed.
+bench-retention: all
+	@$(MAKE) -s -C tests/bench all
+	@sh tests/bench/retention.sh
 
 bench-explain: all
 	@$(MAKE) -s -C tests/bench all
@@ -212,9 +233,9 @@ deb:
 
 .SECONDARY:
 .PHONY: all asan units run deps check bench bench-close bench-deadlines bench-pg \
-	bench-failover \
-	bench-cadence bench-review bench-explain bench-backtest \
-	bench-instr bench-map screenshots install clean deb
+	bench-cadence bench-review bench-explain bench-backtest bench-size \
+	bench-retention bench-instr bench-map screenshots install clean deb \
+	bench-outputs bench-failover
 
 # libFuzzer targets (clang): make fuzz, and fuzz-check (run by make check).
 -include tests/fuzz/fuzz.mk

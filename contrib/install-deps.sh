@@ -25,6 +25,8 @@ PACKAGES="$PACKAGES libpq-dev postgresql"
 # packaging: debhelper, dpkg-dev, fakeroot and lintian (make deb and its
 # test).
 PACKAGES="$PACKAGES python3-prometheus-client debhelper dpkg-dev fakeroot lintian"
+# outputs: libsystemd-dev (the journal output's sd_journal_send).
+PACKAGES="$PACKAGES libsystemd-dev"
 
 if ! command -v dpkg-query >/dev/null 2>&1; then
 	echo "install-deps: dpkg-query not found; this script is for Debian 12." >&2

@@ -122,7 +122,8 @@ cmd_stats(struct client *c, const cJSON *req)
 {
 	struct server *srv = c->srv;
 	struct engine *e = srv->eng;
-	uint64_t commits = 0, syncs = 0;
+	uint64_t commits = 0, syncs = 0, pruned = 0, prune_us = 0;
+	uint64_t commit_us = 0;
 
 	if (e->store != NULL)
 		store_counts(e->store, &commits, &syncs);
@@ -134,7 +135,7 @@ cmd_stats(struct client *c, const cJSON *req)
 	    "\"commit_failures\":%llu,\"reloads\":%llu,"
 	    "\"subscribers_dropped\":%llu,\"seq\":%lld,"
 	    "\"entities_cached\":%zu,\"facts\":%zu,\"timers\":%zu,"
-	    "\"timers_fired\":%llu,\"role\":\"%s\"}}\n",
+	    "\"timers_fired\":%llu",
 	    ZHILID_VERSION, (long long)(clock_wall() - srv->started),
 	    (unsigned long long)e->generation, srv->rs->nrules, srv->nclients,
 	    (unsigned long long)srv->n_lines,
@@ -149,7 +150,15 @@ cmd_stats(struct client *c, const cJSON *req)
 	    (unsigned long long)srv->n_dropped,
 	    (long long)(e->next_seq - 1), e->cache.count,
 	    facts_count(&e->facts), e->timers.n,
-	    (unsigned long long)e->n_timers_fired, role_name(srv));
+	    (unsigned long long)e->n_timers_fired);
+	/* retention: events deleted, the longest deleting transaction */
+	if (e->store != NULL)
+		store_prune_counts(e->store, &pruned, &prune_us, &commit_us);
+	buf_addf(&c->out, ",\"events_pruned\":%llu,\"prune_max_us\":%llu,"
+	    "\"commit_max_us\":%llu", (unsigned long long)pruned,
+	    (unsigned long long)prune_us, (unsigned long long)commit_us);
+	/* active/standby */
+	buf_addf(&c->out, ",\"role\":\"%s\"}}\n", role_name(srv));
 }
 
 /*

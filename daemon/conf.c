@@ -4,6 +4,7 @@
  * Every problem is collected as FILE:LINE:COL before the load fails whole.
  * Relative paths are taken relative to the config file's folder.
  */
+#include <assert.h>
 #include <errno.h>
 #include <glob.h>
 #include <grp.h>
@@ -45,6 +46,10 @@ static int	parse_access(struct conf *, const struct ynode *, const char *,
 		    struct errs *);
 static int	parse_metrics(struct conf *, const struct ynode *,
 		    const char *, struct errs *);
+static int	parse_outputs(struct conf *, const struct ynode *,
+		    const char *, struct errs *);
+static int	parse_retention(struct conf *, const struct ynode *,
+		    const char *, struct errs *);
 
 static const struct conf_key conf_table[] = {
 	{ "socket",	parse_socket },
@@ -57,6 +62,8 @@ static const struct conf_key conf_table[] = {
 	{ "limits",	parse_limits },
 	{ "access",	parse_access },
 	{ "metrics",	parse_metrics },
+	{ "outputs",	parse_outputs },
+	{ "retention",	parse_retention },
 };
 #define NCONF (sizeof conf_table / sizeof conf_table[0])
 
@@ -80,6 +87,13 @@ static const struct limit_key limit_table[] = {
 	    86400 * 365 },
 };
 #define NLIMIT (sizeof limit_table / sizeof limit_table[0])
+
+/* retention: {events: DAYS}; a hundred years at most */
+static const struct limit_key retention_table[] = {
+	{ "events",		offsetof(struct conf, retention_events), 1,
+	    36500 },
+};
+#define NRETENTION (sizeof retention_table / sizeof retention_table[0])
 
 static const char *const role_names[] = { "push", "read", "admin" };
 
@@ -276,41 +290,58 @@ parse_timezone(struct conf *c, const struct ynode *n, const char *file,
 	return 0;
 }
 
+/* A map of integers, each of them checked against its row of table. */
 static int
-parse_limits(struct conf *c, const struct ynode *n, const char *file,
+parse_int_map(struct conf *c, const struct ynode *n, const char *file,
+    const char *what, const struct limit_key *table, size_t ntable,
     struct errs *errs)
 {
-	const char *names[NLIMIT];
+	const char *names[NLIMIT > NRETENTION ? NLIMIT : NRETENTION] = { 0 };
 	size_t i, j;
 	long long v;
 	int rc = 0;
 
+	assert(ntable <= sizeof names / sizeof names[0]);
 	if (n->type != YN_MAP) {
-		errs_add(errs, file, n->line, n->col, "limits: expected a map, "
-		    "got %s", ynode_type_name(n));
+		errs_add(errs, file, n->line, n->col, "%s: expected a map, "
+		    "got %s", what, ynode_type_name(n));
 		return -1;
 	}
-	for (i = 0; i < NLIMIT; i++)
-		names[i] = limit_table[i].name;
-	if (ynode_check_keys(n, file, names, NLIMIT, "limits", errs) != 0)
+	for (i = 0; i < ntable; i++)
+		names[i] = table[i].name;
+	if (ynode_check_keys(n, file, names, ntable, what, errs) != 0)
 		rc = -1;
-	for (i = 0; i < NLIMIT; i++) {
+	for (i = 0; i < ntable; i++) {
 		const struct ynode *vn = ynode_get(n, names[i]);
 
 		if (vn == NULL)
 			continue;
-		if (ynode_int(vn, limit_table[i].min, limit_table[i].max,
-		    &v) != 0) {
-			errs_add(errs, file, vn->line, vn->col, "limits.%s: "
-			    "expected an integer in %lld..%lld", names[i],
-			    limit_table[i].min, limit_table[i].max);
+		if (ynode_int(vn, table[i].min, table[i].max, &v) != 0) {
+			errs_add(errs, file, vn->line, vn->col, "%s.%s: "
+			    "expected an integer in %lld..%lld", what,
+			    names[i], table[i].min, table[i].max);
 			rc = -1;
 			continue;
 		}
-		j = limit_table[i].offset;
+		j = table[i].offset;
 		*(long long *)(void *)((char *)c + j) = v;
 	}
 	return rc;
+}
+
+static int
+parse_limits(struct conf *c, const struct ynode *n, const char *file,
+    struct errs *errs)
+{
+	return parse_int_map(c, n, file, "limits", limit_table, NLIMIT, errs);
+}
+
+static int
+parse_retention(struct conf *c, const struct ynode *n, const char *file,
+    struct errs *errs)
+{
+	return parse_int_map(c, n, file, "retention", retention_table,
+	    NRETENTION, errs);
 }
 
 static int
@@ -335,6 +366,25 @@ parse_roles(const struct ynode *n, const char *file, unsigned *roles,
 	return rc;
 }
 
+/*
+ * An entry of a list of maps (access, outputs): -1 if it is not a map,
+ * else 0, and *rc -1 if it has keys not in keys; both reported.
+ */
+static int
+list_entry(const struct ynode *e, const char *file, const char *what,
+    const char *const *keys, size_t nkeys, int *rc, struct errs *errs)
+{
+	if (e->type != YN_MAP) {
+		errs_add(errs, file, e->line, e->col, "%s: entry must be a "
+		    "map, got %s", what, ynode_type_name(e));
+		*rc = -1;
+		return -1;
+	}
+	if (ynode_check_keys(e, file, keys, nkeys, what, errs) != 0)
+		*rc = -1;
+	return 0;
+}
+
 static int
 parse_access(struct conf *c, const struct ynode *n, const char *file,
     struct errs *errs)
@@ -356,14 +406,8 @@ parse_access(struct conf *c, const struct ynode *n, const char *file,
 		long long id;
 		int nwho = 0;
 
-		if (e->type != YN_MAP) {
-			errs_add(errs, file, e->line, e->col, "access: entry "
-			    "must be a map, got %s", ynode_type_name(e));
-			rc = -1;
+		if (list_entry(e, file, "access", keys, 5, &rc, errs) != 0)
 			continue;
-		}
-		if (ynode_check_keys(e, file, keys, 5, "access", errs) != 0)
-			rc = -1;
 		for (k = 0; k < 4; k++)
 			if ((v = ynode_get(e, keys[k])) != NULL) {
 				nwho++;
@@ -478,6 +522,154 @@ parse_metrics(struct conf *c, const struct ynode *n, const char *file,
 		rc = -1;
 	}
 	free(dir);
+	return rc;
+}
+
+#define OUTPUT_NAME_MAX	128
+
+/*
+ * The target of one output: {file: PATH}, {exec: [ARGV...]} or
+ * {journal: true}; 0 and o filled, or -1.
+ */
+static int
+parse_output_target(struct conf *c, const struct ynode *e, const char *file,
+    struct output_conf *o, struct errs *errs)
+{
+	const struct ynode *v;
+	const char *s;
+	size_t i;
+	int on;
+
+	if ((v = ynode_get(e, "file")) != NULL) {
+		o->type = OUTPUT_FILE;
+		if ((s = scalar(v, file, "outputs.file", errs)) == NULL)
+			return -1;
+		o->path = conf_path(c, s);
+		return 0;
+	}
+	if ((v = ynode_get(e, "exec")) != NULL) {
+		o->type = OUTPUT_EXEC;
+		if (v->type != YN_SEQ || v->n == 0) {
+			errs_add(errs, file, v->line, v->col, "outputs.exec: "
+			    "expected a list of the program and its arguments, "
+			    "got %s", v->type == YN_SEQ ? "an empty list" :
+			    ynode_type_name(v));
+			return -1;
+		}
+		o->argv = xcalloc(v->n + 1, sizeof *o->argv);
+		for (i = 0; i < v->n; i++) {
+			if ((s = scalar(v->items[i], file, "outputs.exec",
+			    errs)) == NULL)
+				return -1;
+			o->argv[i] = xstrdup(s);
+		}
+		return 0;
+	}
+	v = ynode_get(e, "journal");
+	o->type = OUTPUT_JOURNAL;
+	if (ynode_bool(v, &on) != 0 || !on) {
+		errs_add(errs, file, v->line, v->col, "outputs.journal: "
+		    "expected true");
+		return -1;
+	}
+	return 0;
+}
+
+/* An output's default name: its type and target. */
+static char *
+output_default_name(const struct output_conf *o)
+{
+	struct buf b = { 0 };
+	size_t i;
+
+	switch (o->type) {
+	case OUTPUT_FILE:
+		return xasprintf("file:%s", o->path);
+	case OUTPUT_EXEC:
+		buf_adds(&b, "exec:");
+		for (i = 0; o->argv[i] != NULL; i++)
+			buf_addf(&b, "%s%s", i > 0 ? " " : "", o->argv[i]);
+		return buf_steal(&b);
+	default:
+		return xstrdup("journal");
+	}
+}
+
+/*
+ * outputs: a list of sinks, each {file: PATH}, {exec: [ARGV...]} or
+ * {journal: true}, with an optional name.  The name keys the output's
+ * stored position, so two outputs cannot share one.
+ */
+static int
+parse_outputs(struct conf *c, const struct ynode *n, const char *file,
+    struct errs *errs)
+{
+	static const char *const keys[] = { "file", "exec", "journal",
+	    "name" };
+	struct output_conf o;
+	const struct ynode *e, *v;
+	size_t i, j, k;
+	int rc = 0, ntargets;
+
+	if (n->type != YN_SEQ) {
+		errs_add(errs, file, n->line, n->col, "outputs: expected a "
+		    "list, got %s", ynode_type_name(n));
+		return -1;
+	}
+	for (i = 0; i < n->n; i++) {
+		e = n->items[i];
+		if (list_entry(e, file, "outputs", keys, 4, &rc, errs) != 0)
+			continue;
+		for (ntargets = 0, k = 0; k < 3; k++)
+			ntargets += ynode_get(e, keys[k]) != NULL;
+		if (ntargets != 1) {
+			errs_add(errs, file, e->line, e->col, "outputs: entry "
+			    "needs exactly one of file, exec, journal");
+			rc = -1;
+			continue;
+		}
+		memset(&o, 0, sizeof o);
+		o.line = e->line;
+		o.col = e->col;
+		c->outputs = xreallocarray(c->outputs, c->noutputs + 1,
+		    sizeof *c->outputs);
+		c->outputs[c->noutputs++] = o;	/* conf_free frees a half */
+		if (parse_output_target(c, e, file,
+		    &c->outputs[c->noutputs - 1], errs) != 0) {
+			rc = -1;
+			continue;
+		}
+		if ((v = ynode_get(e, "name")) != NULL) {
+			const char *s = scalar(v, file, "outputs.name", errs);
+
+			if (s == NULL) {
+				rc = -1;
+				continue;
+			}
+			if (strlen(s) > OUTPUT_NAME_MAX) {
+				errs_add(errs, file, v->line, v->col,
+				    "outputs.name: longer than %d bytes",
+				    OUTPUT_NAME_MAX);
+				rc = -1;
+				continue;
+			}
+			c->outputs[c->noutputs - 1].name = xstrdup(s);
+		} else
+			c->outputs[c->noutputs - 1].name =
+			    output_default_name(&c->outputs[c->noutputs - 1]);
+		for (j = 0; j + 1 < c->noutputs; j++) {
+			if (c->outputs[j].name == NULL ||
+			    strcmp(c->outputs[j].name,
+			    c->outputs[c->noutputs - 1].name) != 0)
+				continue;
+			errs_add(errs, file, e->line, e->col, "outputs: a "
+			    "second output named '%s' (the first is at line "
+			    "%d); give one another name", c->outputs[j].name,
+			    c->outputs[j].line);
+			rc = -1;
+			break;
+		}
+	}
 	return rc;
 }
 
@@ -647,7 +839,7 @@ done:
 void
 conf_free(struct conf *c)
 {
-	size_t i;
+	size_t i, j;
 
 	if (c == NULL)
 		return;
@@ -666,5 +858,14 @@ conf_free(struct conf *c)
 	free(c->database);
 	free(c->timezone);
 	free(c->metrics_textfile);
+	for (i = 0; i < c->noutputs; i++) {
+		free(c->outputs[i].name);
+		free(c->outputs[i].path);
+		for (j = 0; c->outputs[i].argv != NULL &&
+		    c->outputs[i].argv[j] != NULL; j++)
+			free(c->outputs[i].argv[j]);
+		free(c->outputs[i].argv);
+	}
+	free(c->outputs);
 	free(c);
 }

@@ -17,6 +17,16 @@ struct access_rule {
 	unsigned	 roles;		/* ROLE_* */
 };
 
+/* outputs: the sinks that every committed, unsilenced alert goes to */
+enum { OUTPUT_FILE, OUTPUT_EXEC, OUTPUT_JOURNAL };
+struct output_conf {
+	int		 type;		/* OUTPUT_* */
+	char		*name;		/* metrics label, key of its position */
+	char		*path;		/* file: absolute */
+	char		**argv;		/* exec: NULL-terminated */
+	int		 line, col;	/* of the entry, for messages */
+};
+
 struct conf {
 	char			*path;
 	char			*dir;		/* folder of the config file */
@@ -35,10 +45,13 @@ struct conf {
 	long long		 max_clients_per_uid;
 	long long		 entity_cache;
 	long long		 idle_timeout;	/* seconds, 0: none */
+	long long		 retention_events; /* days, 0: keep forever */
 	struct access_rule	*access;
 	size_t			 naccess;
 	char			*metrics_textfile;	/* absolute, or NULL */
 	long long		 metrics_interval;	/* seconds */
+	struct output_conf	*outputs;
+	size_t			 noutputs;
 };
 
 struct conf	*conf_load(const char *, struct errs *);

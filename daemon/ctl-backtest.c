@@ -57,9 +57,6 @@
 #define BT_DIFFER	1
 #define BT_ERROR	2
 
-#define DEFAULT_CONF	"zhilid.conf"
-#define DEFAULT_DB	"run/zhilid.db"
-#define DEFAULT_ZONE	"Asia/Shanghai"
 #define DEFAULT_LIMIT	5
 #define TIMER_LAG	86400	/* seconds a timer alert waits for its pair */
 #define SUBMIT_EVENTS	4096	/* events per engine batch, as the server */
@@ -424,20 +421,10 @@ pair(struct bt *bt, const struct bt_alert *was, const struct bt_alert *now)
 static void
 stored_json(struct bt *bt, struct buf *b)
 {
-	sqlite3_stmt	*st = bt->alerts;
-	const char	*data = (const char *)sqlite3_column_text(st, 9);
+	struct ctl_row	 r;
 
-	alert_json(b, sqlite3_column_int64(st, 0),
-	    (const char *)sqlite3_column_text(st, 1),
-	    (const char *)sqlite3_column_text(st, 2),
-	    (const char *)sqlite3_column_text(st, 3),
-	    (const char *)sqlite3_column_text(st, 4),
-	    (const char *)sqlite3_column_text(st, 5),
-	    sqlite3_column_int64(st, 6),
-	    (const char *)sqlite3_column_text(st, 8),
-	    (size_t)sqlite3_column_bytes(st, 8),
-	    data != NULL ? data : "{}",
-	    (const char *)sqlite3_column_text(st, 10), NULL, 0);
+	ctl_row_sqlite(&r, bt->alerts);
+	ctl_alert_json(b, &r, 0);
 	bt->nstored++;
 }
 
@@ -533,7 +520,14 @@ chunk_fill(struct bt *bt, struct bt_chunk *c)
 		r->ts = sqlite3_column_int64(st, 1);
 		r->body = c->text.len;
 		r->blen = (size_t)sqlite3_column_bytes(st, 2);
-		if (r->blen > 0)
+		if (sqlite3_column_type(st, 3) != SQLITE_NULL) {
+			/* values and a template (evlog.c): the line again */
+			evlog_decode(&c->text, (const char *)
+			    sqlite3_column_text(st, 3), (const char *)
+			    sqlite3_column_text(st, 2), r->blen,
+			    (const char *)sqlite3_column_text(st, 4), r->ts, 0);
+			r->blen = c->text.len - r->body;
+		} else if (r->blen > 0)
 			buf_add(&c->text, sqlite3_column_text(st, 2), r->blen);
 		buf_addc(&c->text, '\0');
 		if (stored_upto(bt, c, r->seq) != 0)
@@ -1019,11 +1013,12 @@ db_open(struct bt *bt)
 	 * after it began are not seen, so events and alerts agree.
 	 */
 	if (sqlite3_exec(bt->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v2(bt->db, "SELECT seq, ts, body FROM events "
-	    "ORDER BY seq", -1, &bt->events, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v2(bt->db, "SELECT id, rule, severity, kind, "
-	    "entity, period, ts, seq, message, data, event FROM alerts "
-	    "ORDER BY id", -1, &bt->alerts, NULL) != SQLITE_OK)
+	    sqlite3_prepare_v2(bt->db, "SELECT e.seq, e.ts, e.body, "
+	    "s.template, e.eid FROM events AS e LEFT JOIN shapes AS s ON "
+	    "s.id = e.shape ORDER BY e.seq", -1, &bt->events, NULL) !=
+	    SQLITE_OK ||
+	    sqlite3_prepare_v2(bt->db, "SELECT " CTL_ALERT_COLUMNS " FROM "
+	    "alerts ORDER BY id", -1, &bt->alerts, NULL) != SQLITE_OK)
 		goto fail;
 	if (bt->progress) {
 		if (sqlite3_prepare_v2(bt->db, "SELECT max(seq) - min(seq) + 1 "
@@ -1038,25 +1033,6 @@ fail:
 	ctl_warnx("backtest: %s: %s%s", bt->db_path, sqlite3_errmsg(bt->db),
 	    strstr(sqlite3_errmsg(bt->db), "no such table") != NULL ?
 	    " (not a zhilid database?)" : "");
-	return -1;
-}
-
-static int
-parse_ts(const char *opt, const char *s, int64_t *out)
-{
-	char	*end;
-	long long v;
-
-	if (clock_parse(s, out) == 0)
-		return 0;
-	errno = 0;
-	v = strtoll(s, &end, 10);
-	if (*s != '\0' && *end == '\0' && errno == 0 && v >= 0 && v <= TS_MAX) {
-		*out = v;
-		return 0;
-	}
-	ctl_warnx("backtest: %s: expected an RFC 3339 time "
-	    "(2026-01-01T00:00:00+08:00) or Unix seconds, got '%s'", opt, s);
 	return -1;
 }
 
@@ -1103,10 +1079,10 @@ parse_args(struct bt *bt, int argc, char **argv, const char **db)
 		if (strcmp(a, "--db") == 0)
 			*db = v;
 		else if (strcmp(a, "--from") == 0) {
-			if (parse_ts(a, v, &bt->from) != 0)
+			if (ctl_parse_ts("backtest", a, v, &bt->from) != 0)
 				return -1;
 		} else if (strcmp(a, "--to") == 0) {
-			if (parse_ts(a, v, &bt->to) != 0)
+			if (ctl_parse_ts("backtest", a, v, &bt->to) != 0)
 				return -1;
 		} else {
 			errno = 0;
@@ -1136,37 +1112,14 @@ usage:
 
 /*
  * The database and time zone: --db, else the config's `database`; the
- * config is -c CONF, else ./zhilid.conf if there is one.
+ * config is -c CONF, else ./zhilid.conf if there is one.  A PostgreSQL
+ * database is refused: the replay reads SQLite's file in one snapshot.
  */
 static int
 settle_conf(struct bt *bt, const char *db, char **dbcopy)
 {
-	const char	*path = ctl_opt.conf;
-	struct errs	 errs = { 0 };
-	struct conf	*c;
-	size_t		 i;
-	int		 rc = 0;
-
-	if (path == NULL && access(DEFAULT_CONF, F_OK) == 0)
-		path = DEFAULT_CONF;
-	if (path == NULL) {
-		*dbcopy = xstrdup(db != NULL ? db : DEFAULT_DB);
-		clock_set_zone(DEFAULT_ZONE);
-		return 0;
-	}
-	if ((c = conf_load(path, &errs)) == NULL || errs.n > 0) {
-		for (i = 0; i < errs.n; i++)
-			fprintf(stderr, "%s\n", errs.v[i]);
-		if (errs.n == 0)
-			ctl_warnx("backtest: %s: cannot read the config", path);
-		rc = -1;
-	} else {
-		*dbcopy = xstrdup(db != NULL ? db : c->database);
-		clock_set_zone(c->timezone);
-	}
-	conf_free(c);
-	errs_free(&errs);
-	return rc;
+	*dbcopy = ctl_db_path("backtest", db);
+	return *dbcopy != NULL && !ctl_db_is_pg("backtest", *dbcopy) ? 0 : -1;
 }
 
 static void

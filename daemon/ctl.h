@@ -11,6 +11,7 @@
 
 #include <signal.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include <cjson/cJSON.h>
@@ -72,6 +73,27 @@ void	 ctl_usage_error(const char *, const char *)
 	     __attribute__((noreturn));
 const char *ctl_opt_value(int, char **, int *, const char *);
 int	 ctl_simple_request(cJSON *, cJSON **);
+
+/* ctl-db.c: for the commands that read the database (backtest, export) */
+#define CTL_ALERT_COLUMNS "id, rule, severity, kind, entity, period, ts, " \
+	"seq, message, data, event"
+#define CTL_ALERT_STATE "acked, acked_by, acked_ts, silenced"
+struct buf;
+struct sqlite3_stmt;
+/* A row read from either store: text columns, NULL for SQL NULL. */
+#define CTL_ROW_MAX	16
+struct ctl_row {
+	const char	*v[CTL_ROW_MAX];
+	size_t		 len[CTL_ROW_MAX];
+};
+char	*ctl_db_path(const char *, const char *);
+int	 ctl_db_is_pg(const char *, const char *);
+int	 ctl_parse_ts(const char *, const char *, const char *, int64_t *);
+void	 ctl_row_sqlite(struct ctl_row *, struct sqlite3_stmt *);
+void	 ctl_alert_json(struct buf *, const struct ctl_row *, int);
+
+/* ctl-export.c */
+int	 ctl_export(int, char **);
 
 /* ctl-map.c */
 int	 ctl_map(int, char **);

@@ -544,6 +544,7 @@ engine_batch(struct engine *e)
 		buf_reset(&b->balerts);
 		b->nalerts = b->npend = 0;
 		b->nevents = b->nduplicates = 0;
+		b->last_alert = 0;
 		b->ids = NULL;
 		b->next = NULL;
 	} else
@@ -684,6 +685,8 @@ engine_alert(struct engine *e, int64_t seq, const struct alert_out *a)
 	ref->aidx = a->def != NULL ? a->def->aidx : a->rule->aidx;
 	ref->severity = severity;
 	ref->silenced = silenced;
+	if (!e->dry)
+		b->last_alert = id;
 	if (e->store != NULL)
 		store_op_alert(&b->job.ops, id, name, sev, a->kind, a->entity,
 		    a->period != 0 ? period : NULL, a->ts, seq, BUF_DATA(msg),
@@ -1188,8 +1191,8 @@ engine_apply(struct engine *e, struct event *ev, struct ev_result *res,
 
 	seq = e->next_seq++;
 	if (e->store != NULL)
-		store_op_event(&b->job.ops, seq, ev->id, ev->type, ev->ts,
-		    ev->line, ev->len);
+		store_op_event(e->store, &b->job.ops, seq, ev->id, ev->type,
+		    ev->ts, ev->line, ev->len);
 	if (ev->id != NULL)
 		ids_add(e, b, ev->id, seq);
 	res->seq = seq;

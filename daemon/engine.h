@@ -312,6 +312,7 @@ struct batch {
 	struct idchunk	*idmem;		/* where they live */
 	uint64_t	 nevents, nduplicates;
 	int64_t		 clock;		/* event clock after the batch */
+	int64_t		 last_alert;	/* id of its last alert (outputs) */
 };
 /* ok: 1 committed, 0 not, -1 unknown (STORE_DOUBT) */
 typedef void engine_done_fn(void *, struct batch *, int);

@@ -256,16 +256,23 @@ errors_text(const struct metrics *m, struct buf *b, int flavor)
 }
 
 /*
- * Outputs (issue 13) go here: one zhilid_output_lag_alerts{output="..."}
- * sample per configured output, the committed unsilenced alerts it has
- * not yet taken.  Until outputs exist the family is announced with no
- * sample, so that dashboards and alerts can name it already.
+ * One sample per configured output: the committed unsilenced alerts it
+ * has not yet delivered.  With no output the family is announced with no
+ * sample, so that dashboards and alerts can name it anyway.
  */
 static void
 outputs_text(struct server *srv, struct buf *b, int flavor)
 {
+	const struct outputs *outs = &srv->outputs;
+	size_t i;
+
 	head(b, flavor, "zhilid_output_lag_alerts", "gauge", NULL, "Alerts "
 	    "committed but not yet delivered, by output.");
+	for (i = 0; i < outs->n; i++) {
+		buf_adds(b, "zhilid_output_lag_alerts{");
+		label(b, "output", outs->v[i].name);
+		buf_addf(b, "} %lld\n", (long long)output_lag(&outs->v[i]));
+	}
 }
 
 static unsigned
@@ -278,6 +285,18 @@ subscribers(struct server *srv)
 		if (c->subscriber && !c->doomed)
 			n++;
 	return n;
+}
+
+/* Retention (zhilid.conf(5)): the events it deleted. */
+static void
+retention_text(struct server *srv, struct buf *b, int flavor)
+{
+	uint64_t n = 0, max_us = 0, commit_us = 0;
+
+	if (srv->store != NULL)
+		store_prune_counts(srv->store, &n, &max_us, &commit_us);
+	counter(b, flavor, "zhilid_events_pruned", "Events deleted from the "
+	    "event log by retention.", n);
 }
 
 void
@@ -341,6 +360,7 @@ metrics_text(struct server *srv, struct buf *b, int flavor)
 	gauge(b, flavor, "zhilid_silences_active", "Silences neither ended "
 	    "nor past their until.", (long long)silences_active(
 	    &e->silences, engine_now(e)));
+	retention_text(srv, b, flavor);
 	outputs_text(srv, b, flavor);
 	if (flavor == METRICS_OPENMETRICS)
 		buf_adds(b, "# EOF\n");

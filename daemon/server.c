@@ -281,8 +281,10 @@ batch_done(void *arg, struct batch *b, int ok)
 		engine_alerts_json(b, &p->res, o);
 		buf_adds(o, "]}\n");
 	}
-	if (ok)
+	if (ok) {
 		publish(srv, b);
+		outputs_committed(&srv->outputs, b);
+	}
 	for (i = 0; i < b->npend; i++)
 		if (b->pend[i].c != NULL)
 			client_kick(b->pend[i].c);
@@ -362,12 +364,38 @@ fire_due(struct server *srv)
 	ev_timer_start(srv->loop, &srv->due);
 }
 
+/*
+ * Retention: hand the writer the cutoff, DAYS before the daemon's clock
+ * (the wall clock, or the event clock as of the last commit), so that the
+ * event clock deletes the same events on every run.  The writer does the
+ * deleting, between commits; here it is only a comparison.
+ */
+static void
+retain(struct server *srv)
+{
+	int64_t now;
+
+	if (srv->conf->retention_events == 0 || srv->store == NULL)
+		return;
+	now = srv->conf->clock == CLOCK_WALL ? clock_wall() :
+	    srv->eng->committed_clock;
+	store_prune(srv->store, now - srv->conf->retention_events * 86400);
+}
+
+/* With the wall clock the cutoff moves while no event comes. */
+static void
+retain_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	retain(container_of(w, struct server, retain));
+}
+
 static void
 commit_cb(struct ev_loop *loop, ev_prepare *w, int revents)
 {
 	struct server *srv = container_of(w, struct server, commit);
 
 	fire_due(srv);
+	retain(srv);
 	engine_submit(srv->eng);
 	engine_reap(srv->eng, 0);
 	server_sweep(srv);
@@ -515,6 +543,7 @@ signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
 
 	if (w->signum == SIGHUP) {
 		log_info("SIGHUP: reloading rules");
+		outputs_reopen(&srv->outputs);
 		server_reload(srv, &b);
 		buf_free(&b);
 		return;
@@ -623,6 +652,12 @@ server_init(struct server *srv, struct ev_loop *loop, struct conf *conf,
 		 * before the first client is read.
 		 */
 		engine_sync(eng);
+		if (outputs_start(srv) != 0)
+			return -1;
+	}
+	if (conf->retention_events > 0) {
+		ev_timer_init(&srv->retain, retain_cb, 0., 60.);
+		ev_timer_again(loop, &srv->retain);
 	}
 	ev_signal_init(&srv->sigterm, signal_cb, SIGTERM);
 	ev_signal_init(&srv->sigint, signal_cb, SIGINT);
@@ -646,6 +681,7 @@ server_free(struct server *srv)
 {
 	struct client *c, *next;
 
+	outputs_stop(srv);
 	for (c = srv->clients.next; c != &srv->clients; c = next) {
 		next = c->next;
 		client_free(c);
@@ -659,6 +695,7 @@ server_free(struct server *srv)
 	ev_timer_stop(srv->loop, &srv->watchdog);
 	ev_timer_stop(srv->loop, &srv->drain);
 	ev_timer_stop(srv->loop, &srv->due);
+	ev_timer_stop(srv->loop, &srv->retain);
 	ev_timer_stop(srv->loop, &srv->role);
 	metrics_stop(srv);
 	metrics_free(&srv->metrics);

@@ -8,6 +8,7 @@
 #include "conf.h"
 #include "engine.h"
 #include "metrics.h"
+#include "output.h"
 
 struct client {
 	ev_io		 r, w;
@@ -46,6 +47,7 @@ struct server {
 	ev_async	 async;		/* the writer finished a batch */
 	ev_timer	 watchdog, drain;
 	ev_timer	 due;		/* the next rule timer (wall clock) */
+	ev_timer	 retain;	/* moves retention's cutoff on */
 	ev_tstamp	 drain_deadline;
 	struct client	 clients;	/* sentinel */
 	unsigned	 nclients;
@@ -55,6 +57,7 @@ struct server {
 	uint64_t	 n_lines, n_errors, n_reloads, n_dropped;
 	struct buf	 diff;		/* of the last reload: JSON keys */
 	struct metrics	 metrics;
+	struct outputs	 outputs;	/* output.c */
 	/* active/standby: the store's term served; 0 a standby */
 	uint64_t	 term;
 	ev_timer	 role;

@@ -17,8 +17,10 @@
 #include "store.h"
 
 /* Write statements: those of store.h (the last ST_*), then the fixed ones. */
-enum { SW_EVENT = ST_SILENCE_END + 1, SW_ENTITY, SW_HISTORY, SW_ALERT,
-    SW_ACK, SW_ENTITY_MOVED, SW_N };
+enum { SW_EVENT = ST_OUTPUT_CLEAR + 1, SW_ENTITY, SW_HISTORY, SW_ALERT,
+    SW_ACK, SW_ENTITY_MOVED,
+    SW_SHAPE,		/* id template: a new template of the event log */
+    SW_N };
 
 #define STORE_PARAMS_MAX	12
 
@@ -38,11 +40,19 @@ struct store_wop {
 };
 
 struct store_cursor {
+	struct store	*s;		/* its shapes: events' templates */
 	const char	*p, *end;
 };
 
-/* The reads without parameters: the same SQL in both backends. */
-#define SQL_MAX_SEQ	"SELECT coalesce(max(seq), 0) FROM events"
+/*
+ * The reads without parameters: the same SQL in both backends.  The last
+ * seq counts the events that retention deleted (schema 007's meta key),
+ * so that a log it emptied still counts on.
+ */
+#define SQL_MAX_SEQ	"SELECT coalesce(max(v), 0) FROM (SELECT max(seq) " \
+	"AS v FROM events UNION ALL SELECT CAST(value AS bigint) FROM meta " \
+	"WHERE key = 'events.pruned') AS m"
+#define SQL_SHAPES	"SELECT id, template FROM shapes ORDER BY id"
 #define SQL_MAX_ALERT	"SELECT coalesce(max(id), 0) FROM alerts"
 #define SQL_ENT_COUNT	"SELECT count(*) FROM entities"
 #define SQL_ENT_KEYS	"SELECT kind, id FROM entities"
@@ -60,6 +70,7 @@ struct store_cursor {
 #define SQL_SILENCES	"SELECT match, id, until FROM silences " \
 	"WHERE ended IS NULL ORDER BY id"
 #define SQL_MAX_SILENCE	"SELECT coalesce(max(id), 0) FROM silences"
+#define SQL_OUTPUTS	"SELECT key, last_id FROM output_positions"
 
 /* A row of silences, for store_silence_json. */
 struct store_silence {
@@ -70,8 +81,20 @@ struct store_silence {
 void	 store_silence_json(struct buf *, const struct store_silence *,
 	    int64_t);
 
-void	 store_cursor_init(struct store_cursor *, const struct buf *);
+void	 store_cursor_init(struct store_cursor *, struct store *,
+	    const struct buf *);
 int	 store_wop_next(struct store_cursor *, struct store_wop *);
+
+/*
+ * Retention: a backend's prune deletes at most PRUNE_ROWS of the events
+ * with ts < cutoff, the oldest first, in a transaction of its own that
+ * stops after about PRUNE_BUDGET_US of deleting, and records the last seq
+ * deleted; it returns how many it deleted (*more: there may be others
+ * below the cutoff) or -1, with why in err.
+ */
+#define PRUNE_ROWS	1000
+#define PRUNE_BUDGET_US	2000
+int64_t	 store_elapsed_us(uint64_t);
 
 struct store_backend {
 	const char	*name;
@@ -109,6 +132,16 @@ struct store_backend {
 	int	 (*alerts_json)(struct store *, int64_t, int64_t, const char *,
 		    int, int, struct buf *, int64_t *);
 	int	 (*silences_json)(struct store *, int, int64_t, struct buf *);
+	/* outputs (output.c) */
+	int64_t	 (*unsilenced_count)(struct store *, int64_t, int64_t);
+	struct store_reader *(*reader_open)(struct store *, char **);
+	int	 (*reader_alerts)(struct store_reader *, int64_t, int64_t, int,
+		    void (*)(void *, const struct store_alert *), void *);
+	const char *(*reader_error)(struct store_reader *);
+	void	 (*reader_close)(struct store_reader *);
+
+	/* retention, on the writer thread between two commits */
+	int64_t	 (*prune)(struct store *, int64_t, int *, char *, size_t);
 };
 
 /* The part of a store that store.c keeps; a backend's struct starts with it. */
@@ -133,6 +166,24 @@ struct store {
 	uint64_t	 serving;	/* the term the loop serves (its own) */
 	void		 (*wake)(void *);
 	void		*wake_arg;
+	/* retention: the writer deletes events with ts < cutoff */
+	int64_t		 prune_cutoff;	/* asked for, under mu */
+	int64_t		 pruned_to;	/* none left below it (writer's) */
+	uint64_t	 prune_retry;	/* after a failure, not before (ns) */
+	uint64_t	 prune_last;	/* the end of the last batch (ns) */
+	uint64_t	 n_pruned;	/* events deleted (atomic) */
+	uint64_t	 prune_max_us;	/* the longest batch (atomic) */
+	uint64_t	 commit_max_us;	/* the longest group commit (atomic) */
+	/* the writer's: the event log's templates by id (evlog.c) */
+	struct shapes	 shapes;
+	struct buf	 line;		/* a line put back together */
+	/* the loop thread's: the last line's template, scratch buffers */
+	struct buf	 last, tmpl, vals;
+};
+
+/* An output's connection; a backend's reader struct starts with it. */
+struct store_reader {
+	const struct store_backend *be;
 };
 
 void	 store_init(struct store *, const struct store_backend *);

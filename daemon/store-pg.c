@@ -123,8 +123,13 @@ static const char *const wsql[SW_N] = {
 	    "VALUES ($1, $2, $3, $4, $5, $6)",
 	[ST_SILENCE_END] = "UPDATE silences SET ended = $2, ended_by = $3 "
 	    "WHERE id = $1 AND ended IS NULL",
-	[SW_EVENT] = "INSERT INTO events (seq, eid, type, ts, body) "
-	    "VALUES ($1, $2, $3, $4, $5)",
+	/* outputs (schema 008) */
+	[ST_OUTPUT_POS] = "INSERT INTO output_positions (key, last_id) "
+	    "VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET "
+	    "last_id = EXCLUDED.last_id",
+	[ST_OUTPUT_CLEAR] = "DELETE FROM output_positions",
+	[SW_EVENT] = "INSERT INTO events (seq, eid, type, ts, body, shape) "
+	    "VALUES ($1, $2, $3, $4, $5, $6)",
 	/* grp set only when the entity moved: its index stays put else */
 #define ENTITY_UPSERT "INSERT INTO entities " \
 	"(kind, id, state, removed, created, updated, removed_ts, grp) " \
@@ -143,13 +148,30 @@ static const char *const wsql[SW_N] = {
 	/* the first ack stays: who and when are not overwritten */
 	[SW_ACK] = "UPDATE alerts SET acked = 1, acked_by = $2, acked_ts = $3 "
 	    "WHERE id = $1 AND acked = 0",
+	/* the event log's templates (schema 007, evlog.c) */
+	[SW_SHAPE] = "INSERT INTO shapes (id, template) VALUES ($1, $2)",
 };
+
+/*
+ * Retention's batch (store.c), one round trip: the oldest events below the
+ * cutoff (%lld) through the ts index, at most %d of them, and the last seq
+ * deleted into meta.  Nothing waits for this commit to reach the disk:
+ * lost in a crash, the batch is deleted again, and events.pruned goes
+ * with it, as it is written in the same transaction.
+ */
+#define PRUNE_SQL "BEGIN; SET LOCAL synchronous_commit = off; " \
+	"WITH d AS (DELETE FROM events WHERE seq IN (SELECT seq FROM events " \
+	"WHERE ts < %lld ORDER BY ts LIMIT %d) RETURNING seq), " \
+	"m AS (INSERT INTO meta (key, value) SELECT 'events.pruned', " \
+	"max(seq)::text FROM d HAVING count(*) > 0 ON CONFLICT (key) DO " \
+	"UPDATE SET value = GREATEST(meta.value::bigint, " \
+	"EXCLUDED.value::bigint)::text) SELECT count(*) FROM d; COMMIT"
 
 enum {
 	R_EV_FIND, R_ENT_LOAD, R_HIST, R_ALERTS, R_ALERTS_RULE, R_MAX_SEQ,
 	R_MAX_ALERT, R_ENT_COUNT, R_ENT_KEYS, R_ENT_ROWS, R_ID_COUNT, R_IDS,
 	R_FACTS, R_CLOSURES, R_MARKS, R_TIMERS, R_META, R_SPANS, R_GROUP,
-	R_SILENCES, R_MAX_SILENCE, R_SILENCE_LIST, NR
+	R_SILENCES, R_MAX_SILENCE, R_SILENCE_LIST, R_OUTPUTS, R_UNSILENCED, NR
 };
 
 static const char *const rsql[NR] = {
@@ -189,6 +211,9 @@ static const char *const rsql[NR] = {
 	[R_SILENCE_LIST] = "SELECT id, match, until, comment, uid, created, "
 	    "ended, ended_by FROM silences WHERE $1::int <> 0 OR "
 	    "(ended IS NULL AND until >= $2) ORDER BY id",
+	[R_OUTPUTS] = SQL_OUTPUTS,
+	[R_UNSILENCED] = "SELECT count(*) FROM alerts WHERE id > $1 AND "
+	    "id <= $2 AND silenced IS NULL",
 };
 
 /*
@@ -214,7 +239,7 @@ struct rows {
 };
 
 static const int table_map[] = { R_FACTS, R_CLOSURES, R_MARKS, R_TIMERS,
-    R_META, R_SPANS, R_SILENCES };
+    R_META, R_SPANS, R_SILENCES, R_OUTPUTS };
 
 /* A connection and when it may be tried again after a failure. */
 struct link {
@@ -239,6 +264,8 @@ struct pg {
 	struct link	 r;		/* the loop thread's */
 	uint64_t	 ntokens;	/* the writer's */
 	int		 synced;	/* its commits wait for the server's WAL */
+	int		 shapes_stale;	/* read them again before a commit */
+	int		 prune_rows;	/* retention's next batch */
 	/* active/standby, the writer's */
 	int		 held;		/* the lock, taken in connection held_gen */
 	uint64_t	 held_gen;
@@ -565,6 +592,7 @@ writer_setup(struct pg *p, PGconn *c, char **cause)
 	/* what stats calls syncs: commits that waited for the WAL's flush */
 	p->synced = exec_int(c, "SELECT count(*) FROM pg_settings WHERE "
 	    "name = 'synchronous_commit' AND setting <> 'off'", 1) > 0;
+	p->shapes_stale = 1;
 	return 0;
 }
 
@@ -789,6 +817,7 @@ store_pg_open(const char *conninfo, int durability, char **cause)
 	store_init(&p->s, &pg_backend);
 	p->conninfo = xstrdup(conninfo);
 	p->durability = durability;
+	p->prune_rows = PRUNE_ROWS;
 	p->w = (struct link){ .who = "writer", .prefix = 'w', .sql = wsql,
 	    .nsql = SW_N };
 	p->r = (struct link){ .who = "reader", .prefix = 'r', .sql = rsql,
@@ -1035,7 +1064,7 @@ send_group(struct pg *p, struct wjob *first, struct wjob *end,
 	if (!send_sql(p, "BEGIN", 0, NULL))
 		return SENT_LOST;
 	for (j = first; j != end; j = j->next) {
-		store_cursor_init(&cur, &j->ops);
+		store_cursor_init(&cur, &p->s, &j->ops);
 		while ((rc = store_wop_next(&cur, &w)) > 0) {
 			if (w.stmt == SW_EVENT) {
 				d->has_seq = 1;
@@ -1165,6 +1194,39 @@ resolve(struct pg *p, const struct doubt *d)
 }
 
 /*
+ * The event log's templates (schema 007), read from the server whenever
+ * the writer connects and after a group that did not commit: what a
+ * transaction in doubt or rolled back left behind is then known from the
+ * server, not guessed, and a writer that takes a schema over from
+ * another daemon numbers its new templates after that one's.
+ */
+static int
+shapes_reload(struct pg *p)
+{
+	struct shapes *sh = &p->s.shapes;
+	PGresult *r = PQexec(p->w.c, SQL_SHAPES);
+	char e[512];
+	int i;
+
+	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+		log_warnx("database: reading the event log's templates: %s",
+		    pgerr(p->w.c, r, e, sizeof e));
+		if (lost(p->w.c, r))
+			link_lost(&p->w);
+		PQclear(r);
+		return -1;
+	}
+	shapes_free(sh);
+	shapes_init(sh);
+	for (i = 0; i < PQntuples(r); i++)
+		shapes_stored(sh, strtoll(PQgetvalue(r, i, 0), NULL, 10),
+		    PQgetvalue(r, i, 1), (size_t)PQgetlength(r, i, 1));
+	PQclear(r);
+	p->shapes_stale = 0;
+	return 0;
+}
+
+/*
  * Commit a group, in the session that holds the lock only, checked first:
  * a session the server ended (pg_terminate_backend, a restart) shows as
  * input to read, and the writer stops there, a standby.  Any loss of the
@@ -1184,6 +1246,10 @@ pg_commit(struct store *st, struct wjob *first, struct wjob *end)
 		demote(p, "the writer's session is lost");
 		return -1;
 	}
+	if (p->shapes_stale && shapes_reload(p) != 0)
+		return -1;
+	/* a group that fails may have numbered templates it did not store */
+	p->shapes_stale = 1;
 	memset(&d, 0, sizeof d);
 	if (!PQenterPipelineMode(p->w.c)) {
 		link_lost(&p->w);
@@ -1206,11 +1272,75 @@ pg_commit(struct store *st, struct wjob *first, struct wjob *end)
 		rc = -1;
 		break;
 	}
-	if (rc == 0 && p->synced)
-		__atomic_add_fetch(&st->n_syncs, 1, __ATOMIC_RELAXED);
+	if (rc == 0) {
+		p->shapes_stale = 0;
+		if (p->synced)
+			__atomic_add_fetch(&st->n_syncs, 1, __ATOMIC_RELAXED);
+	}
 	if (!holds(p))
 		demote(p, "the writer's session was lost during a commit");
 	return rc;
+}
+
+/*
+ * Retention's batch (PRUNE_SQL), on the writer's connection as it is; a
+ * writer without one leaves the deletion to later.  One statement cannot
+ * stop at the budget: a batch that took longer makes the next one half as
+ * big (16 at least), one that took under half of it twice as big.
+ */
+static int64_t
+pg_prune(struct store *st, int64_t cutoff, int *more, char *err,
+    size_t errlen)
+{
+	struct pg *p = (struct pg *)st;
+	uint64_t t0 = store_mono_ns();
+	int64_t n = -1, us;
+	PGresult *r;
+	char *sql;
+	int gone = 0, committed = 0, rows = p->prune_rows;
+
+	if (!holds(p)) {
+		snprintf(err, errlen, "this zhilid does not hold the schema's "
+		    "lock (it is a standby)");
+		return -1;
+	}
+	sql = xasprintf(PRUNE_SQL, (long long)cutoff, rows);
+	if (!PQsendQuery(p->w.c, sql))
+		gone = 1;
+	free(sql);
+	while (!gone && (r = PQgetResult(p->w.c)) != NULL) {
+		switch (PQresultStatus(r)) {
+		case PGRES_TUPLES_OK:
+			n = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+			break;
+		case PGRES_COMMAND_OK:
+			committed |= strcmp(PQcmdStatus(r), "COMMIT") == 0;
+			break;
+		default:
+			pgerr(p->w.c, r, err, errlen);
+			gone = lost(p->w.c, r);
+			break;
+		}
+		PQclear(r);
+	}
+	if (gone || (!committed && PQtransactionStatus(p->w.c) !=
+	    PQTRANS_IDLE && exec_ok(p->w.c, "ROLLBACK", NULL, NULL) != 0)) {
+		if (err[0] == '\0')
+			pgerr(p->w.c, NULL, err, errlen);
+		link_lost(&p->w);
+		return -1;
+	}
+	if (!committed || n < 0) {
+		if (err[0] == '\0')
+			snprintf(err, errlen, "the batch did not commit");
+		return -1;
+	}
+	*more = n == rows;
+	if (n > 0 && (us = store_elapsed_us(t0)) > PRUNE_BUDGET_US)
+		p->prune_rows = rows / 2 > 16 ? rows / 2 : 16;
+	else if (n > 0 && us < PRUNE_BUDGET_US / 2)
+		p->prune_rows = rows * 2 < PRUNE_ROWS ? rows * 2 : PRUNE_ROWS;
+	return n;
 }
 
 /* The reads, on the loop thread. */
@@ -1616,6 +1746,108 @@ pg_silences_json(struct store *st, int all, int64_t now, struct buf *out)
 	return 0;
 }
 
+static int64_t
+pg_unsilenced_count(struct store *st, int64_t after, int64_t upto)
+{
+	char a[24], u[24];
+	const char *v[2] = { a, u };
+	int64_t n = -1;
+
+	snprintf(a, sizeof a, "%lld", (long long)after);
+	snprintf(u, sizeof u, "%lld", (long long)upto);
+	if (read_rows((struct pg *)st, R_UNSILENCED, 2, v, one_int, &n) != 0)
+		return -1;
+	return n;
+}
+
+/*
+ * An output's connection, made again when lost; its errors are kept for
+ * the output's log lines.
+ */
+struct pg_reader {
+	struct store_reader	 r;	/* first: store.c's part */
+	PGconn			*c;
+	char			 err[512];
+};
+
+static struct store_reader *
+pg_reader_open(struct store *st, char **cause)
+{
+	struct pg_reader *r = xcalloc(1, sizeof *r);
+
+	r->r.be = &pg_backend;
+	r->c = pg_connect(((struct pg *)st)->conninfo, 0);
+	if (r->c == NULL || PQstatus(r->c) != CONNECTION_OK) {
+		*cause = xasprintf("%s", r->c != NULL ? PQerrorMessage(r->c) :
+		    "out of memory");
+		PQfinish(r->c);
+		free(r);
+		return NULL;
+	}
+	return &r->r;
+}
+
+static int
+pg_reader_alerts(struct store_reader *base, int64_t after, int64_t upto,
+    int limit, void (*fn)(void *, const struct store_alert *), void *arg)
+{
+	struct pg_reader *r = (struct pg_reader *)base;
+	struct store_alert a;
+	PGresult *res;
+	char x[24], y[24], z[24];
+	const char *v[3] = { x, y, z };
+	int i, n;
+
+	if (PQstatus(r->c) != CONNECTION_OK)
+		PQreset(r->c);
+	snprintf(x, sizeof x, "%lld", (long long)after);
+	snprintf(y, sizeof y, "%lld", (long long)upto);
+	snprintf(z, sizeof z, "%d", limit);
+	res = PQexecParams(r->c, "SELECT id, rule, severity, kind, entity, "
+	    "period, ts, message, data, event FROM alerts WHERE id > $1 AND "
+	    "id <= $2 AND silenced IS NULL ORDER BY id LIMIT $3", 3, NULL, v,
+	    NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		pgerr(r->c, res, r->err, sizeof r->err);
+		PQclear(res);
+		return -1;
+	}
+	n = PQntuples(res);
+	for (i = 0; i < n; i++) {
+#define COL(j)	(PQgetisnull(res, i, j) ? NULL : PQgetvalue(res, i, j))
+		a.id = strtoll(PQgetvalue(res, i, 0), NULL, 10);
+		a.rule = COL(1);
+		a.severity = COL(2);
+		a.kind = COL(3);
+		a.entity = COL(4);
+		a.period = COL(5);
+		a.ts = strtoll(PQgetvalue(res, i, 6), NULL, 10);
+		a.message = COL(7);
+		a.msglen = (size_t)PQgetlength(res, i, 7);
+		a.data = COL(8);
+		a.event = COL(9);
+#undef COL
+		fn(arg, &a);
+	}
+	PQclear(res);
+	return 0;
+}
+
+static const char *
+pg_reader_error(struct store_reader *base)
+{
+	return ((struct pg_reader *)base)->err;
+}
+
+static void
+pg_reader_close(struct store_reader *base)
+{
+	struct pg_reader *r = (struct pg_reader *)base;
+
+	PQfinish(r->c);
+	free(r);
+}
+
 static const struct store_backend pg_backend = {
 	.name = "postgresql",
 	.commit = pg_commit,
@@ -1636,4 +1868,10 @@ static const struct store_backend pg_backend = {
 	.select = pg_select,
 	.alerts_json = pg_alerts_json,
 	.silences_json = pg_silences_json,
+	.unsilenced_count = pg_unsilenced_count,
+	.reader_open = pg_reader_open,
+	.reader_alerts = pg_reader_alerts,
+	.reader_error = pg_reader_error,
+	.reader_close = pg_reader_close,
+	.prune = pg_prune,
 };

@@ -56,12 +56,16 @@ enum {
 	W_BEGIN, W_COMMIT, W_ROLLBACK, W_EVENT, W_ENTITY, W_HISTORY, W_ALERT,
 	W_ACK, W_FACT, W_CLOSE, W_MARK_PUT, W_MARK_DEL, W_TIMER_PUT,
 	W_TIMER_DEL, W_META, W_SPAN_PUT, W_SPAN_DEL, W_REGROUP,
-	W_SILENCE_PUT, W_SILENCE_END, W_ENTITY_MOVED,
+	W_SILENCE_PUT, W_SILENCE_END, W_OUTPUT_POS, W_OUTPUT_CLEAR,
+	W_ENTITY_MOVED,
+	/* the event log's templates (evlog.c); retention */
+	W_SHAPE, W_PRUNE_SEL, W_PRUNE_DEL, W_PRUNED,
 	/* the reader's */
 	R_EV_FIND, R_ENT_LOAD, R_HIST, R_ALERTS, R_ALERTS_RULE, R_MAX_SEQ,
 	R_MAX_ALERT, R_ENT_COUNT, R_ENT_KEYS, R_ENT_ROWS, R_ID_COUNT, R_IDS, R_FACTS,
 	R_CLOSURES, R_MARKS, R_TIMERS, R_META, R_SPANS, R_GROUP,
-	R_SILENCES, R_MAX_SILENCE, R_SILENCE_LIST, NQ
+	R_SILENCES, R_MAX_SILENCE, R_SILENCE_LIST,
+	R_OUTPUTS, R_UNSILENCED, NQ
 };
 #define NW	R_EV_FIND
 
@@ -69,8 +73,8 @@ static const char *const sql_table[NQ] = {
 	[W_BEGIN] = "BEGIN IMMEDIATE",
 	[W_COMMIT] = "COMMIT",
 	[W_ROLLBACK] = "ROLLBACK",
-	[W_EVENT] = "INSERT INTO events (seq, eid, type, ts, body) "
-	    "VALUES (?1, ?2, ?3, ?4, ?5)",
+	[W_EVENT] = "INSERT INTO events (seq, eid, type, ts, body, shape) "
+	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
 	/*
 	 * An upsert updates the row in place and leaves alone the indexes
 	 * whose columns it does not set: grp's, unless the entity moved
@@ -119,8 +123,21 @@ static const char *const sql_table[NQ] = {
 	[W_SILENCE_PUT] = "INSERT INTO silences "
 	    "(id, match, until, comment, uid, created) "
 	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+	/* outputs (schema 008) */
+	[W_OUTPUT_POS] = "INSERT OR REPLACE INTO output_positions "
+	    "(key, last_id) VALUES (?1, ?2)",
+	[W_OUTPUT_CLEAR] = "DELETE FROM output_positions",
 	[W_SILENCE_END] = "UPDATE silences SET ended = ?2, ended_by = ?3 "
 	    "WHERE id = ?1 AND ended IS NULL",
+	[W_SHAPE] = "INSERT INTO shapes (id, template) VALUES (?1, ?2)",
+	/* the oldest events by ts, through the index of schema 007 */
+	[W_PRUNE_SEL] = "SELECT seq FROM events WHERE ts < ?1 ORDER BY ts "
+	    "LIMIT ?2",
+	[W_PRUNE_DEL] = "DELETE FROM events WHERE seq = ?1",
+	/* the last seq ever deleted: the next start counts on from it */
+	[W_PRUNED] = "INSERT INTO meta (key, value) VALUES ('events.pruned', "
+	    "?1) ON CONFLICT (key) DO UPDATE SET value = max(value, "
+	    "excluded.value)",
 	[R_EV_FIND] = "SELECT seq FROM events WHERE eid = ?1",
 	[R_ENT_LOAD] = "SELECT state, removed, created, removed_ts "
 	    "FROM entities WHERE kind = ?1 AND id = ?2",
@@ -156,15 +173,18 @@ static const char *const sql_table[NQ] = {
 	[R_SILENCE_LIST] = "SELECT id, match, until, comment, uid, created, "
 	    "ended, ended_by FROM silences WHERE ?1 OR (ended IS NULL AND "
 	    "until >= ?2) ORDER BY id",
+	[R_OUTPUTS] = SQL_OUTPUTS,
+	[R_UNSILENCED] = "SELECT count(*) FROM alerts WHERE id > ?1 AND "
+	    "id <= ?2 AND silenced IS NULL",
 };
 
 /* The statement and table numbers of store-impl.h, in their order. */
 static const int stmt_map[SW_N] = { W_FACT, W_CLOSE, W_MARK_PUT, W_MARK_DEL,
     W_TIMER_PUT, W_TIMER_DEL, W_META, W_SPAN_PUT, W_SPAN_DEL, W_REGROUP,
-    W_SILENCE_PUT, W_SILENCE_END,
-    W_EVENT, W_ENTITY, W_HISTORY, W_ALERT, W_ACK, W_ENTITY_MOVED };
+    W_SILENCE_PUT, W_SILENCE_END, W_OUTPUT_POS, W_OUTPUT_CLEAR,
+    W_EVENT, W_ENTITY, W_HISTORY, W_ALERT, W_ACK, W_ENTITY_MOVED, W_SHAPE };
 static const int table_map[] = { R_FACTS, R_CLOSURES, R_MARKS, R_TIMERS,
-    R_META, R_SPANS, R_SILENCES };
+    R_META, R_SPANS, R_SILENCES, R_OUTPUTS };
 
 struct sq {
 	struct store	 s;		/* first: store.c's part */
@@ -264,6 +284,33 @@ migrate(struct sq *s, char **cause)
 	return 0;
 }
 
+/*
+ * The templates of the event log, as many as memory keeps (the rest are
+ * only read back); new ones are numbered after every stored one.
+ */
+static int
+sq_shapes_load(struct sq *s, char **cause)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (sqlite3_prepare_v2(s->wdb, SQL_SHAPES, -1, &st, NULL) !=
+	    SQLITE_OK) {
+		*cause = xasprintf("%s: %s", s->path, sqlite3_errmsg(s->wdb));
+		return -1;
+	}
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		shapes_stored(&s->s.shapes, sqlite3_column_int64(st, 0),
+		    (const char *)sqlite3_column_text(st, 1),
+		    (size_t)sqlite3_column_bytes(st, 1));
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		*cause = xasprintf("%s: %s", s->path, sqlite3_errmsg(s->wdb));
+		return -1;
+	}
+	return 0;
+}
+
 static int
 open_db(const char *path, sqlite3 **db, char **cause)
 {
@@ -307,6 +354,8 @@ store_sqlite_open(const char *path, int durability, char **cause)
 	if (exec_sql(s->wdb, path, "PRAGMA page_size = 16384", cause) != 0)
 		goto fail;
 	if (migrate(s, cause) != 0)
+		goto fail;
+	if (sq_shapes_load(s, cause) != 0)
 		goto fail;
 	if (exec_sql(s->wdb, path, "PRAGMA journal_mode = WAL", cause) != 0)
 		goto fail;
@@ -416,7 +465,7 @@ exec_ops(struct sq *s, const struct buf *ops)
 	sqlite3_stmt *st;
 	int i, rc;
 
-	store_cursor_init(&c, ops);
+	store_cursor_init(&c, &s->s, ops);
 	while ((rc = store_wop_next(&c, &w)) > 0) {
 		st = s->q[stmt_map[w.stmt]];
 		for (i = 0; i < w.n; i++)
@@ -444,6 +493,7 @@ static int
 commit_jobs(struct store *st, struct wjob *first, struct wjob *end)
 {
 	struct sq *s = (struct sq *)st;
+	int64_t shapes_mark = st->shapes.next;
 	struct wjob *j;
 
 	if (run(s->q[W_BEGIN]) != 0)
@@ -456,6 +506,57 @@ commit_jobs(struct store *st, struct wjob *first, struct wjob *end)
 	return 0;
 fail:
 	log_warnx("database: commit failed: %s", sqlite3_errmsg(s->wdb));
+	if (!sqlite3_get_autocommit(s->wdb))
+		run(s->q[W_ROLLBACK]);
+	if (st->shapes.next != shapes_mark)	/* rolled back with it */
+		shapes_drop(&st->shapes, shapes_mark);
+	return -1;
+}
+
+/*
+ * Retention's batch (store.c): the seqs found before the transaction are
+ * still there in it, as the writer alone inserts and deletes events; so
+ * finding none costs no transaction.  The deletes stop at the budget.
+ */
+static int64_t
+sq_prune(struct store *st, int64_t cutoff, int *more, char *err,
+    size_t errlen)
+{
+	struct sq *s = (struct sq *)st;
+	int64_t seqs[PRUNE_ROWS], max = 0;
+	sqlite3_stmt *sel = s->q[W_PRUNE_SEL];
+	uint64_t t0;
+	int n = 0, i, rc = SQLITE_DONE, rows = PRUNE_ROWS;
+
+	sqlite3_bind_int64(sel, 1, cutoff);
+	sqlite3_bind_int(sel, 2, rows);
+	while (n < rows && (rc = sqlite3_step(sel)) == SQLITE_ROW)
+		seqs[n++] = sqlite3_column_int64(sel, 0);
+	sqlite3_reset(sel);
+	if (n == 0 && rc != SQLITE_DONE)
+		goto fail;
+	*more = 0;
+	if (n == 0)
+		return 0;
+	t0 = store_mono_ns();
+	if (run(s->q[W_BEGIN]) != 0)
+		goto fail;
+	for (i = 0; i < n; i++) {
+		if (i % 64 == 63 && store_elapsed_us(t0) > PRUNE_BUDGET_US)
+			break;
+		sqlite3_bind_int64(s->q[W_PRUNE_DEL], 1, seqs[i]);
+		if (run(s->q[W_PRUNE_DEL]) != 0)
+			goto fail;
+		if (seqs[i] > max)
+			max = seqs[i];
+	}
+	sqlite3_bind_int64(s->q[W_PRUNED], 1, max);
+	if (run(s->q[W_PRUNED]) != 0 || run(s->q[W_COMMIT]) != 0)
+		goto fail;
+	*more = n == rows || i < n;
+	return i;
+fail:
+	snprintf(err, errlen, "%s", sqlite3_errmsg(s->wdb));
 	if (!sqlite3_get_autocommit(s->wdb))
 		run(s->q[W_ROLLBACK]);
 	return -1;
@@ -890,6 +991,98 @@ sq_silences_json(struct store *base, int all, int64_t now, struct buf *out)
 	return 0;
 }
 
+static int64_t
+sq_unsilenced_count(struct store *base, int64_t after, int64_t upto)
+{
+	struct sq *s = (struct sq *)base;
+
+	sqlite3_bind_int64(s->q[R_UNSILENCED], 1, after);
+	sqlite3_bind_int64(s->q[R_UNSILENCED], 2, upto);
+	return read_int(s, R_UNSILENCED);
+}
+
+/* An output's connection: read only, one statement. */
+struct sq_reader {
+	struct store_reader	 r;	/* first: store.c's part */
+	sqlite3			*db;
+	sqlite3_stmt		*st;
+};
+
+static const struct store_backend sqlite_backend;
+
+static struct store_reader *
+sq_reader_open(struct store *base, char **cause)
+{
+	struct sq *s = (struct sq *)base;
+	struct sq_reader *r = xcalloc(1, sizeof *r);
+
+	r->r.be = &sqlite_backend;
+	if (sqlite3_open_v2(s->path, &r->db, SQLITE_OPEN_READONLY |
+	    SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v3(r->db, "SELECT id, rule, severity, kind, "
+	    "entity, period, ts, message, data, event FROM alerts WHERE "
+	    "id > ?1 AND id <= ?2 AND silenced IS NULL ORDER BY id LIMIT ?3",
+	    -1, SQLITE_PREPARE_PERSISTENT, &r->st, NULL) != SQLITE_OK) {
+		*cause = xasprintf("%s: %s", s->path, r->db != NULL ?
+		    sqlite3_errmsg(r->db) : "cannot open");
+		sqlite3_close(r->db);
+		free(r);
+		return NULL;
+	}
+	sqlite3_busy_timeout(r->db, 5000);
+	return &r->r;
+}
+
+/*
+ * The statement is reset at once: no read transaction outlives the call,
+ * so the checkpoints are never held back by an output.
+ */
+static int
+sq_reader_alerts(struct store_reader *base, int64_t after, int64_t upto,
+    int limit, void (*fn)(void *, const struct store_alert *), void *arg)
+{
+	struct sq_reader *r = (struct sq_reader *)base;
+	sqlite3_stmt *st = r->st;
+	struct store_alert a;
+	int rc;
+
+	sqlite3_bind_int64(st, 1, after);
+	sqlite3_bind_int64(st, 2, upto);
+	sqlite3_bind_int(st, 3, limit);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		a.id = sqlite3_column_int64(st, 0);
+		a.rule = (const char *)sqlite3_column_text(st, 1);
+		a.severity = (const char *)sqlite3_column_text(st, 2);
+		a.kind = (const char *)sqlite3_column_text(st, 3);
+		a.entity = (const char *)sqlite3_column_text(st, 4);
+		a.period = (const char *)sqlite3_column_text(st, 5);
+		a.ts = sqlite3_column_int64(st, 6);
+		a.message = (const char *)sqlite3_column_text(st, 7);
+		a.msglen = (size_t)sqlite3_column_bytes(st, 7);
+		a.data = (const char *)sqlite3_column_text(st, 8);
+		a.event = (const char *)sqlite3_column_text(st, 9);
+		fn(arg, &a);
+	}
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+static const char *
+sq_reader_error(struct store_reader *base)
+{
+	return sqlite3_errmsg(((struct sq_reader *)base)->db);
+}
+
+static void
+sq_reader_close(struct store_reader *base)
+{
+	struct sq_reader *r = (struct sq_reader *)base;
+
+	sqlite3_finalize(r->st);
+	sqlite3_close(r->db);
+	free(r);
+}
+
 static const struct store_backend sqlite_backend = {
 	.name = "sqlite",
 	.commit = commit_jobs,
@@ -912,4 +1105,10 @@ static const struct store_backend sqlite_backend = {
 	.select = sq_select,
 	.alerts_json = sq_alerts_json,
 	.silences_json = sq_silences_json,
+	.unsilenced_count = sq_unsilenced_count,
+	.reader_open = sq_reader_open,
+	.reader_alerts = sq_reader_alerts,
+	.reader_error = sq_reader_error,
+	.reader_close = sq_reader_close,
+	.prune = sq_prune,
 };

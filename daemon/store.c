@@ -26,7 +26,14 @@
 enum { OP_EVENT = 1, OP_ENTITY, OP_HISTORY, OP_ALERT, OP_ACK, OP_STMT,
     OP_ENTITY_MOVED };
 
+/* Retention's pace (see prune_step). */
+#define PRUNE_GAP_US	20000		/* between batches while jobs wait */
+#define PRUNE_RETRY	60		/* seconds after a failure */
+
 static void	*writer_main(void *);
+static int	 prune_due(struct store *);
+static void	 prune_step(struct store *);
+static void	 note_max(uint64_t *, int64_t);
 
 /*
  * A libpq connection string, as libpq itself tells them from a database
@@ -63,6 +70,7 @@ store_init(struct store *s, const struct store_backend *be)
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->cv, NULL);
 	pthread_cond_init(&s->donecv, NULL);
+	shapes_init(&s->shapes);
 	s->role = STORE_STANDBY;	/* until the backend has the lock */
 }
 
@@ -103,6 +111,11 @@ store_fini(struct store *s)
 	pthread_mutex_destroy(&s->mu);
 	pthread_cond_destroy(&s->cv);
 	pthread_cond_destroy(&s->donecv);
+	shapes_free(&s->shapes);
+	buf_free(&s->line);
+	buf_free(&s->last);
+	buf_free(&s->tmpl);
+	buf_free(&s->vals);
 }
 
 /* Start the writer; wake(arg) is called from it after each job. */
@@ -297,17 +310,22 @@ writer_main(void *arg)
 	struct store *s = arg;
 	struct wjob *first, *end, *j;
 	struct timespec next;
-	int rc;
+	uint64_t t0;
+	int rc, prune;
 
 	clock_gettime(CLOCK_REALTIME, &next);
 	next.tv_sec++;
 	for (;;) {
 		pthread_mutex_lock(&s->mu);
-		while (s->queue == NULL && !s->stop)
+		while (s->queue == NULL && !s->stop && !prune_due(s))
 			writer_wait(s, &next);
 		if ((first = s->queue) == NULL) {
+			prune = !s->stop;
 			pthread_mutex_unlock(&s->mu);
-			break;
+			if (!prune)
+				break;
+			prune_step(s);
+			continue;
 		}
 		/* take every queued job of the first one's epoch and term */
 		for (end = first; end != NULL && end->epoch == first->epoch &&
@@ -317,6 +335,7 @@ writer_main(void *arg)
 			s->queue_tail = &s->queue;
 		pthread_mutex_unlock(&s->mu);
 
+		t0 = store_mono_ns();
 		if (first->epoch <= s->bad_epoch)
 			rc = -1;	/* built on a job that failed */
 		else if (!store_may_commit(s, first->term)) {
@@ -324,8 +343,11 @@ writer_main(void *arg)
 			s->bad_epoch = first->epoch;
 		} else if ((rc = s->be->commit(s, first, end)) != 0)
 			s->bad_epoch = first->epoch;
-		else
+		else {
+			note_max(&s->commit_max_us, store_elapsed_us(t0));
 			__atomic_add_fetch(&s->n_commits, 1, __ATOMIC_RELAXED);
+			s->pruned_to = 0;	/* they may hold late events */
+		}
 
 		for (j = first; j != end; j = j->next)
 			j->rc = rc;
@@ -339,8 +361,121 @@ writer_main(void *arg)
 			s->be->committed(s, first, end);
 		else if (s->wake != NULL)
 			s->wake(s->wake_arg);
+		/* one batch of deletion between two group commits */
+		pthread_mutex_lock(&s->mu);
+		prune = !s->stop && prune_due(s) && (s->queue == NULL ||
+		    store_elapsed_us(s->prune_last) >= PRUNE_GAP_US);
+		pthread_mutex_unlock(&s->mu);
+		if (prune)
+			prune_step(s);
 	}
 	return NULL;
+}
+
+/*
+ * Retention.  The writer deletes the events older than the cutoff that the
+ * loop thread hands it, a batch at a time, each batch in a transaction of
+ * its own between two group commits (the backend's prune): the writer owns
+ * the connection, so the deletion never waits for a lock of its own
+ * daemon, and a commit waits for at most one batch, which stops at
+ * PRUNE_ROWS events or PRUNE_BUDGET_US of deleting, whichever comes first
+ * (a backend that deletes a batch in one statement, which cannot stop in
+ * the middle, makes the next one smaller instead).  While jobs are waiting, a batch runs at most every
+ * PRUNE_GAP_US, so that deleting a long backlog takes a bounded share of
+ * the writer; an idle writer deletes without a pause.  Alerts and history
+ * keep their seq.
+ */
+
+/* Microseconds since t0, a store_mono_ns() reading. */
+int64_t
+store_elapsed_us(uint64_t t0)
+{
+	return (int64_t)(store_mono_ns() - t0) / 1000;
+}
+
+/* Keep the longest of the writer's transactions, for stats (atomic). */
+static void
+note_max(uint64_t *max, int64_t us)
+{
+	if ((uint64_t)us > __atomic_load_n(max, __ATOMIC_RELAXED))
+		__atomic_store_n(max, (uint64_t)us, __ATOMIC_RELAXED);
+}
+
+/* Is there deletion to do?  With s->mu held. */
+static int
+prune_due(struct store *s)
+{
+	if (s->prune_cutoff <= s->pruned_to || s->be->prune == NULL)
+		return 0;
+	/* the holder of the database's lock deletes, a standby never */
+	if (store_role(s, NULL) != STORE_ACTIVE)
+		return 0;
+	return store_mono_ns() >= s->prune_retry;
+}
+
+/*
+ * Delete one batch of old events; done for this cutoff when the backend
+ * found no more.  Finding none costs no write, which lets every group
+ * commit look for late events (an old ts arriving now) below the same
+ * cutoff.
+ */
+static void
+prune_step(struct store *s)
+{
+	char err[512];
+	uint64_t t0 = store_mono_ns();
+	int64_t cutoff, n;
+	int more = 0;
+
+	pthread_mutex_lock(&s->mu);
+	cutoff = s->prune_cutoff;
+	pthread_mutex_unlock(&s->mu);
+
+	err[0] = '\0';
+	if ((n = s->be->prune(s, cutoff, &more, err, sizeof err)) < 0) {
+		log_warnx("database: retention: cannot delete old events: %s; "
+		    "trying again in %d s", err, PRUNE_RETRY);
+		pthread_mutex_lock(&s->mu);
+		s->prune_retry = store_mono_ns() + PRUNE_RETRY * 1000000000ULL;
+		pthread_mutex_unlock(&s->mu);
+		return;
+	}
+	if (!more)
+		s->pruned_to = cutoff;
+	/* a look that found nothing counts too: one a gap under load */
+	s->prune_last = store_mono_ns();
+	if (n == 0)
+		return;
+	note_max(&s->prune_max_us, store_elapsed_us(t0));
+	__atomic_add_fetch(&s->n_pruned, (uint64_t)n, __ATOMIC_RELAXED);
+}
+
+/*
+ * Ask the writer to delete the events with ts < cutoff (a cutoff that does
+ * not move forward changes nothing).  From the loop thread.
+ */
+void
+store_prune(struct store *s, int64_t cutoff)
+{
+	if (cutoff <= __atomic_load_n(&s->prune_cutoff, __ATOMIC_RELAXED))
+		return;
+	pthread_mutex_lock(&s->mu);
+	__atomic_store_n(&s->prune_cutoff, cutoff, __ATOMIC_RELAXED);
+	pthread_cond_signal(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+}
+
+/*
+ * Events deleted by retention so far, the longest deleting batch and the
+ * longest group commit, to compare it with (µs).
+ */
+void
+store_prune_counts(struct store *s, uint64_t *n, uint64_t *max_us,
+    uint64_t *commit_max_us)
+{
+	*n = __atomic_load_n(&s->n_pruned, __ATOMIC_RELAXED);
+	*max_us = __atomic_load_n(&s->prune_max_us, __ATOMIC_RELAXED);
+	*commit_max_us = __atomic_load_n(&s->commit_max_us, __ATOMIC_RELAXED);
 }
 
 /* Serialisation of write operations: u8 op, then fields in order. */
@@ -368,16 +503,42 @@ put_cstr(struct buf *b, const char *s)
 	put_str(b, s, s != NULL ? strlen(s) : 0);
 }
 
+/*
+ * An event and its line, split here on the loop thread into template and
+ * values (evlog.c), which the writer stores: the template of the line
+ * before is tried first.  A line that does not split goes whole, with a
+ * NULL template.
+ */
 void
-store_op_event(struct buf *b, int64_t seq, const char *eid, const char *type,
-    int64_t ts, const char *body, size_t len)
+store_op_event(struct store *s, struct buf *b, int64_t seq, const char *eid,
+    const char *type, int64_t ts, const char *body, size_t len)
 {
+	struct buf *tmpl = &s->last;
+
 	buf_addc(b, OP_EVENT);
 	put_i64(b, seq);
 	put_cstr(b, eid);
 	put_cstr(b, type);
 	put_i64(b, ts);
-	put_str(b, body, len);
+	buf_reset(&s->vals);
+	if (BUF_LEN(&s->last) == 0 || evlog_match(body, len,
+	    BUF_DATA(&s->last), BUF_LEN(&s->last), &s->vals) != 0) {
+		tmpl = &s->tmpl;
+		buf_reset(&s->tmpl);
+		buf_reset(&s->vals);
+		if (evlog_encode(body, len, eid != NULL, &s->tmpl,
+		    &s->vals) != 0) {
+			put_str(b, NULL, 0);
+			put_str(b, body, len);
+			return;
+		}
+		buf_reset(&s->last);
+		buf_add(&s->last, BUF_DATA(&s->tmpl), BUF_LEN(&s->tmpl));
+	}
+	put_str(b, BUF_DATA(tmpl), BUF_LEN(tmpl));
+	/* none ({"type":"clock.tick","ts":N}) is no NULL */
+	put_str(b, BUF_LEN(&s->vals) > 0 ? BUF_DATA(&s->vals) : "",
+	    BUF_LEN(&s->vals));
 }
 
 /*
@@ -487,8 +648,10 @@ store_op(struct buf *b, enum store_stmt st, const char *fmt, ...)
 
 /* Decoding, on the writer thread. */
 void
-store_cursor_init(struct store_cursor *c, const struct buf *ops)
+store_cursor_init(struct store_cursor *c, struct store *s,
+    const struct buf *ops)
 {
+	c->s = s;
 	c->p = BUF_DATA(ops);
 	c->end = BUF_DATA(ops) + BUF_LEN(ops);
 }
@@ -539,7 +702,8 @@ static const struct {
 	int		 stmt;
 	const char	*fields;
 } fixed[] = {
-	[OP_EVENT] = { SW_EVENT, "iasbscidse" },
+	/* the template (g) is no parameter: take_event makes it the shape */
+	[OP_EVENT] = { SW_EVENT, "iasbscidsgse" },
 	[OP_ENTITY] = { SW_ENTITY, "sasbshscidieifig" },
 	[OP_HISTORY] = { SW_HISTORY, "sasbicsdsesfsgih" },
 	[OP_ALERT] = { SW_ALERT, "iasbscsdsesfigihsisjskil" },
@@ -573,6 +737,57 @@ take_fixed(struct store_cursor *c, struct store_wop *w, int op)
 		w->p[11].s = NULL, w->p[11].is_int = 0;
 }
 
+/* A template as an operation of its own: SW_SHAPE (id, template). */
+static void
+take_shape(struct store_wop *w, int64_t id, const struct store_param *tmpl)
+{
+	w->stmt = SW_SHAPE;
+	w->n = 2;
+	w->p[0].is_int = 1;
+	w->p[0].i = id;
+	w->p[0].s = NULL;
+	w->p[1] = *tmpl;
+}
+
+/*
+ * An event's body (5) and shape (6): its values and its template's id, or
+ * (no template, or no room in memory for one) the line whole and NULL.  A
+ * template new to the log comes first as an operation of its own, and the
+ * event (at op in the buffer) is taken again after it, in the same
+ * transaction.  The writer's shapes are rolled back with it (backends).
+ */
+static void
+take_event(struct store_cursor *c, struct store_wop *w, const char *op)
+{
+	struct store_param *tmpl = &w->p[6], *body = &w->p[4];
+	struct shapes *sh = &c->s->shapes;
+	struct buf *line = &c->s->line;
+	int64_t id;
+
+	w->n = 6;
+	w->p[5].is_int = 0;
+	w->p[5].s = NULL;
+	if (tmpl->s == NULL)
+		return;
+	if ((id = shapes_find(sh, tmpl->s, tmpl->len)) > 0) {
+		w->p[5].is_int = 1;
+		w->p[5].i = id;
+		return;
+	}
+	id = sh->next;
+	if (shapes_add(sh, id, tmpl->s, tmpl->len) == 0) {
+		take_shape(w, id, tmpl);
+		c->p = op;
+		return;
+	}
+	buf_reset(line);
+	evlog_decode(line, tmpl->s, body->s, body->len, w->p[1].s, w->p[3].i,
+	    0);
+	body->len = (uint32_t)BUF_LEN(line);
+	buf_addc(line, '\0');		/* PostgreSQL's text parameters */
+	body->s = BUF_DATA(line);
+}
+
 /*
  * The next operation of a job, its parameters in the order of its
  * statement's SQL: 1, 0 at the end, -1 if the buffer is corrupt.
@@ -580,6 +795,7 @@ take_fixed(struct store_cursor *c, struct store_wop *w, int op)
 int
 store_wop_next(struct store_cursor *c, struct store_wop *w)
 {
+	const char *start = c->p;
 	int i, op;
 
 	if (c->p >= c->end)
@@ -587,6 +803,8 @@ store_wop_next(struct store_cursor *c, struct store_wop *w)
 	op = (unsigned char)*c->p++;
 	if ((op >= OP_EVENT && op <= OP_ACK) || op == OP_ENTITY_MOVED) {
 		take_fixed(c, w, op);
+		if (op == OP_EVENT)
+			take_event(c, w, start);
 		return 1;
 	}
 	if (op != OP_STMT) {
@@ -717,6 +935,43 @@ int
 store_silences_json(struct store *s, int all, int64_t now, struct buf *out)
 {
 	return s->be->silences_json(s, all, now, out);
+}
+
+/* The unsilenced alerts with after < id <= upto, or -1 on error. */
+int64_t
+store_unsilenced_count(struct store *s, int64_t after, int64_t upto)
+{
+	return s->be->unsilenced_count(s, after, upto);
+}
+
+struct store_reader *
+store_reader_open(struct store *s, char **cause)
+{
+	return s->be->reader_open(s, cause);
+}
+
+/*
+ * Call fn(arg, alert) for the unsilenced alerts with after < id <= upto,
+ * in id order, at most limit of them; 0, or -1 (store_reader_error).
+ */
+int
+store_reader_alerts(struct store_reader *r, int64_t after, int64_t upto,
+    int limit, void (*fn)(void *, const struct store_alert *), void *arg)
+{
+	return r->be->reader_alerts(r, after, upto, limit, fn, arg);
+}
+
+const char *
+store_reader_error(struct store_reader *r)
+{
+	return r->be->reader_error(r);
+}
+
+void
+store_reader_close(struct store_reader *r)
+{
+	if (r != NULL)
+		r->be->reader_close(r);
 }
 
 /* "by" and "ts" of a record: a uid and a moment. */

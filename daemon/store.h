@@ -43,6 +43,9 @@ struct wjob	*store_done(struct store *, int);
 unsigned	 store_inflight(struct store *);
 void		 store_counts(struct store *, uint64_t *, uint64_t *);
 int		 store_idle(struct store *);
+void		 store_prune(struct store *, int64_t);
+void		 store_prune_counts(struct store *, uint64_t *, uint64_t *,
+		    uint64_t *);
 
 /*
  * Active/standby (store-pg.c): one daemon a database commits, the holder
@@ -57,8 +60,8 @@ int		 store_role(struct store *, uint64_t *);
 void		 store_serve(struct store *, uint64_t);
 
 /* write operations, appended to a job */
-void	 store_op_event(struct buf *, int64_t, const char *, const char *,
-	    int64_t, const char *, size_t);
+void	 store_op_event(struct store *, struct buf *, int64_t, const char *,
+	    const char *, int64_t, const char *, size_t);
 void	 store_op_entity(struct buf *, const char *, const char *,
 	    const char *, int, const char *, size_t, int, int64_t, int64_t,
 	    int64_t);
@@ -81,7 +84,10 @@ enum store_stmt {
 	ST_REGROUP,	/* kind field: set grp of every entity of kind */
 	/* silences (silence.c) */
 	ST_SILENCE_PUT,	/* id match until comment uid created */
-	ST_SILENCE_END	/* id ended ended_by */
+	ST_SILENCE_END,	/* id ended ended_by */
+	/* outputs (output.c) */
+	ST_OUTPUT_POS,	/* key last_id */
+	ST_OUTPUT_CLEAR	/* (none): forget every output's position */
 };
 void	 store_op(struct buf *, enum store_stmt, const char *, ...);
 uint64_t store_op_count(void);
@@ -107,7 +113,7 @@ int	 store_entity_load(struct store *, const char *, const char *,
 int	 store_history_json(struct store *, const char *, const char *, int,
 	    struct buf *);
 enum store_table { TB_FACTS, TB_CLOSURES, TB_MARKS, TB_TIMERS, TB_META,
-    TB_SPANS, TB_SILENCES };
+    TB_SPANS, TB_SILENCES, TB_OUTPUTS };
 #define STORE_ROW_MAX	12
 struct store_row {
 	const char	*s[STORE_ROW_MAX];	/* text columns, else NULL */
@@ -118,5 +124,23 @@ int	 store_select(struct store *, enum store_table,
 int	 store_alerts_json(struct store *, int64_t, int64_t, const char *,
 	    int, int, struct buf *, int64_t *);
 int	 store_silences_json(struct store *, int, int64_t, struct buf *);
+int64_t	 store_unsilenced_count(struct store *, int64_t, int64_t);
+
+/*
+ * A connection of its own, for a thread that reads the committed alerts
+ * (an output): each call is a short read transaction of its own.
+ */
+struct store_reader;
+struct store_alert {
+	int64_t		 id, ts;
+	const char	*rule, *severity, *kind, *entity, *period;
+	const char	*message, *data, *event;
+	size_t		 msglen;
+};
+struct store_reader *store_reader_open(struct store *, char **);
+int	 store_reader_alerts(struct store_reader *, int64_t, int64_t, int,
+	    void (*)(void *, const struct store_alert *), void *);
+const char *store_reader_error(struct store_reader *);
+void	 store_reader_close(struct store_reader *);
 
 #endif

@@ -73,6 +73,10 @@ static const char usage_text[] =
 "                       page: the overview of every community, or one\n"
 "                       community's households by grid; --dir writes both\n"
 "                       (index.html and one page per community)\n"
+"  export [--db PATH] [--from TS] [--to TS] [--alerts]\n"
+"                       write the stored event log (or the alerts) as NDJSON\n"
+"                       from the database, read-only, beside the daemon;\n"
+"                       the event lines can be pushed again (zhilictl(1))\n"
 "  test [--coverage] FILE...\n"
 "                       run rule unit tests in process, no daemon needed:\n"
 "                       prints PASS/FAIL per test and a diff for each\n"
@@ -693,6 +697,7 @@ static const struct cmd_entry {
 	{ "silence",	ctl_silence },
 	{ "silences",	ctl_silences },
 	{ "unsilence",	ctl_unsilence },
+	{ "export",	ctl_export },
 };
 
 int
@@ -745,9 +750,10 @@ main(int argc, char **argv)
 			cmd = &cmd_table[j];
 	if (cmd == NULL)
 		ctl_usage_error("unknown command '%s'", args[0]);
-	/* every command but test and backtest talks to a daemon */
+	/* every command but test, backtest and export talks to a daemon */
 	if (strcmp(cmd->name, "test") != 0 &&
-	    strcmp(cmd->name, "backtest") != 0)
+	    strcmp(cmd->name, "backtest") != 0 &&
+	    strcmp(cmd->name, "export") != 0)
 		ctl_opt.path = socket_path();
 	rc = cmd->exec(n, args);
 	if (fflush(stdout) == EOF || ferror(stdout)) {

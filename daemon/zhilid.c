@@ -148,13 +148,19 @@ main(int argc, char **argv)
 		conf_free(conf);
 		return 1;
 	}
-	loop = ev_default_loop(EVFLAG_AUTO);
+	/*
+	 * Not libev's default loop: its SIGCHLD handler reaps every child,
+	 * and the exec outputs' threads read how their programs ended.
+	 */
+	if ((loop = ev_loop_new(EVFLAG_AUTO)) == NULL)
+		fatalx("cannot start the event loop");
 	if (server_init(&srv, loop, conf, conf_path, rs, eng, store) != 0) {
 		server_free(&srv);
 		engine_free(eng);
 		store_close(store);
 		ruleset_free(rs);
 		conf_free(conf);
+		ev_loop_destroy(loop);
 		return 1;
 	}
 	log_info("zhilid %s ready: socket %s, database %s, %zu rules from "

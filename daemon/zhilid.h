@@ -177,6 +177,34 @@ int		 bloom_may(const struct bloom *, uint64_t);
 int		 bloom_crowded(const struct bloom *);
 uint64_t	 bloom_hash(uint64_t, const char *);
 
+/* evlog.c */
+#define EVLOG_SHAPES_MAX	1024	/* templates kept in memory */
+#define EVLOG_SHAPE_MAX_BYTES	2048	/* longer ones: the line is kept whole */
+struct shape {
+	uint64_t	 hash;		/* 0: a free slot */
+	int64_t		 id;
+	char		*tmpl;
+	size_t		 len;
+};
+struct shapes {
+	struct shape	*v;
+	struct shape	*last;		/* the last one found */
+	size_t		 n;
+	int64_t		 next;		/* the id of the next new one */
+};
+int		 evlog_encode(const char *, size_t, int, struct buf *,
+		    struct buf *);
+int		 evlog_match(const char *, size_t, const char *, size_t,
+		    struct buf *);
+void		 evlog_decode(struct buf *, const char *, const char *, size_t,
+		    const char *, int64_t, int);
+void		 shapes_init(struct shapes *);
+void		 shapes_free(struct shapes *);
+int64_t		 shapes_find(struct shapes *, const char *, size_t);
+int		 shapes_add(struct shapes *, int64_t, const char *, size_t);
+void		 shapes_stored(struct shapes *, int64_t, const char *, size_t);
+void		 shapes_drop(struct shapes *, int64_t);
+
 /* alert.c */
 /*
  * An alert's acknowledgement: the peer's uid and the daemon's clock then;

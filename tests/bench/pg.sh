@@ -11,7 +11,8 @@
 #      with SQLite, then with a schema of that cluster;
 #   4. events/s, p50/p99 acknowledgement latency, commits and CPU seconds
 #      (the daemon's; with PostgreSQL, its writer's backend's too) of each,
-#      and PostgreSQL's events/s as a share of SQLite's.
+#      the event log's bytes per event in PostgreSQL, and PostgreSQL's
+#      events/s as a share of SQLite's.
 # The cluster and the scratch folder are removed at the end (BENCH_KEEP=1
 # keeps the folder).
 set -eu
@@ -70,6 +71,10 @@ echo "$sqlite"
 BENCH_DATABASE=$($pgc conninfo "$pgdir" bench)
 pg=$(run_store postgresql)
 echo "$pg"
+# the event log's size there: table, TOAST and indexes, per event
+psql -X -q -A -t -h "$pgdir" -U zhilid -d zhilid -c "SELECT
+    'postgresql_log_bytes_per_event ' ||
+    round(pg_total_relation_size('bench.events') / $n.0, 1)"
 s=$(echo "$sqlite" | sed -n 's/^sqlite_events_per_sec //p')
 p=$(echo "$pg" | sed -n 's/^postgresql_events_per_sec //p')
 awk -v s="$s" -v p="$p" 'BEGIN { printf "postgresql_to_sqlite %.2f\n", s ? p / s : 0 }'

@@ -16,7 +16,11 @@
 # BENCH_WINDOW, BENCH_ZHILID (the binary), BENCH_TMPDIR, BENCH_KEEP=1 (keep
 # the scratch folder), BENCH_RULES (the rule files, comma separated,
 # relative ones to the current folder; default rules/four_color.yaml),
-# BENCH_SILENCES (silences made before the load, default 0).
+# BENCH_SILENCES (silences made before the load, default 0),
+# BENCH_OUTPUTS (alert outputs, comma separated: file, journal, exec; the
+# journal one beside a journald of its own, private-journald.sh, where
+# none runs; then the time the outputs took to deliver every alert after
+# the load is reported).
 # close.sh and deadlines.sh follow it (lib.sh).
 set -eu
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -42,7 +46,34 @@ for r in $(printf '%s' "${BENCH_RULES:-$root/rules/four_color.yaml}" |
 	rules=${rules:+$rules, }$r
 done
 bench_conf wall Asia/Shanghai "$rules" 1048576
-bench_start
+# BENCH_OUTPUTS=file,journal,exec: those outputs in the config
+wrap=
+if [ -n "${BENCH_OUTPUTS:-}" ]; then
+	echo "outputs:" >>"$tmp/zhilid.conf"
+	for o in $(printf '%s' "$BENCH_OUTPUTS" | tr ',' ' '); do
+		case $o in
+		file)	echo "  - {file: $tmp/alerts.json}" ;;
+		exec)	echo "  - {exec: [sh, -c, 'cat >/dev/null']}" ;;
+		journal)
+			echo "  - {journal: true}"
+			[ -S /run/systemd/journal/socket ] ||
+			    wrap="unshare --mount --propagation private sh $bench/private-journald.sh $tmp/journal"
+			;;
+		*)	echo "bench: BENCH_OUTPUTS: unknown output $o" >&2
+			exit 1 ;;
+		esac >>"$tmp/zhilid.conf"
+	done
+fi
+journald_stop() {
+	j=$(cat "$tmp/journal/pid" 2>/dev/null || true)
+	bench_cleanup
+	if [ -n "$j" ]; then
+		kill "$j" 2>/dev/null || true
+	fi
+}
+trap journald_stop EXIT
+# shellcheck disable=SC2086 # the wrapper's words
+bench_start $wrap
 # BENCH_SILENCES=N: N silences first, none matching gen's households
 # (communities C9000..), so that every alert pays for the check
 i=0
@@ -53,7 +84,24 @@ while [ "$i" -lt "${BENCH_SILENCES:-0}" ]; do
 done
 
 bench_load
+# how long after the load every output has delivered every alert
+lagged=
+if [ -n "${BENCH_OUTPUTS:-}" ]; then
+	t0=$(date +%s%N)
+	while "$root/build/zhilictl" --socket "$tmp/zhilid.sock" metrics |
+	    grep -q '^zhilid_output_lag_alerts{.*} [1-9]'; do
+		sleep 0.01
+	done
+	lagged=$((($(date +%s%N) - t0) / 1000000))
+fi
 hwm=$(bench_mem VmHWM)
+# CPU seconds (user and system) of the daemon, and of the private journald
+cpu() { awk '{ printf "%.2f", ($14 + $15) / 100 }' "/proc/$1/stat"; }
+cpu_zhilid=$(cpu "$pid")
+cpu_journald=
+if [ -n "$wrap" ] && [ -f "$tmp/journal/pid" ]; then
+	cpu_journald=$(cpu "$(cat "$tmp/journal/pid")")
+fi
 "$root/build/zhilictl" --socket "$tmp/zhilid.sock" --json stats >"$tmp/stats.json"
 wrote=$(awk '$1 == "wchar:" { printf "%.0f", $2 / 1048576 }' "/proc/$pid/io")
 bench_stop
@@ -71,6 +119,14 @@ for k in commits syncs; do
 	    "$(awk -v n="$n" -v c="$(counter $k)" 'BEGIN { printf "%.0f", c ? n / c : 0 }')"
 done
 printf 'zhilid_written_mib %s\n' "$wrote"
+printf 'zhilid_cpu_s %s\n' "$cpu_zhilid"
+if [ -n "$cpu_journald" ]; then
+	printf 'journald_cpu_s %s\n' "$cpu_journald"
+fi
+if [ -n "$lagged" ]; then
+	printf 'outputs %s: every alert delivered %s ms after the load\n' \
+	    "$BENCH_OUTPUTS" "$lagged"
+fi
 
 if [ -x "$bench/inproc" ]; then
 	(cd "$bench" && ./inproc "$events")

@@ -75,6 +75,11 @@ class TestFailure(AssertionError):
     pass
 
 
+class Skip(Exception):
+    """Raised by a test that cannot run here (run.py prints SKIP, which
+    counts as neither a pass nor a failure)."""
+
+
 def check(cond, msg="check failed"):
     """Fail the test with msg unless cond holds (works under python -O)."""
     if not cond:

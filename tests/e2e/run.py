@@ -5,8 +5,10 @@
 
 Finds tests/e2e/test_*.py and calls every module-level function test_*(ctx),
 in file order, one at a time. Prints exactly one line per test on stdout,
-"PASS file::name" or "FAIL file::name: reason"; tracebacks and details go to
-stderr, indented so that no such line starts with PASS or FAIL. Each test
+"PASS file::name" or "FAIL file::name: reason" (or "SKIP file::name:
+reason" for a test that cannot run here, counted as neither); tracebacks
+and details go to stderr, indented so that no such line starts with PASS
+or FAIL. Each test
 runs in a forked process of its own process group with a time limit (the
 module's TIMEOUT, default 120 s); when it ends, whatever it left running
 (daemons included) is killed and its temporary directory removed. Exit
@@ -67,6 +69,8 @@ def run_child(fn, ctx, wfd):
     result = {"ok": True}
     try:
         fn(ctx)
+    except harness.Skip as e:
+        result = {"ok": True, "skip": str(e)}
     except BaseException as e:          # noqa: B902 - report everything
         result = {"ok": False, "reason": reason_of(e)}
         sys.stderr.write("".join(traceback.format_exception(
@@ -87,7 +91,8 @@ def run_child(fn, ctx, wfd):
 
 
 def run_one(fn, ctx, timeout, verbose=False):
-    """Returns (ok, reason). The test's stdout and stderr go to a log file
+    """Returns (ok, reason); reason starts with "SKIP " for a skipped
+    test. The test's stdout and stderr go to a log file
     that is copied, indented, to stderr afterwards, so that nothing a test
     prints can look like a result line."""
     sys.stdout.flush()
@@ -153,6 +158,8 @@ def run_one(fn, ctx, timeout, verbose=False):
         try:
             res = json.loads(data.decode())
             ok, reason = res["ok"], res.get("reason", "")
+            if "skip" in res:
+                reason = "SKIP " + res["skip"]
         except ValueError:
             ok, reason = False, "test process died without a result " \
                 "(wait status %d)" % status
@@ -241,7 +248,9 @@ def run_all(args):
             t = time.monotonic()
             ok, reason = run_one(fn, ctx, timeout, args.verbose)
             took = time.monotonic() - t
-            if ok:
+            if ok and reason.startswith("SKIP "):
+                print("SKIP %s: %s" % (label, reason[5:]), flush=True)
+            elif ok:
                 print("PASS %s" % label, flush=True)
             else:
                 failed += 1

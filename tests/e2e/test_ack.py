@@ -10,6 +10,7 @@ import os
 from harness import (Daemon, T0, check, check_alert, cmd, expect_error,
                      expect_event_ok, expect_ok, parse_ts, short, upsert)
 from test_zhilictl import ctl, expect_status
+from test_retention import undo_event_log_schema
 
 RED = {"key_person": True}
 
@@ -127,6 +128,8 @@ def test_ack_of_old_rows(ctx):
                                          ts=T0 + i)))
     c.close()
     d.stop()
+    undo_event_log_schema(d, [                   # schema 7, then 6
+        upsert("H%d" % i, RED, id="e%d" % i, ts=T0 + i) for i in range(3)])
     d.sql("DROP TABLE silences")
     for col in ("acked_by", "acked_ts", "silenced"):
         d.sql("ALTER TABLE alerts DROP COLUMN %s" % col)

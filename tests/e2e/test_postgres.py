@@ -14,6 +14,7 @@ without a server or schema.
 The protocol, rule-set, duplicate, restart and kill -9 tests run against
 PostgreSQL too (run.py --store postgresql); this file is its faults."""
 
+import json
 import os
 import socket
 import threading
@@ -23,6 +24,7 @@ from harness import (PING, T0, Daemon, TestFailure, check, cmd,
                      expect_error, expect_event_ok, expect_ok, role,
                      run_zhilid, upsert, wait_role)
 import pgcluster
+from test_zhilictl import ctl
 
 TIMEOUT = 240
 
@@ -184,8 +186,11 @@ def doubt_setup(ctx, cluster, schema):
     return d, c
 
 
-def doubt_end(cluster, d, c, said):
-    """The daemon goes on, and its log says it looked the batch up."""
+def doubt_end(ctx, cluster, schema, d, c, said):
+    """The daemon goes on, and its log says it looked the batch up.  Every
+    event's template is stored (the batch in doubt brought a new one: the
+    writer reads them again rather than guess), and export gives the log
+    back."""
     wait_role(d, "active", 10)
     expect_event_ok(c.request(upsert("H2", {"age": 90}, id="after",
                                      ts=T0 + 120)))
@@ -193,6 +198,15 @@ def doubt_end(cluster, d, c, said):
     d.stop()
     check(said in d.stderr_text(), "the daemon did not look the batch up: "
           "%s" % d.stderr_text()[-1500:])
+    check(rows(cluster, schema, "SELECT count(*) FROM events AS e LEFT "
+               "JOIN shapes AS s ON s.id = e.shape WHERE e.shape IS NOT "
+               "NULL AND s.id IS NULL") == [["0"]],
+          "events whose template is not stored")
+    ids = [r[0] for r in rows(cluster, schema, "SELECT eid FROM events "
+                              "ORDER BY seq")]
+    rc, out, err = ctl(ctx, "-c", d.conf_path, "export")
+    check(rc == 0 and [json.loads(l)["id"] for l in out.splitlines()] ==
+          ids, "export: %s %s" % (rc, err))
     cluster.destroy()
 
 
@@ -249,7 +263,7 @@ def test_commit_in_doubt_committed(ctx):
           % (eid, r["seq"]))
     r2 = expect_ok(c.request(ev))
     check(r2.get("duplicate") and r2["seq"] == r["seq"], "resend: %s" % r2)
-    doubt_end(cluster, d, c, "had committed")
+    doubt_end(ctx, cluster, "s_doubt1", d, c, "had committed")
 
 
 def test_commit_in_doubt_not_committed(ctx):
@@ -279,7 +293,7 @@ def test_commit_in_doubt_not_committed(ctx):
     r = expect_event_ok(c.request(ev), "resend")
     check(not r.get("duplicate") and len(r["alerts"]) == 1,
           "the resend is applied: %s" % r)
-    doubt_end(cluster, d, c, "had not committed")
+    doubt_end(ctx, cluster, "s_doubt2", d, c, "had not committed")
 
 
 def test_unreachable_or_missing_schema_refused(ctx):

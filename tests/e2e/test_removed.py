@@ -14,6 +14,7 @@ from harness import (T0, Daemon, Seq, all_alerts, check, check_color_alert,
                      sqlite_only,
                      event, expect_error, expect_event_ok, get,
                      get_entity, iso, parse_ts, remove, short, upsert)
+from test_retention import undo_event_log_schema
 
 # run against SQLite and, in a second pass, PostgreSQL (run.py --store)
 BOTH_STORES = True
@@ -235,6 +236,12 @@ def test_old_database_migrates(ctx):
     d.stop()
 
     # Back to schema 2, as the zhilid of then left the rows.
+    undo_event_log_schema(d, [
+        upsert("H1", RED, id="u1", ts=T0 + 60),
+        remove("H1", id="r1", ts=T0 + 120),
+        upsert("H2", {"age": 72}, id="u2", ts=T0 + 180),
+        upsert("H3", {"age": 40}, id="u3", ts=T0 + 240),
+        remove("H3", id="r3", ts=T0 + 300)])  # and what schema 7 changed
     db = sqlite3.connect(d.db_path)
     db.execute("DROP TABLE silences")            # what schema 6 added
     for col in ("acked_by", "acked_ts", "silenced"):

@@ -116,6 +116,42 @@ touch(const struct request *req)
 	}
 }
 
+/*
+ * The event log's stored form (evlog.c) of a line the decoder accepted:
+ * it splits, the line it puts back together is the same JSON value, and a
+ * line matched against its own template gives the same values.
+ */
+static void
+evlog_roundtrip(const char *line, size_t len, const struct event *ev)
+{
+	struct buf t = { 0 }, v = { 0 }, m = { 0 }, out = { 0 };
+	cJSON *a, *b;
+
+	FUZZ_CHECK(evlog_encode(line, len, ev->id != NULL, &t, &v) == 0,
+	    "evlog_encode refused an accepted line");
+	buf_addc(&t, '\0');
+	buf_addc(&v, '\0');	/* a line may have no values: no NULL */
+	v.len--;
+	buf_addc(&m, '\0');
+	m.len--;
+	FUZZ_CHECK(evlog_match(line, len, BUF_DATA(&t), BUF_LEN(&t) - 1, &m)
+	    != 0 || (BUF_LEN(&m) == BUF_LEN(&v) && memcmp(BUF_DATA(&m),
+	    BUF_DATA(&v), BUF_LEN(&v)) == 0), "evlog_match differs");
+	evlog_decode(&out, BUF_DATA(&t), BUF_DATA(&v), BUF_LEN(&v), ev->id,
+	    ev->ts, 0);
+	a = cJSON_ParseWithLength(line, len);
+	b = cJSON_ParseWithLength(BUF_DATA(&out), BUF_LEN(&out));
+	FUZZ_CHECK(b != NULL && cJSON_Compare(a, b, 1), "evlog: %.*s "
+	    "came back as %.*s", (int)len, line, (int)BUF_LEN(&out),
+	    BUF_DATA(&out));
+	cJSON_Delete(a);
+	cJSON_Delete(b);
+	buf_free(&t);
+	buf_free(&v);
+	buf_free(&m);
+	buf_free(&out);
+}
+
 /* The error answer the daemon writes for e and msg, checked strictly. */
 static void
 answer(enum errcode e, const char *msg)
@@ -186,7 +222,10 @@ decode(struct request *req, const char *line, size_t len)
 	FUZZ_CHECK(json_parse_agrees(copy, len, &why), "json_parse: %s", why);
 	msg[0] = '\0';
 	e = decode_line(rs, NOW, copy, len, req, msg, sizeof msg);
-	if (e == E_OK)
+	if (e == E_OK && req->what != REQ_CMD) {
+		touch(req);
+		evlog_roundtrip(copy, len, &req->ev);
+	} else if (e == E_OK)
 		touch(req);
 	else {
 		FUZZ_CHECK(msg[0] != '\0' && strlen(msg) < sizeof msg,
