@@ -375,8 +375,9 @@ retain(struct server *srv)
 {
 	int64_t now;
 
-	if (srv->conf->retention_events == 0 || srv->store == NULL)
-		return;
+	if (srv->conf->retention_events == 0 || srv->store == NULL ||
+	    srv->term == 0)
+		return;		/* a standby deletes nothing */
 	now = srv->conf->clock == CLOCK_WALL ? clock_wall() :
 	    srv->eng->committed_clock;
 	store_prune(srv->store, now - srv->conf->retention_events * 86400);
@@ -447,6 +448,8 @@ role_check(struct server *srv)
 		    "lock; its state is dropped, and events are answered "
 		    "unavailable");
 		srv->term = 0;
+		/* the active delivers alerts, from the positions stored */
+		outputs_stop(srv);
 		store_serve(srv->store, 0);
 		engine_standby(srv->eng);
 		status(srv);
@@ -461,6 +464,9 @@ role_check(struct server *srv)
 	srv->term = term;
 	store_serve(srv->store, term);
 	engine_sync(srv->eng);	/* what the load queued without an event */
+	if (outputs_start(srv) != 0)
+		log_warnx("outputs: not started; alerts are delivered from "
+		    "their stored positions once this zhilid starts again");
 	log_info("active: this zhilid holds the database's lock and serves, "
 	    "from seq %lld", (long long)(srv->eng->next_seq - 1));
 	status(srv);
@@ -652,7 +658,9 @@ server_init(struct server *srv, struct ev_loop *loop, struct conf *conf,
 		 * before the first client is read.
 		 */
 		engine_sync(eng);
-		if (outputs_start(srv) != 0)
+		/* a standby's outputs start when it takes over (role_check) */
+		if (srv->term != 0 && srv->outputs.loop == NULL &&
+		    outputs_start(srv) != 0)
 			return -1;
 	}
 	if (conf->retention_events > 0) {

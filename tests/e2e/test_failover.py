@@ -247,3 +247,41 @@ def test_failover_session_terminated(ctx):
     a.stop()
     b.stop()
     cluster.destroy()
+
+
+def test_failover_outputs(ctx):
+    """Only the active delivers alerts to its outputs: the standby's file
+    stays empty; after kill -9 of the active the standby delivers from
+    the stored position on, so that every alert reaches a file (at least
+    once across the two) and the new active's own ones reach its file."""
+    from test_outputs import flips, push, read_lines, wait_lines
+    cluster = pgcluster.Cluster().start()
+    ds = []
+    for name in ("a", "b"):
+        d = pg_daemon(ctx, cluster, "s_out", name)
+        d.conf_extra += 'outputs:\n  - {"file": "%s.alerts"}\n' % name
+        d.write_config()
+        ds.append(d.start())
+    a, b = ds
+    out = dict((d.name, os.path.join(ctx.tmp, d.name + ".alerts"))
+               for d in ds)
+    c = a.client()
+    first = push(c, flips(20))
+    wait_lines(out["a"], len(first))
+    time.sleep(1.5)
+    check(read_lines(out["b"]) == [], "the standby delivered alerts")
+    a.kill9()
+    wait_role(b, "active", 10)
+    c = b.client()
+    then = push(c, flips(10, first=21))
+    got = wait_lines(out["b"], len(then))
+    ids = [x["id"] for x in got]
+    check(len(ids) == len(set(ids)), "b delivered an alert twice: %s" % ids)
+    check(set(x["id"] for x in then) <= set(ids), "b's own alerts: %s, "
+          "delivered %s" % ([x["id"] for x in then], ids))
+    delivered = set(ids) | set(x["id"] for x in read_lines(out["a"]))
+    check(set(x["id"] for x in first + then) <= delivered,
+          "alerts delivered by neither: %s" % sorted(
+              set(x["id"] for x in first + then) - delivered))
+    b.stop()
+    cluster.destroy()
